@@ -1,0 +1,127 @@
+//! The AWS side: one shared SDK configuration, the clients built from it,
+//! error classification ([`error`]) and bounded waiting ([`wait`]).
+
+pub mod error;
+pub mod wait;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use std::time::Duration;
+
+pub use error::{AwsError, ErrorClass};
+
+/// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise: enough that a
+/// storm throttling one call in five still converges (0.2^8 ≈ 3e-6 per call),
+/// while a healthy call still succeeds on its first attempt.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// Every client the provisioner uses, built once from one configuration so
+/// retries, credentials, region and endpoint are configured in one place.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub region: String,
+    pub ec2: aws_sdk_ec2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    /// Loads the standard AWS configuration chain (environment, profile,
+    /// SSO, IMDS; `AWS_ENDPOINT_URL` included) with our retry policy.
+    pub async fn load(region: Option<&str>, max_attempts: u32) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(max_attempts)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        );
+        if let Some(r) = region {
+            loader = loader.region(Region::new(r.to_owned()));
+        }
+        let mut shared = loader.load().await;
+        if shared.region().is_none() {
+            shared = shared
+                .into_builder()
+                .region(Region::from_static(crate::cli::DEFAULT_REGION))
+                .build();
+        }
+        Self::from_conf(&shared)
+    }
+
+    pub fn from_conf(shared: &aws_types::SdkConfig) -> Self {
+        let s3_conf = aws_sdk_s3::config::Builder::from(shared)
+            // Bucket names in the host only work against real S3 endpoints.
+            .force_path_style(shared.endpoint_url().is_some())
+            .build();
+        Clients {
+            region: shared
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| crate::cli::DEFAULT_REGION.into()),
+            ec2: aws_sdk_ec2::Client::new(shared),
+            logs: aws_sdk_cloudwatchlogs::Client::new(shared),
+            iam: aws_sdk_iam::Client::new(shared),
+            sts: aws_sdk_sts::Client::new(shared),
+            ecr: aws_sdk_ecr::Client::new(shared),
+            rds: aws_sdk_rds::Client::new(shared),
+            secrets: aws_sdk_secretsmanager::Client::new(shared),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(shared),
+            ecs: aws_sdk_ecs::Client::new(shared),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(shared),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(shared),
+            sns: aws_sdk_sns::Client::new(shared),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+        }
+    }
+}
+
+/// The ARN partition for a region (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// Extension for SDK results: `.aws("CreateVpc")?` keeps the operation name.
+pub trait AwsResultExt<T> {
+    fn aws(self, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T, E, R> AwsResultExt<T> for Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn aws(self, operation: &'static str) -> Result<T, AwsError> {
+        self.map_err(|e| AwsError::from_sdk(operation, e))
+    }
+}
+
+/// `Ok(None)` for a not-found error: lookups by name use this.
+pub trait NotFoundExt<T> {
+    fn or_not_found(self) -> Result<Option<T>, AwsError>;
+}
+
+impl<T> NotFoundExt<T> for Result<T, AwsError> {
+    fn or_not_found(self) -> Result<Option<T>, AwsError> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

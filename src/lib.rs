@@ -1,0 +1,45 @@
+//! `provision` stands up, inspects, repairs and tears down the AWS stack of
+//! the product-catalog API by calling the AWS APIs directly.
+//!
+//! # A tour
+//!
+//! - [`cli`]: the command line, and the validation of every flag into
+//!   [`cli::Settings`] before the first AWS call (bad input exits 2).
+//! - [`naming`]: `{type}-{purpose}-{suffix}` names and the tags that let
+//!   every resource be found again without the state file.
+//! - [`graph`]: the dependency graph and its queue: a plain synchronous
+//!   data structure (validation, ready/finish, reverse order), no I/O.
+//! - [`runner`]: one async loop that starts ready nodes up to the
+//!   parallelism, collects completions, stops starting work after the first
+//!   failure (or Ctrl-C) and drains what runs.
+//! - [`steps`]: the stack itself, one module per resource family. A step
+//!   finds its resource by tags, creates it, reconciles drift, waits for it
+//!   to be usable, and destroys it. Dependencies name the phase they need:
+//!   `"db-cluster"` (its identifier) or `"nat-a:ready"` (usable), so nothing
+//!   waits on a slow resource it only needs the name of.
+//! - [`aws`]: client set-up (one retry policy for all), error
+//!   classification, and bounded waits with backoff.
+//! - [`ops`]: the commands (`up`, `down`, `status`, `plan`, `step`) as
+//!   work given to the runner.
+//! - [`report`]: progress for humans (stderr) or JSON lines (stdout).
+//! - [`state`]: the atomic state file and the per-suffix lock.
+//! - [`app`]: wires a parsed command line to the above; `main.rs` only maps
+//!   the result to an exit code.
+//!
+//! ```text
+//!  vpc ─┬─ subnet-{public,private,isolated}-{a,b,c} ─┬─ nat-x ── nat-x:ready ── rt-private-x
+//!       ├─ igw ── rt-public                           ├─ db-subnets ── db-cluster ── db-{writer,reader} ── …:ready
+//!       ├─ sg-alb ── sg-app ── sg-db                  └─ alb ── listener-http ── rules ── ecs-service
+//!       └─ flow-log (log group, role)
+//! ```
+
+pub mod app;
+pub mod aws;
+pub mod cli;
+pub mod graph;
+pub mod naming;
+pub mod ops;
+pub mod report;
+pub mod runner;
+pub mod state;
+pub mod steps;

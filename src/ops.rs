@@ -1,0 +1,421 @@
+//! The commands: each turns the stack's steps into a graph and gives the
+//! runner the work for every node. `up` finds-or-creates, reconciles and
+//! waits; `down` walks the reversed graph; `status` and `plan` only look.
+
+use crate::aws::AwsError;
+use crate::cli::InputError;
+use crate::graph::{Graph, GraphError};
+use crate::report::Reporter;
+use crate::runner::{self, Outcome, Policy, Summary};
+use crate::state::{Lock, Record, StateError, StateFile, Store};
+use crate::steps::{Ctx, StepRef};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+/// Everything that can make a command fail, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("the step graph is invalid: {0}")]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{command} failed:\n{}{}\n  hint: fix the cause and run `provision {command}` again; it resumes where it stopped", .failures.iter().map(|(s, e)| format!("  step {s}: {e}")).collect::<Vec<_>>().join("\n"), skipped_note(.skipped))]
+    RunFailed {
+        command: &'static str,
+        failures: Vec<(String, String)>,
+        skipped: Vec<String>,
+    },
+    #[error("{command} was interrupted; {done} step(s) finished\n  hint: run `provision {command}` again to continue")]
+    Interrupted { command: &'static str, done: usize },
+    #[error("unknown step `{name}`\n  hint: the steps are: {}", .known.join(", "))]
+    UnknownStep { name: String, known: Vec<String> },
+    #[error("step `{step}` needs {} first, which {} missing\n  hint: run `provision up`, or `provision step {}` for each", .missing.join(", "), if .missing.len() == 1 { "is" } else { "are" }, .missing.join("` / `provision step "))]
+    MissingDependencies { step: String, missing: Vec<String> },
+    #[error("down would delete {count} resource(s) (listed above); nothing was deleted\n  hint: run again with --yes to delete them")]
+    NotConfirmed { count: usize },
+    #[error("the stack is not converged: {missing} missing, {drifted} drifted\n  hint: `provision up` creates what is missing and repairs drift")]
+    NotConverged { missing: usize, drifted: usize },
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn skipped_note(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("\n  skipped (dependencies failed): {}", skipped.join(", "))
+    }
+}
+
+impl Error {
+    /// 2 for bad input or a refused command, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) | Error::UnknownStep { .. } | Error::NotConfirmed { .. } | Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The name of the node that waits for step `id` to be usable.
+pub fn ready_node(id: &str) -> String {
+    format!("{id}:ready")
+}
+
+fn base_step(dep: &str) -> &str {
+    dep.strip_suffix(":ready").unwrap_or(dep)
+}
+
+/// A node of the `up` graph: apply a step, or wait for it to be usable.
+#[derive(Clone)]
+pub enum Node {
+    Apply(StepRef),
+    Ready(StepRef),
+}
+
+/// The `up` graph: one node per step, plus `{id}:ready` for steps that
+/// take a while to become usable.
+pub fn up_graph(steps: &[StepRef]) -> Result<(Graph, Vec<Node>), GraphError> {
+    let mut spec = Vec::new();
+    let mut nodes = Vec::new();
+    for s in steps {
+        let t = s.timing();
+        spec.push((s.id().to_owned(), s.deps(), t.create));
+        nodes.push(Node::Apply(s.clone()));
+        if s.waits() {
+            spec.push((ready_node(s.id()), vec![s.id().to_owned()], t.ready));
+            nodes.push(Node::Ready(s.clone()));
+        }
+    }
+    Ok((Graph::new(spec)?, nodes))
+}
+
+/// The teardown graph: a step is destroyed after every step that depends on
+/// it (through either phase).
+pub fn down_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
+    let spec = steps.iter().map(|s| {
+        let deps: BTreeSet<String> = s.deps().iter().map(|d| base_step(d).to_owned()).collect();
+        (s.id().to_owned(), deps.into_iter().collect::<Vec<_>>(), s.timing().destroy)
+    });
+    Ok(Graph::new(spec)?.reversed())
+}
+
+/// Graph over the steps alone (no ready nodes), in dependency order.
+pub fn find_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
+    down_graph(steps).map(|g| g.reversed())
+}
+
+type BoxFut = Pin<Box<dyn Future<Output = Result<Outcome, AwsError>> + Send>>;
+
+/// One command's session: context, steps, state store.
+pub struct Engine {
+    pub cx: Arc<Ctx>,
+    pub steps: Vec<StepRef>,
+    store: Store,
+    state_dir: PathBuf,
+    reporter: Arc<dyn Reporter>,
+    persist: Mutex<()>,
+}
+
+fn shutdown() -> impl Future<Output = ()> {
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// One row of `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepStatus {
+    pub step: String,
+    pub kind: &'static str,
+    /// `present`, `missing`, `drifted`, or `error`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Engine {
+    pub fn new(cx: Ctx, steps: Vec<StepRef>, state_dir: &Path, reporter: Arc<dyn Reporter>) -> Arc<Self> {
+        let store = Store::new(state_dir, cx.suffix().as_str());
+        Arc::new(Engine {
+            cx: Arc::new(cx),
+            steps,
+            store,
+            state_dir: state_dir.to_owned(),
+            reporter,
+            persist: Mutex::new(()),
+        })
+    }
+
+    pub fn lock(&self) -> Result<Lock, StateError> {
+        Lock::acquire(&self.state_dir, self.cx.suffix().as_str())
+    }
+
+    fn step_ref(&self, id: &str) -> Option<&StepRef> {
+        self.steps.iter().find(|s| s.id() == id)
+    }
+
+    /// Writes every record known to this run (never a secret value).
+    fn save(&self) -> Result<(), StateError> {
+        let _guard = self.persist.lock().unwrap();
+        let mut steps: BTreeMap<String, Record> = BTreeMap::new();
+        for (k, v) in self.cx.records() {
+            steps.insert(k, v);
+        }
+        self.store.save(&StateFile {
+            version: 1,
+            suffix: self.cx.suffix().to_string(),
+            region: self.cx.region().to_owned(),
+            steps,
+        })
+    }
+
+    async fn apply(self: Arc<Self>, step: StepRef) -> Result<Outcome, AwsError> {
+        let cx = &self.cx;
+        let id = step.id().to_owned();
+        let outcome = match step.find(cx).await? {
+            Some(rec) => {
+                cx.set_record(&id, rec.clone());
+                let fixed = step.reconcile(cx, &rec, true).await?;
+                if fixed.is_empty() {
+                    Outcome::new("found", rec.id)
+                } else {
+                    Outcome::new("repaired", format!("{} ({})", rec.id, fixed.join("; ")))
+                }
+            }
+            None => {
+                let rec = step.create(cx).await?;
+                let out = Outcome::new("created", rec.id.clone());
+                cx.set_record(&id, rec);
+                out
+            }
+        };
+        self.save().map_err(|e| AwsError::custom("SaveState", "StateError", e.to_string()))?;
+        Ok(outcome)
+    }
+
+    async fn ready(self: Arc<Self>, step: StepRef) -> Result<Outcome, AwsError> {
+        let cx = &self.cx;
+        let rec = cx.rec(step.id())?;
+        if rec.ready {
+            return Ok(Outcome::new("ready", rec.id));
+        }
+        let mut rec = step.wait_ready(cx, &rec).await?;
+        rec.ready = true;
+        let out = Outcome::new("ready", rec.id.clone());
+        cx.set_record(step.id(), rec);
+        self.save().map_err(|e| AwsError::custom("SaveState", "StateError", e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Converges the stack.
+    pub async fn up(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
+        let (graph, nodes) = up_graph(&self.steps)?;
+        let _lock = self.lock()?;
+        let summary = runner::run(
+            &graph,
+            Policy { parallelism, keep_going: false },
+            self.reporter.as_ref(),
+            shutdown(),
+            |n| -> BoxFut {
+                let me = self.clone();
+                match nodes[n].clone() {
+                    Node::Apply(s) => Box::pin(me.apply(s)),
+                    Node::Ready(s) => Box::pin(me.ready(s)),
+                }
+            },
+        )
+        .await;
+        finish("up", summary)
+    }
+
+    /// What exists, found from AWS alone (keep-going; errors per step).
+    pub async fn survey(self: &Arc<Self>, parallelism: usize, with_drift: bool) -> Result<Vec<StepStatus>, Error> {
+        let graph = find_graph(&self.steps)?;
+        let rows: Arc<Mutex<BTreeMap<String, StepStatus>>> = Arc::default();
+        let quiet = crate::report::Quiet;
+        runner::run(
+            &graph,
+            Policy { parallelism, keep_going: true },
+            &quiet,
+            std::future::pending(),
+            |n| -> BoxFut {
+                let me = self.clone();
+                let step = self.steps[n].clone();
+                let rows = rows.clone();
+                Box::pin(async move {
+                    let cx = &me.cx;
+                    let mut row = StepStatus {
+                        step: step.id().to_owned(),
+                        kind: step.kind(),
+                        state: "missing".into(),
+                        id: None,
+                        attrs: BTreeMap::new(),
+                        drift: Vec::new(),
+                        error: None,
+                    };
+                    match step.find(cx).await {
+                        Ok(Some(rec)) => {
+                            cx.set_record(step.id(), rec.clone());
+                            row.state = "present".into();
+                            row.id = Some(rec.id.clone());
+                            row.attrs = rec.attrs.clone();
+                            let deps_present = step.deps().iter().all(|d| cx.has(base_step(d)));
+                            if with_drift && deps_present {
+                                match step.reconcile(cx, &rec, false).await {
+                                    Ok(d) if !d.is_empty() => {
+                                        row.state = "drifted".into();
+                                        row.drift = d;
+                                    }
+                                    Ok(_) => {}
+                                    Err(e) => {
+                                        row.state = "error".into();
+                                        row.error = Some(e.to_string());
+                                    }
+                                }
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            row.state = "error".into();
+                            row.error = Some(e.to_string());
+                        }
+                    }
+                    let state = row.state.clone();
+                    rows.lock().unwrap().insert(row.step.clone(), row);
+                    Ok(Outcome::new(if state == "present" { "present" } else { "checked" }, state))
+                })
+            },
+        )
+        .await;
+        let mut rows = std::mem::take(&mut *rows.lock().unwrap());
+        Ok(self
+            .steps
+            .iter()
+            .filter_map(|s| rows.remove(s.id()))
+            .collect())
+    }
+
+    /// Tears everything down in reverse dependency order.
+    pub async fn down(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
+        let graph = down_graph(&self.steps)?;
+        let _lock = self.lock()?;
+        let summary = runner::run(
+            &graph,
+            Policy { parallelism, keep_going: false },
+            self.reporter.as_ref(),
+            shutdown(),
+            |n| -> BoxFut {
+                let me = self.clone();
+                let step = self.steps[n].clone();
+                Box::pin(async move { me.destroy(step).await })
+            },
+        )
+        .await;
+        let summary = finish("down", summary)?;
+        self.store.remove()?;
+        Ok(summary)
+    }
+
+    async fn destroy(self: Arc<Self>, step: StepRef) -> Result<Outcome, AwsError> {
+        let cx = &self.cx;
+        match step.find(cx).await? {
+            Some(rec) => {
+                step.destroy(cx, &rec).await?;
+                cx.forget(step.id());
+                Ok(Outcome::new("deleted", rec.id))
+            }
+            None => Ok(Outcome::new("absent", "")),
+        }
+    }
+
+    /// Runs one step (after checking its dependencies exist), or undoes it.
+    pub async fn step(self: &Arc<Self>, name: &str, undo: bool) -> Result<Outcome, Error> {
+        let step = self.step_ref(name).cloned().ok_or_else(|| Error::UnknownStep {
+            name: name.to_owned(),
+            known: self.steps.iter().map(|s| s.id().to_owned()).collect(),
+        })?;
+        let _lock = self.lock()?;
+        if undo {
+            let dependents: Vec<StepRef> = self
+                .steps
+                .iter()
+                .filter(|s| s.deps().iter().any(|d| base_step(d) == name))
+                .cloned()
+                .collect();
+            for d in dependents {
+                if d.find(&self.cx).await?.is_some() {
+                    tracing::warn!(step = name, dependent = d.id(), "a resource that depends on this step exists; it may need `provision up` afterwards");
+                }
+            }
+            return Ok(self.clone().destroy(step).await?);
+        }
+        let mut missing = Vec::new();
+        for dep in step.deps() {
+            let base = base_step(&dep).to_owned();
+            let d = self.step_ref(&base).cloned().expect("graph validated");
+            match d.find(&self.cx).await? {
+                Some(rec) => {
+                    let rec = if dep.ends_with(":ready") && !rec.ready {
+                        self.cx.waiting(&base, "to be usable");
+                        d.wait_ready(&self.cx, &rec).await?
+                    } else {
+                        rec
+                    };
+                    self.cx.set_record(&base, rec);
+                }
+                None => missing.push(base),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::MissingDependencies {
+                step: name.to_owned(),
+                missing,
+            });
+        }
+        let out = self.clone().apply(step.clone()).await?;
+        if step.waits() {
+            self.clone().ready(step).await?;
+        }
+        Ok(out)
+    }
+
+    pub fn records(&self) -> std::collections::HashMap<String, Record> {
+        self.cx.records()
+    }
+}
+
+fn finish(command: &'static str, summary: Summary) -> Result<Summary, Error> {
+    if !summary.failures.is_empty() {
+        return Err(Error::RunFailed {
+            command,
+            failures: summary.failures,
+            skipped: summary.skipped,
+        });
+    }
+    if summary.interrupted || !summary.skipped.is_empty() {
+        return Err(Error::Interrupted {
+            command,
+            done: summary.outcomes.len(),
+        });
+    }
+    Ok(summary)
+}

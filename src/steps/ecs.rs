@@ -1,0 +1,13 @@
+//! (filled in by its layer)
+
+use super::StepRef;
+use crate::cli::Settings;
+
+pub fn steps(_settings: &Settings) -> Vec<StepRef> {
+    Vec::new()
+}
+
+/// Rolls out a new task definition revision (implemented with the compute layer).
+pub async fn deploy(_engine: &crate::ops::Engine, _timeout: std::time::Duration) -> Result<String, crate::ops::Error> {
+    Err(crate::ops::Error::Failed("deploy is not available yet".into()))
+}

@@ -1,0 +1,273 @@
+//! IAM roles with least-privilege inline policies. Roles live under the
+//! path `/provision/{suffix}/`, so one `ListRoles` call finds them all.
+
+use super::{Ctx, Step, StepRef, StepResult};
+use crate::aws::wait::{self, Backoff};
+use crate::aws::{AwsResultExt, NotFoundExt};
+use crate::cli::Settings;
+use crate::state::Record;
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The name of the inline policy every role carries.
+pub const POLICY_NAME: &str = "least-privilege";
+
+/// Builds a role's inline policy from the records of its dependencies and
+/// the account id.
+pub type PolicyFn = fn(&Ctx, &str) -> StepResult<Value>;
+
+/// A role assumed by one AWS service, with one inline policy and optional
+/// AWS-managed policies.
+pub struct Role {
+    pub id: &'static str,
+    /// Becomes `role-{purpose}-{suffix}`.
+    pub purpose: &'static str,
+    /// The service principal trusted to assume it.
+    pub service: &'static str,
+    pub deps: Vec<&'static str>,
+    /// AWS-managed policy names (never a `*FullAccess` one).
+    pub managed: Vec<&'static str>,
+    pub policy: PolicyFn,
+}
+
+pub fn steps(_settings: &Settings) -> Vec<StepRef> {
+    let steps: Vec<StepRef> = Vec::new();
+    steps.into_iter().map(|s: Arc<dyn Step>| s).collect()
+}
+
+pub fn role_path(cx: &Ctx) -> String {
+    format!("/provision/{}/", cx.suffix())
+}
+
+async fn roles(cx: &Ctx) -> StepResult<Arc<Vec<aws_sdk_iam::types::Role>>> {
+    cx.inventory
+        .get("iam:roles", || async {
+            let mut out = Vec::new();
+            let mut marker = None;
+            loop {
+                let page = cx
+                    .aws
+                    .iam
+                    .list_roles()
+                    .path_prefix(role_path(cx))
+                    .set_marker(marker)
+                    .send()
+                    .await
+                    .aws("ListRoles")?;
+                out.extend(page.roles().iter().cloned());
+                marker = page.marker().map(str::to_owned);
+                if !page.is_truncated() || marker.is_none() {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// The trust policy: only `service`, and only on behalf of this account.
+pub fn trust_policy(service: &str, account: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+        }]
+    })
+}
+
+fn decode(doc: &str) -> Option<Value> {
+    let decoded = percent_encoding::percent_decode_str(doc).decode_utf8().ok()?;
+    serde_json::from_str(&decoded).ok()
+}
+
+impl Role {
+    fn name(&self, cx: &Ctx) -> String {
+        cx.name("role", self.purpose)
+    }
+
+    fn managed_arn(&self, cx: &Ctx, name: &str) -> String {
+        let p = crate::aws::partition(cx.region());
+        if name.contains('/') {
+            format!("arn:{p}:iam::aws:policy/{name}")
+        } else {
+            format!("arn:{p}:iam::aws:policy/service-role/{name}")
+        }
+    }
+
+    async fn put_policy(&self, cx: &Ctx, name: &str) -> StepResult<()> {
+        let account = cx.account_id().await?;
+        let doc = (self.policy)(cx, &account)?;
+        cx.aws
+            .iam
+            .put_role_policy()
+            .role_name(name)
+            .policy_name(POLICY_NAME)
+            .policy_document(doc.to_string())
+            .send()
+            .await
+            .aws("PutRolePolicy")?;
+        Ok(())
+    }
+
+    async fn attach(&self, cx: &Ctx, name: &str) -> StepResult<()> {
+        for m in &self.managed {
+            cx.aws
+                .iam
+                .attach_role_policy()
+                .role_name(name)
+                .policy_arn(self.managed_arn(cx, m))
+                .send()
+                .await
+                .aws("AttachRolePolicy")?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Step for Role {
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn kind(&self) -> &'static str {
+        "iam-role"
+    }
+    fn deps(&self) -> Vec<String> {
+        self.deps.iter().map(|d| d.to_string()).collect()
+    }
+
+    async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        let name = self.name(cx);
+        Ok(roles(cx)
+            .await?
+            .iter()
+            .find(|r| r.role_name() == name)
+            .map(|r| Record::new(r.role_name()).with("arn", r.arn())))
+    }
+
+    async fn create(&self, cx: &Ctx) -> StepResult<Record> {
+        let name = self.name(cx);
+        let account = cx.account_id().await?;
+        let tags: Vec<aws_sdk_iam::types::Tag> = cx
+            .tags(&name, self.id)
+            .into_iter()
+            .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let created = cx
+            .aws
+            .iam
+            .create_role()
+            .role_name(&name)
+            .path(role_path(cx))
+            .assume_role_policy_document(trust_policy(self.service, &account).to_string())
+            .description(format!("provision {}: {}", cx.suffix(), self.id))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .aws("CreateRole");
+        let arn = match created {
+            Ok(out) => out.role().map(|r| r.arn().to_owned()).unwrap_or_default(),
+            // Created by a run that crashed before recording it.
+            Err(e) if e.code_is("EntityAlreadyExists") => cx
+                .aws
+                .iam
+                .get_role()
+                .role_name(&name)
+                .send()
+                .await
+                .aws("GetRole")?
+                .role()
+                .map(|r| r.arn().to_owned())
+                .unwrap_or_default(),
+            Err(e) => return Err(e),
+        };
+        self.put_policy(cx, &name).await?;
+        self.attach(cx, &name).await?;
+        Ok(Record::new(name).with("arn", arn))
+    }
+
+    async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
+        let account = cx.account_id().await?;
+        let want = (self.policy)(cx, &account)?;
+        let have = cx
+            .aws
+            .iam
+            .get_role_policy()
+            .role_name(&rec.id)
+            .policy_name(POLICY_NAME)
+            .send()
+            .await
+            .aws("GetRolePolicy")
+            .or_not_found()?
+            .and_then(|o| decode(o.policy_document()));
+        let mut drift = Vec::new();
+        if have.as_ref() != Some(&want) {
+            drift.push(if have.is_none() { "inline policy missing".into() } else { "inline policy differs".to_string() });
+            if fix {
+                self.put_policy(cx, &rec.id).await?;
+            }
+        }
+        if !self.managed.is_empty() {
+            let attached = cx
+                .aws
+                .iam
+                .list_attached_role_policies()
+                .role_name(&rec.id)
+                .send()
+                .await
+                .aws("ListAttachedRolePolicies")?;
+            let have: Vec<&str> = attached.attached_policies().iter().filter_map(|p| p.policy_arn()).collect();
+            if self.managed.iter().any(|m| !have.contains(&self.managed_arn(cx, m).as_str())) {
+                drift.push("managed policy not attached".into());
+                if fix {
+                    self.attach(cx, &rec.id).await?;
+                }
+            }
+        }
+        Ok(drift)
+    }
+
+    async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
+        let iam = &cx.aws.iam;
+        let inline = iam.list_role_policies().role_name(&rec.id).send().await.aws("ListRolePolicies").or_not_found()?;
+        for p in inline.iter().flat_map(|o| o.policy_names()) {
+            let r = iam.delete_role_policy().role_name(&rec.id).policy_name(p).send().await.aws("DeleteRolePolicy");
+            r.or_not_found()?;
+        }
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(&rec.id)
+            .send()
+            .await
+            .aws("ListAttachedRolePolicies")
+            .or_not_found()?;
+        for p in attached.iter().flat_map(|o| o.attached_policies()).filter_map(|p| p.policy_arn()) {
+            let r = iam.detach_role_policy().role_name(&rec.id).policy_arn(p).send().await.aws("DetachRolePolicy");
+            r.or_not_found()?;
+        }
+        wait::delete(Backoff::DRAIN, || async { iam.delete_role().role_name(&rec.id).send().await.aws("DeleteRole").map(|_| ()) }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_policy_names_one_service_and_the_account() {
+        let t = trust_policy("ecs-tasks.amazonaws.com", "123456789012");
+        assert_eq!(t["Statement"][0]["Principal"]["Service"], "ecs-tasks.amazonaws.com");
+        assert_eq!(t["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
+    }
+
+    #[test]
+    fn url_encoded_documents_decode() {
+        let v = decode("%7B%22Version%22%3A%222012-10-17%22%7D").unwrap();
+        assert_eq!(v["Version"], "2012-10-17");
+        assert_eq!(decode("{\"a\":1}").unwrap()["a"], 1);
+    }
+}

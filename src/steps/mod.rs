@@ -1,0 +1,296 @@
+//! The stack as steps. Each step owns one resource (or one tight group,
+//! like a route table with its routes and associations) and knows how to
+//! find it by tags, create it, reconcile its managed properties, wait for it
+//! to be usable, and destroy it.
+//!
+//! Adding a step: write a struct implementing [`Step`] in the family module
+//! it belongs to, and list it in that module's `steps()`. Its dependencies
+//! are step ids; `"x:ready"` means "x must be usable", plain `"x"` means
+//! "x's identifier is enough" (which lets work proceed while a slow resource
+//! such as an Aurora instance is still being created).
+
+pub mod database;
+pub mod ecs;
+pub mod identity;
+pub mod load_balancer;
+pub mod network;
+pub mod observability;
+pub mod registry;
+pub mod scaling;
+
+use crate::aws::{AwsError, Clients};
+use crate::cli::Settings;
+use crate::naming;
+use crate::report::{Event, Reporter};
+use crate::state::Record;
+use async_trait::async_trait;
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+pub type StepResult<T> = Result<T, AwsError>;
+
+/// How long AWS typically takes for a step, used to put the critical path
+/// first when parallelism is bounded, and by the simulated-clock tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub create: Duration,
+    /// From created to usable (only for steps that [`Step::waits`]).
+    pub ready: Duration,
+    pub destroy: Duration,
+}
+
+impl Timing {
+    pub const fn secs(create: u64, ready: u64, destroy: u64) -> Self {
+        Timing {
+            create: Duration::from_secs(create),
+            ready: Duration::from_secs(ready),
+            destroy: Duration::from_secs(destroy),
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing::secs(2, 0, 2)
+    }
+}
+
+/// One resource of the stack. Every method is idempotent.
+#[async_trait]
+pub trait Step: Send + Sync + 'static {
+    /// Unique id, e.g. `nat-a`; also the `provision:step` tag value.
+    fn id(&self) -> &str;
+    /// The resource kind, for status grouping and API-call accounting.
+    fn kind(&self) -> &'static str;
+    /// Step ids this one needs; `"x:ready"` to need x usable.
+    fn deps(&self) -> Vec<String>;
+    fn timing(&self) -> Timing {
+        Timing::default()
+    }
+    /// True when the resource takes a while to become usable after create;
+    /// the graph then has a separate `{id}:ready` node.
+    fn waits(&self) -> bool {
+        false
+    }
+    /// Looks the resource up in AWS from names and tags alone (never from
+    /// the state file), normally through the shared [`Inventory`].
+    async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>>;
+    /// Creates the resource; it may use the records of its dependencies.
+    async fn create(&self, cx: &Ctx) -> StepResult<Record>;
+    /// Compares the managed properties with what they should be; with `fix`
+    /// brings them back. Returns the differences found.
+    async fn reconcile(&self, _cx: &Ctx, _rec: &Record, _fix: bool) -> StepResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+    /// Waits until a created resource is usable; returns the updated record.
+    async fn wait_ready(&self, _cx: &Ctx, rec: &Record) -> StepResult<Record> {
+        Ok(rec.clone())
+    }
+    /// Deletes the resource (and waits until dependents' deletes may go on).
+    async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()>;
+}
+
+pub type StepRef = Arc<dyn Step>;
+
+/// The whole stack, in declaration order (the order `plan` prints).
+pub fn stack(settings: &Settings) -> Vec<StepRef> {
+    let mut steps = Vec::new();
+    steps.extend(network::steps(settings));
+    steps.extend(registry::steps(settings));
+    steps.extend(identity::steps(settings));
+    steps.extend(database::steps(settings));
+    steps.extend(load_balancer::steps(settings));
+    steps.extend(ecs::steps(settings));
+    steps.extend(scaling::steps(settings));
+    steps.extend(observability::steps(settings));
+    steps
+}
+
+/// Discovered resources, one batched describe per kind, shared by every
+/// step that needs that kind. Loaded lazily; a failed load is not cached.
+#[derive(Default)]
+pub struct Inventory {
+    cells: Mutex<HashMap<String, Arc<OnceCell<Arc<dyn Any + Send + Sync>>>>>,
+}
+
+impl Inventory {
+    /// The value for `key`, fetched by the first caller; concurrent callers
+    /// wait for that one fetch instead of making their own.
+    pub async fn get<T, F, Fut>(&self, key: impl Into<String>, fetch: F) -> StepResult<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = StepResult<T>>,
+    {
+        let cell = self.cells.lock().unwrap().entry(key.into()).or_default().clone();
+        let any = cell
+            .get_or_try_init(|| async { fetch().await.map(|v| Arc::new(v) as Arc<dyn Any + Send + Sync>) })
+            .await?
+            .clone();
+        Ok(any.downcast::<T>().expect("one type per inventory key"))
+    }
+
+    /// Forgets a kind so the next `get` asks AWS again.
+    pub fn invalidate(&self, key: &str) {
+        self.cells.lock().unwrap().remove(key);
+    }
+}
+
+/// Everything a step may use: clients, settings, the inventory, and the
+/// records of the steps finished so far in this run.
+pub struct Ctx {
+    pub aws: Clients,
+    pub settings: Settings,
+    pub inventory: Inventory,
+    /// Records of finished steps, keyed by step id. Steps read only the
+    /// records of their declared dependencies.
+    records: Mutex<HashMap<String, Record>>,
+    /// Progress sink for "waiting on X" messages from inside steps.
+    reporter: Arc<dyn Reporter>,
+    account: OnceCell<String>,
+    /// Distinguishes this run's idempotency tokens from earlier runs', so a
+    /// resource deleted since is not "returned" again by its old token.
+    pub run_id: String,
+}
+
+impl Ctx {
+    pub fn new(aws: Clients, settings: Settings, reporter: Arc<dyn Reporter>) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Ctx {
+            aws,
+            settings,
+            inventory: Inventory::default(),
+            records: Mutex::new(HashMap::new()),
+            reporter,
+            account: OnceCell::new(),
+            run_id: format!("{:x}{:x}", nanos, std::process::id()),
+        }
+    }
+
+    pub fn suffix(&self) -> &naming::Suffix {
+        &self.settings.suffix
+    }
+
+    pub fn region(&self) -> &str {
+        &self.aws.region
+    }
+
+    /// `{kind}-{purpose}-{suffix}`.
+    pub fn name(&self, kind: &str, purpose: &str) -> String {
+        naming::name(kind, purpose, &self.settings.suffix)
+    }
+
+    pub fn tags(&self, name: &str, step: &str) -> Vec<(String, String)> {
+        naming::tags(&self.settings.suffix, name, step)
+    }
+
+    /// An idempotency token for one create call of one step in this run.
+    pub fn client_token(&self, step: &str) -> String {
+        let t = format!("{}-{}-{}", self.settings.suffix, step, self.run_id);
+        t.chars().take(64).collect()
+    }
+
+    /// The record of a finished dependency.
+    pub fn rec(&self, step: &str) -> StepResult<Record> {
+        self.records.lock().unwrap().get(step).cloned().ok_or_else(|| {
+            AwsError::custom(
+                "Lookup",
+                "MissingDependency",
+                format!("step `{step}` has no record; run it first (provision step {step})"),
+            )
+        })
+    }
+
+    pub fn id_of(&self, step: &str) -> StepResult<String> {
+        Ok(self.rec(step)?.id)
+    }
+
+    pub fn has(&self, step: &str) -> bool {
+        self.records.lock().unwrap().contains_key(step)
+    }
+
+    pub fn set_record(&self, step: &str, rec: Record) {
+        self.records.lock().unwrap().insert(step.to_owned(), rec);
+    }
+
+    pub fn forget(&self, step: &str) {
+        self.records.lock().unwrap().remove(step);
+    }
+
+    pub fn records(&self) -> HashMap<String, Record> {
+        self.records.lock().unwrap().clone()
+    }
+
+    /// Tells the operator what a step is waiting on.
+    pub fn waiting(&self, step: &str, what: &str) {
+        self.reporter.event(Event::Waiting { node: step, what });
+    }
+
+    /// The account id (one STS call per run, only when an ARN needs it).
+    pub async fn account_id(&self) -> StepResult<String> {
+        self.account
+            .get_or_try_init(|| async {
+                let out = self
+                    .aws
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))?;
+                Ok::<_, AwsError>(out.account().unwrap_or_default().to_owned())
+            })
+            .await
+            .cloned()
+    }
+
+    /// `arn:{partition}:{service}:{region}:{account}:{resource}`.
+    pub async fn arn(&self, service: &str, resource: &str) -> StepResult<String> {
+        let account = self.account_id().await?;
+        Ok(format!(
+            "arn:{}:{service}:{}:{account}:{resource}",
+            crate::aws::partition(self.region()),
+            self.region()
+        ))
+    }
+
+    /// An ARN without region (IAM, S3).
+    pub async fn global_arn(&self, service: &str, resource: &str) -> StepResult<String> {
+        let account = self.account_id().await?;
+        Ok(format!(
+            "arn:{}:{service}::{account}:{resource}",
+            crate::aws::partition(self.region())
+        ))
+    }
+}
+
+/// Reads one tag's value from any SDK tag list, given accessors.
+pub fn tag_value<'a, T>(tags: &'a [T], key: &str, k: impl Fn(&'a T) -> Option<&'a str>, v: impl Fn(&'a T) -> Option<&'a str>) -> Option<&'a str> {
+    tags.iter().find(|t| k(t) == Some(key)).and_then(v)
+}
+
+/// Checks that need AWS but must pass before anything is created (e.g. an
+/// operator-supplied secret exists and is readable).
+pub async fn preflight(_cx: &Ctx) -> StepResult<()> {
+    Ok(())
+}
+
+/// The flat outputs `up` writes and `status --json` includes.
+pub fn outputs(cx: &Ctx) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Ok(vpc) = cx.id_of("vpc") {
+        out.insert("VpcId".to_string(), vpc);
+    }
+    out
+}
+
+/// Extra facts for `status` (image count, deployments, target health).
+pub async fn details(_cx: &Ctx) -> std::collections::BTreeMap<String, serde_json::Value> {
+    std::collections::BTreeMap::new()
+}

@@ -1,0 +1,13 @@
+//! (filled in by its layer)
+
+use super::StepRef;
+use crate::cli::Settings;
+
+pub fn steps(_settings: &Settings) -> Vec<StepRef> {
+    Vec::new()
+}
+
+/// Builds and pushes the image (implemented with the registry layer).
+pub async fn push(_cx: &super::Ctx, _tag: &str, _context: &std::path::Path) -> Result<String, crate::ops::Error> {
+    Err(crate::ops::Error::Failed("image push is not available yet".into()))
+}
