@@ -6,3 +6,14 @@ use crate::cli::Settings;
 pub fn steps(_settings: &Settings) -> Vec<StepRef> {
     Vec::new()
 }
+
+/// Adds this family's entries to the flat outputs.
+pub fn outputs(_cx: &super::Ctx, _out: &mut std::collections::BTreeMap<String, String>) {}
+
+/// Adds this family's facts to `status` (counts, states, health).
+pub async fn details(_cx: &super::Ctx, _out: &mut std::collections::BTreeMap<String, serde_json::Value>) {}
+
+/// Checks that must pass before `up` creates anything.
+pub async fn preflight(_cx: &super::Ctx) -> super::StepResult<()> {
+    Ok(())
+}

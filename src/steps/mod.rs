@@ -13,6 +13,7 @@ pub mod database;
 pub mod ecs;
 pub mod identity;
 pub mod load_balancer;
+pub mod logs;
 pub mod network;
 pub mod observability;
 pub mod registry;
@@ -100,6 +101,7 @@ pub type StepRef = Arc<dyn Step>;
 pub fn stack(settings: &Settings) -> Vec<StepRef> {
     let mut steps = Vec::new();
     steps.extend(network::steps(settings));
+    steps.extend(logs::steps(settings));
     steps.extend(registry::steps(settings));
     steps.extend(identity::steps(settings));
     steps.extend(database::steps(settings));
@@ -277,8 +279,8 @@ pub fn tag_value<'a, T>(tags: &'a [T], key: &str, k: impl Fn(&'a T) -> Option<&'
 
 /// Checks that need AWS but must pass before anything is created (e.g. an
 /// operator-supplied secret exists and is readable).
-pub async fn preflight(_cx: &Ctx) -> StepResult<()> {
-    Ok(())
+pub async fn preflight(cx: &Ctx) -> StepResult<()> {
+    database::preflight(cx).await
 }
 
 /// The flat outputs `up` writes and `status --json` includes.
@@ -287,10 +289,22 @@ pub fn outputs(cx: &Ctx) -> std::collections::BTreeMap<String, String> {
     if let Ok(vpc) = cx.id_of("vpc") {
         out.insert("VpcId".to_string(), vpc);
     }
+    registry::outputs(cx, &mut out);
+    database::outputs(cx, &mut out);
+    load_balancer::outputs(cx, &mut out);
+    ecs::outputs(cx, &mut out);
+    scaling::outputs(cx, &mut out);
+    observability::outputs(cx, &mut out);
     out
 }
 
 /// Extra facts for `status` (image count, deployments, target health).
-pub async fn details(_cx: &Ctx) -> std::collections::BTreeMap<String, serde_json::Value> {
-    std::collections::BTreeMap::new()
+pub async fn details(cx: &Ctx) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    registry::details(cx, &mut out).await;
+    database::details(cx, &mut out).await;
+    load_balancer::details(cx, &mut out).await;
+    ecs::details(cx, &mut out).await;
+    scaling::details(cx, &mut out).await;
+    out
 }

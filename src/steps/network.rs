@@ -6,7 +6,7 @@
 //! the inventory, whichever of the (many) steps of that kind asks first.
 
 use super::identity::Role;
-use super::observability::LogGroup;
+use super::logs::LogGroup;
 use super::{Ctx, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, ErrorClass};

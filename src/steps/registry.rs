@@ -11,3 +11,9 @@ pub fn steps(_settings: &Settings) -> Vec<StepRef> {
 pub async fn push(_cx: &super::Ctx, _tag: &str, _context: &std::path::Path) -> Result<String, crate::ops::Error> {
     Err(crate::ops::Error::Failed("image push is not available yet".into()))
 }
+
+/// Adds this family's entries to the flat outputs.
+pub fn outputs(_cx: &super::Ctx, _out: &mut std::collections::BTreeMap<String, String>) {}
+
+/// Adds this family's facts to `status` (counts, states, health).
+pub async fn details(_cx: &super::Ctx, _out: &mut std::collections::BTreeMap<String, serde_json::Value>) {}

@@ -1,0 +1,172 @@
+//! CloudWatch Logs groups: the stack's own under `/provision/{suffix}/`
+//! (app, tracing sidecar, VPC flow logs) and the one RDS writes the
+//! database log to. Each has the stack's retention.
+
+use super::{Ctx, Step, StepRef, StepResult};
+use crate::aws::wait::{self, Backoff};
+use crate::aws::AwsResultExt;
+use crate::cli::Settings;
+use crate::state::Record;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// `/provision/{suffix}/{purpose}`.
+pub fn group_name(suffix: &str, purpose: &str) -> String {
+    format!("/provision/{suffix}/{purpose}")
+}
+
+/// Where RDS exports the `postgresql` log of the cluster.
+pub fn db_group_name(cluster: &str) -> String {
+    format!("/aws/rds/cluster/{cluster}/postgresql")
+}
+
+/// The log groups of the app layers (the VPC flow log group is declared
+/// with the network).
+pub fn steps(settings: &Settings) -> Vec<StepRef> {
+    let s = settings.suffix.as_str();
+    vec![
+        Arc::new(LogGroup::new("log-app", group_name(s, "app"), vec![])),
+        Arc::new(LogGroup::new("log-otel", group_name(s, "otel-collector"), vec![])),
+        Arc::new(LogGroup::new(
+            "log-db",
+            db_group_name(&crate::naming::name("aurora", "catalog", &settings.suffix)),
+            vec![],
+        )),
+    ]
+}
+
+/// A CloudWatch Logs group with the stack's retention (and KMS key, when
+/// one is given).
+pub struct LogGroup {
+    id: String,
+    name: String,
+    deps: Vec<String>,
+}
+
+impl LogGroup {
+    pub fn new(id: impl Into<String>, name: impl Into<String>, deps: Vec<String>) -> Self {
+        LogGroup { id: id.into(), name: name.into(), deps }
+    }
+
+    /// Groups are discovered per name prefix: `/provision/{suffix}/` holds
+    /// all of the stack's own groups, so one call finds them.
+    fn prefix(&self) -> String {
+        let parts: Vec<&str> = self.name.splitn(4, '/').collect();
+        if parts.len() == 4 && parts[1] == "provision" {
+            format!("/provision/{}/", parts[2])
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+async fn groups(cx: &Ctx, prefix: String) -> StepResult<Arc<Vec<aws_sdk_cloudwatchlogs::types::LogGroup>>> {
+    let key = format!("logs:{prefix}");
+    cx.inventory
+        .get(key, || async {
+            let mut out = Vec::new();
+            let mut token = None;
+            loop {
+                let page = cx
+                    .aws
+                    .logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(&prefix)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .aws("DescribeLogGroups")?;
+                out.extend(page.log_groups().iter().cloned());
+                token = page.next_token().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+}
+
+#[async_trait]
+impl Step for LogGroup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &'static str {
+        "log-group"
+    }
+    fn deps(&self) -> Vec<String> {
+        self.deps.clone()
+    }
+
+    async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        Ok(groups(cx, self.prefix())
+            .await?
+            .iter()
+            .find(|g| g.log_group_name() == Some(self.name.as_str()))
+            .map(|g| {
+                let arn = g.arn().unwrap_or_default().trim_end_matches(":*").to_owned();
+                let mut r = Record::new(&self.name).with("arn", arn);
+                if let Some(d) = g.retention_in_days() {
+                    r = r.with("retention_days", d.to_string());
+                }
+                r
+            }))
+    }
+
+    async fn create(&self, cx: &Ctx) -> StepResult<Record> {
+        let mut req = cx.aws.logs.create_log_group().log_group_name(&self.name);
+        for (k, v) in cx.tags(&self.name, &self.id) {
+            req = req.tags(k, v);
+        }
+        if let Some(key) = &cx.settings.kms_key_arn {
+            req = req.kms_key_id(key);
+        }
+        match req.send().await.aws("CreateLogGroup") {
+            Err(e) if e.code_is("ResourceAlreadyExistsException") => {}
+            r => {
+                r?;
+            }
+        }
+        self.set_retention(cx).await?;
+        let arn = cx.arn("logs", &format!("log-group:{}", self.name)).await?;
+        Ok(Record::new(&self.name)
+            .with("arn", arn)
+            .with("retention_days", cx.settings.log_retention_days.to_string()))
+    }
+
+    async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
+        let want = cx.settings.log_retention_days.to_string();
+        if rec.attr("retention_days") == Some(want.as_str()) {
+            return Ok(vec![]);
+        }
+        if fix {
+            self.set_retention(cx).await?;
+        }
+        Ok(vec![format!(
+            "retention is {} days, wants {want}",
+            rec.attr("retention_days").unwrap_or("unlimited")
+        )])
+    }
+
+    async fn destroy(&self, cx: &Ctx, _rec: &Record) -> StepResult<()> {
+        wait::delete(Backoff::DRAIN, || async {
+            cx.aws.logs.delete_log_group().log_group_name(&self.name).send().await.aws("DeleteLogGroup").map(|_| ())
+        })
+        .await
+    }
+}
+
+impl LogGroup {
+    async fn set_retention(&self, cx: &Ctx) -> StepResult<()> {
+        cx.aws
+            .logs
+            .put_retention_policy()
+            .log_group_name(&self.name)
+            .retention_in_days(cx.settings.log_retention_days)
+            .send()
+            .await
+            .aws("PutRetentionPolicy")?;
+        Ok(())
+    }
+}
