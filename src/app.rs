@@ -103,7 +103,13 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
                 let present: Vec<&StepStatus> = rows.iter().filter(|r| r.state == "present").collect();
                 let mut out = std::io::stdout().lock();
                 for r in present.iter().rev() {
-                    let _ = writeln!(out, "would delete {:<22} {:<18} {}", r.step, r.kind, r.id.as_deref().unwrap_or(""));
+                    let _ = writeln!(
+                        out,
+                        "would delete {:<22} {:<18} {}",
+                        r.step,
+                        r.kind,
+                        r.id.as_deref().unwrap_or("")
+                    );
                 }
                 for r in rows.iter().filter(|r| r.state == "error") {
                     let _ = writeln!(out, "could not check {}: {}", r.step, r.error.as_deref().unwrap_or(""));
@@ -209,7 +215,14 @@ fn print_status(rows: &[StepStatus], details: &BTreeMap<String, serde_json::Valu
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{:<24} {:<20} {:<9} ID", "STEP", "KIND", "STATE");
     for r in rows {
-        let _ = writeln!(out, "{:<24} {:<20} {:<9} {}", r.step, r.kind, r.state, r.id.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "{:<24} {:<20} {:<9} {}",
+            r.step,
+            r.kind,
+            r.state,
+            r.id.as_deref().unwrap_or("-")
+        );
         for d in &r.drift {
             let _ = writeln!(out, "{:<24}   drift: {d}", "");
         }
@@ -246,7 +259,11 @@ fn print_plan(engine: &Engine, rows: &[StepStatus]) -> Result<(), Error> {
                 ("=", format!("keep {}", r.id.as_deref().unwrap_or("")))
             }
         };
-        let after = if deps.is_empty() { String::new() } else { format!("  (after {})", deps.join(", ")) };
+        let after = if deps.is_empty() {
+            String::new()
+        } else {
+            format!("  (after {})", deps.join(", "))
+        };
         let _ = writeln!(out, "{mark} {:<24} {:<20} {what}{after}", name, r.kind);
     }
     let _ = writeln!(out, "plan: {create} to create, {change} to change, {keep} unchanged");

@@ -321,10 +321,10 @@ const RETENTION_DAYS: &[i32] = &[
 fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
     match cpu {
         256 => [512, 1024, 2048].contains(&memory),
-        512 => (1024..=4096).contains(&memory) && memory % 1024 == 0,
-        1024 => (2048..=8192).contains(&memory) && memory % 1024 == 0,
-        2048 => (4096..=16384).contains(&memory) && memory % 1024 == 0,
-        4096 => (8192..=30720).contains(&memory) && memory % 1024 == 0,
+        512 => (1024..=4096).contains(&memory) && memory.is_multiple_of(1024),
+        1024 => (2048..=8192).contains(&memory) && memory.is_multiple_of(1024),
+        2048 => (4096..=16384).contains(&memory) && memory.is_multiple_of(1024),
+        4096 => (8192..=30720).contains(&memory) && memory.is_multiple_of(1024),
         _ => false,
     }
 }
@@ -343,7 +343,12 @@ impl StackArgs {
         }
         if let Some(image) = &self.image {
             if image.is_empty() || image.contains(char::is_whitespace) || !image.contains('/') {
-                return Err(flag_err("image", image, "not an image URI", "give REGISTRY/REPOSITORY:TAG or @sha256:DIGEST"));
+                return Err(flag_err(
+                    "image",
+                    image,
+                    "not an image URI",
+                    "give REGISTRY/REPOSITORY:TAG or @sha256:DIGEST",
+                ));
             }
         }
         let tag_ok = !self.image_tag.is_empty()
@@ -354,7 +359,12 @@ impl StackArgs {
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             && !self.image_tag.starts_with(['.', '-']);
         if !tag_ok {
-            return Err(flag_err("image-tag", &self.image_tag, "not a valid image tag", "1-128 of A-Z a-z 0-9 . _ -, not starting with . or -"));
+            return Err(flag_err(
+                "image-tag",
+                &self.image_tag,
+                "not a valid image tag",
+                "1-128 of A-Z a-z 0-9 . _ -, not starting with . or -",
+            ));
         }
         for (flag, v, service) in [
             ("kms-key-arn", &self.kms_key_arn, ":kms:"),
@@ -362,21 +372,37 @@ impl StackArgs {
         ] {
             if let Some(v) = v {
                 if !v.starts_with("arn:") || !v.contains(service) {
-                    return Err(flag_err(flag, v, "not an ARN of the right service", "give the full ARN, e.g. arn:aws:kms:REGION:ACCOUNT:key/ID"));
+                    return Err(flag_err(
+                        flag,
+                        v,
+                        "not an ARN of the right service",
+                        "give the full ARN, e.g. arn:aws:kms:REGION:ACCOUNT:key/ID",
+                    ));
                 }
             }
         }
         if !(11..=99).contains(&self.db_major) {
-            return Err(flag_err("db-major", self.db_major, "not an Aurora PostgreSQL major version", "e.g. 15, 16 or 17"));
+            return Err(flag_err(
+                "db-major",
+                self.db_major,
+                "not an Aurora PostgreSQL major version",
+                "e.g. 15, 16 or 17",
+            ));
         }
         if let Some(v) = &self.db_engine_version {
-            let ok = v.split('.').count() >= 2 && v.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            let ok = v.split('.').count() >= 2
+                && v.split('.')
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
             if !ok {
                 return Err(flag_err("db-engine-version", v, "not a version number", "e.g. 16.4"));
             }
         }
         let acu_ok = |v: f64| (0.0..=256.0).contains(&v) && (v * 2.0).fract() == 0.0;
-        if !acu_ok(self.db_min_acu) || !acu_ok(self.db_max_acu) || self.db_min_acu > self.db_max_acu || self.db_max_acu < 1.0 {
+        if !acu_ok(self.db_min_acu)
+            || !acu_ok(self.db_max_acu)
+            || self.db_min_acu > self.db_max_acu
+            || self.db_max_acu < 1.0
+        {
             return Err(flag_err(
                 "db-max-acu",
                 format!("{}-{}", self.db_min_acu, self.db_max_acu),
@@ -386,14 +412,26 @@ impl StackArgs {
         }
         if let Some(s) = &self.db_secret_arn {
             if s.is_empty() || s.len() > 2048 {
-                return Err(flag_err("db-secret-arn", s, "empty or too long", "give the secret's ARN or name"));
+                return Err(flag_err(
+                    "db-secret-arn",
+                    s,
+                    "empty or too long",
+                    "give the secret's ARN or name",
+                ));
             }
         }
         if let Some(e) = &self.alarm_email {
-            let ok = e.split_once('@').is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.'))
+            let ok = e
+                .split_once('@')
+                .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.'))
                 && !e.contains(char::is_whitespace);
             if !ok {
-                return Err(flag_err("alarm-email", e, "not an e-mail address", "e.g. oncall@example.com"));
+                return Err(flag_err(
+                    "alarm-email",
+                    e,
+                    "not an e-mail address",
+                    "e.g. oncall@example.com",
+                ));
             }
         }
         if self.spot_percent > 100 {
@@ -444,7 +482,8 @@ impl RunArgs {
 pub fn validate_env(region: Option<&str>) -> Result<u32, InputError> {
     if let Some(r) = region {
         let ok = r.split('-').count() >= 3
-            && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !ok {
             return Err(flag_err("region", r, "not an AWS region name", "e.g. ap-southeast-2"));
         }
@@ -452,7 +491,12 @@ pub fn validate_env(region: Option<&str>) -> Result<u32, InputError> {
     match std::env::var("AWS_MAX_ATTEMPTS") {
         Ok(v) => match v.parse::<u32>() {
             Ok(n) if (1..=20).contains(&n) => Ok(n),
-            _ => Err(flag_err("AWS_MAX_ATTEMPTS (environment)", v, "not a number from 1 to 20", "unset it for the default of 8")),
+            _ => Err(flag_err(
+                "AWS_MAX_ATTEMPTS (environment)",
+                v,
+                "not a number from 1 to 20",
+                "unset it for the default of 8",
+            )),
         },
         Err(_) => Ok(crate::aws::DEFAULT_MAX_ATTEMPTS),
     }

@@ -110,8 +110,7 @@ impl Graph {
         for &d in &self.deps[n] {
             if mark[d] == 1 {
                 let from = path.iter().position(|&p| p == d).unwrap_or(0);
-                let mut cycle: Vec<String> =
-                    path[from..].iter().map(|&p| self.names[p].clone()).collect();
+                let mut cycle: Vec<String> = path[from..].iter().map(|&p| self.names[p].clone()).collect();
                 cycle.push(self.names[d].clone());
                 return Some(cycle);
             }
@@ -201,11 +200,7 @@ impl Graph {
         let mut tail = vec![Duration::ZERO; self.len()];
         // Reverse topological order: dependents before their dependencies.
         for &n in self.order().iter().rev() {
-            let longest = self.dependents[n]
-                .iter()
-                .map(|&d| tail[d])
-                .max()
-                .unwrap_or_default();
+            let longest = self.dependents[n].iter().map(|&d| tail[d]).max().unwrap_or_default();
             tail[n] = self.cost[n] + longest;
         }
         tail
@@ -386,8 +381,7 @@ mod tests {
 
     #[test]
     fn cycle_is_reported_with_its_members() {
-        let err = graph(&[("a", &["c"], 1), ("b", &["a"], 1), ("c", &["b"], 1), ("d", &[], 1)])
-            .unwrap_err();
+        let err = graph(&[("a", &["c"], 1), ("b", &["a"], 1), ("c", &["b"], 1), ("d", &[], 1)]).unwrap_err();
         let GraphError::Cycle(members) = &err else {
             panic!("expected a cycle, got {err:?}")
         };
@@ -421,12 +415,7 @@ mod tests {
     #[test]
     fn longest_critical_path_goes_first() {
         // `slow` heads a 10 s chain; `quick` a 1 s one. Both are ready.
-        let g = graph(&[
-            ("quick", &[], 1),
-            ("slow", &[], 1),
-            ("after-slow", &["slow"], 10),
-        ])
-        .unwrap();
+        let g = graph(&[("quick", &[], 1), ("slow", &[], 1), ("after-slow", &["slow"], 10)]).unwrap();
         let mut q = Queue::new(&g);
         assert_eq!(q.dequeue(), g.id("slow"));
         assert_eq!(q.dequeue(), g.id("quick"));

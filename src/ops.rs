@@ -105,7 +105,11 @@ pub fn up_graph(steps: &[StepRef]) -> Result<(Graph, Vec<Node>), GraphError> {
 pub fn down_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
     let spec = steps.iter().map(|s| {
         let deps: BTreeSet<String> = s.deps().iter().map(|d| base_step(d).to_owned()).collect();
-        (s.id().to_owned(), deps.into_iter().collect::<Vec<_>>(), s.timing().destroy)
+        (
+            s.id().to_owned(),
+            deps.into_iter().collect::<Vec<_>>(),
+            s.timing().destroy,
+        )
     });
     Ok(Graph::new(spec)?.reversed())
 }
@@ -127,11 +131,9 @@ pub struct Engine {
     persist: Mutex<()>,
 }
 
-fn shutdown() -> impl Future<Output = ()> {
-    async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+async fn shutdown() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -208,7 +210,8 @@ impl Engine {
                 out
             }
         };
-        self.save().map_err(|e| AwsError::custom("SaveState", "StateError", e.to_string()))?;
+        self.save()
+            .map_err(|e| AwsError::custom("SaveState", "StateError", e.to_string()))?;
         Ok(outcome)
     }
 
@@ -222,7 +225,8 @@ impl Engine {
         rec.ready = true;
         let out = Outcome::new("ready", rec.id.clone());
         cx.set_record(step.id(), rec);
-        self.save().map_err(|e| AwsError::custom("SaveState", "StateError", e.to_string()))?;
+        self.save()
+            .map_err(|e| AwsError::custom("SaveState", "StateError", e.to_string()))?;
         Ok(out)
     }
 
@@ -232,7 +236,10 @@ impl Engine {
         let _lock = self.lock()?;
         let summary = runner::run(
             &graph,
-            Policy { parallelism, keep_going: false },
+            Policy {
+                parallelism,
+                keep_going: false,
+            },
             self.reporter.as_ref(),
             shutdown(),
             |n| -> BoxFut {
@@ -254,7 +261,10 @@ impl Engine {
         let quiet = crate::report::Quiet;
         runner::run(
             &graph,
-            Policy { parallelism, keep_going: true },
+            Policy {
+                parallelism,
+                keep_going: true,
+            },
             &quiet,
             std::future::pending(),
             |n| -> BoxFut {
@@ -301,17 +311,16 @@ impl Engine {
                     }
                     let state = row.state.clone();
                     rows.lock().unwrap().insert(row.step.clone(), row);
-                    Ok(Outcome::new(if state == "present" { "present" } else { "checked" }, state))
+                    Ok(Outcome::new(
+                        if state == "present" { "present" } else { "checked" },
+                        state,
+                    ))
                 })
             },
         )
         .await;
         let mut rows = std::mem::take(&mut *rows.lock().unwrap());
-        Ok(self
-            .steps
-            .iter()
-            .filter_map(|s| rows.remove(s.id()))
-            .collect())
+        Ok(self.steps.iter().filter_map(|s| rows.remove(s.id())).collect())
     }
 
     /// Tears everything down in reverse dependency order.
@@ -320,7 +329,10 @@ impl Engine {
         let _lock = self.lock()?;
         let summary = runner::run(
             &graph,
-            Policy { parallelism, keep_going: false },
+            Policy {
+                parallelism,
+                keep_going: false,
+            },
             self.reporter.as_ref(),
             shutdown(),
             |n| -> BoxFut {
@@ -363,7 +375,11 @@ impl Engine {
                 .collect();
             for d in dependents {
                 if d.find(&self.cx).await?.is_some() {
-                    tracing::warn!(step = name, dependent = d.id(), "a resource that depends on this step exists; it may need `provision up` afterwards");
+                    tracing::warn!(
+                        step = name,
+                        dependent = d.id(),
+                        "a resource that depends on this step exists; it may need `provision up` afterwards"
+                    );
                 }
             }
             return Ok(self.clone().destroy(step).await?);

@@ -10,12 +10,31 @@ use std::time::{Duration, Instant};
 /// A step transition or a note from inside a running step.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    Started { node: &'a str },
-    Waiting { node: &'a str, what: &'a str },
-    Finished { node: &'a str, action: &'a str, detail: &'a str, elapsed: Duration },
-    Failed { node: &'a str, error: &'a str, elapsed: Duration },
-    Skipped { node: &'a str, cause: &'a str },
-    Interrupted { running: usize },
+    Started {
+        node: &'a str,
+    },
+    Waiting {
+        node: &'a str,
+        what: &'a str,
+    },
+    Finished {
+        node: &'a str,
+        action: &'a str,
+        detail: &'a str,
+        elapsed: Duration,
+    },
+    Failed {
+        node: &'a str,
+        error: &'a str,
+        elapsed: Duration,
+    },
+    Skipped {
+        node: &'a str,
+        cause: &'a str,
+    },
+    Interrupted {
+        running: usize,
+    },
 }
 
 pub trait Reporter: Send + Sync {
@@ -54,14 +73,21 @@ impl Reporter for JsonLines {
         let v = match event {
             Event::Started { node } => serde_json::json!({"t": t, "event": "started", "step": node}),
             Event::Waiting { node, what } => serde_json::json!({"t": t, "event": "waiting", "step": node, "on": what}),
-            Event::Finished { node, action, detail, elapsed } => serde_json::json!({
+            Event::Finished {
+                node,
+                action,
+                detail,
+                elapsed,
+            } => serde_json::json!({
                 "t": t, "event": "finished", "step": node, "action": action, "detail": detail,
                 "seconds": elapsed.as_secs_f64()
             }),
             Event::Failed { node, error, elapsed } => serde_json::json!({
                 "t": t, "event": "failed", "step": node, "error": error, "seconds": elapsed.as_secs_f64()
             }),
-            Event::Skipped { node, cause } => serde_json::json!({"t": t, "event": "skipped", "step": node, "cause": cause}),
+            Event::Skipped { node, cause } => {
+                serde_json::json!({"t": t, "event": "skipped", "step": node, "cause": cause})
+            }
             Event::Interrupted { running } => serde_json::json!({"t": t, "event": "interrupted", "running": running}),
         };
         let mut out = std::io::stdout().lock();
@@ -162,7 +188,9 @@ impl Reporter for Human {
             Event::Waiting { node, what } => {
                 let known = {
                     let mut r = self.running.lock().unwrap();
-                    let entry = r.entry(node.to_owned()).or_insert_with(|| (Instant::now(), String::new()));
+                    let entry = r
+                        .entry(node.to_owned())
+                        .or_insert_with(|| (Instant::now(), String::new()));
                     let same = entry.1 == what;
                     entry.1 = what.to_owned();
                     same
@@ -171,9 +199,18 @@ impl Reporter for Human {
                     self.line(&format!("{node}: waiting for {what}"));
                 }
             }
-            Event::Finished { node, action, detail, elapsed } => {
+            Event::Finished {
+                node,
+                action,
+                detail,
+                elapsed,
+            } => {
                 self.running.lock().unwrap().remove(node);
-                let detail = if detail.is_empty() { String::new() } else { format!(" {detail}") };
+                let detail = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {detail}")
+                };
                 self.line(&format!("{node}: {action}{detail} ({:.1}s)", elapsed.as_secs_f64()));
             }
             Event::Failed { node, error, elapsed } => {
@@ -181,9 +218,9 @@ impl Reporter for Human {
                 self.line(&format!("{node}: FAILED after {:.1}s: {error}", elapsed.as_secs_f64()));
             }
             Event::Skipped { node, cause } => self.line(&format!("{node}: skipped ({cause})")),
-            Event::Interrupted { running } => {
-                self.line(&format!("interrupted: starting nothing new, waiting for {running} running step(s) to finish"))
-            }
+            Event::Interrupted { running } => self.line(&format!(
+                "interrupted: starting nothing new, waiting for {running} running step(s) to finish"
+            )),
         }
     }
 

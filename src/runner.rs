@@ -153,7 +153,10 @@ where
                 .find(|&a| queue.state(a) == NodeState::Failed)
                 .map(|a| format!("{} failed", graph.name(a)))
                 .unwrap_or_else(|| "run stopped".into());
-            reporter.event(Event::Skipped { node: graph.name(n), cause: &cause });
+            reporter.event(Event::Skipped {
+                node: graph.name(n),
+                cause: &cause,
+            });
             summary.skipped.push(graph.name(n).to_owned());
         }
     }
@@ -170,7 +173,11 @@ mod tests {
 
     fn graph(nodes: &[(&str, &[&str], u64)]) -> Graph {
         Graph::new(nodes.iter().map(|(n, d, c)| {
-            (n.to_string(), d.iter().map(|s| s.to_string()).collect(), Duration::from_secs(*c))
+            (
+                n.to_string(),
+                d.iter().map(|s| s.to_string()).collect(),
+                Duration::from_secs(*c),
+            )
         }))
         .unwrap()
     }
@@ -182,7 +189,10 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let summary = run(
             g,
-            Policy { parallelism, keep_going: false },
+            Policy {
+                parallelism,
+                keep_going: false,
+            },
             &rec,
             std::future::pending(),
             |n| {
@@ -209,7 +219,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn independent_steps_run_concurrently_and_finish_on_the_critical_path() {
-        let g = graph(&[("a", &[], 10), ("b", &[], 10), ("c", &[], 10), ("d", &["a", "b", "c"], 5)]);
+        let g = graph(&[
+            ("a", &[], 10),
+            ("b", &[], 10),
+            ("c", &[], 10),
+            ("d", &["a", "b", "c"], 5),
+        ]);
         let (s, _) = run_fake(&g, 8, &[]).await;
         assert!(s.ok());
         assert_eq!(s.elapsed, Duration::from_secs(15));
@@ -245,7 +260,10 @@ mod tests {
         assert_eq!(s.failures[0].0, "bad");
         assert!(s.failures[0].1.contains("Boom"));
         assert!(log.contains(&"end slow".to_string()), "running work drains");
-        assert!(!log.iter().any(|l| l.contains("after-bad") || l.contains("later")), "{log:?}");
+        assert!(
+            !log.iter().any(|l| l.contains("after-bad") || l.contains("later")),
+            "{log:?}"
+        );
         let mut skipped = s.skipped.clone();
         skipped.sort();
         assert_eq!(skipped, ["after-bad", "later"]);
@@ -257,7 +275,10 @@ mod tests {
         let rec = Recorder::default();
         let s = run(
             &g,
-            Policy { parallelism: 4, keep_going: false },
+            Policy {
+                parallelism: 4,
+                keep_going: false,
+            },
             &rec,
             tokio::time::sleep(Duration::from_secs(3)),
             |n| {
@@ -277,11 +298,19 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn keep_going_runs_independent_work_after_a_failure() {
-        let g = graph(&[("bad", &[], 1), ("x", &["bad"], 1), ("slow", &[], 5), ("y", &["slow"], 1)]);
+        let g = graph(&[
+            ("bad", &[], 1),
+            ("x", &["bad"], 1),
+            ("slow", &[], 5),
+            ("y", &["slow"], 1),
+        ]);
         let rec = Recorder::default();
         let s = run(
             &g,
-            Policy { parallelism: 8, keep_going: true },
+            Policy {
+                parallelism: 8,
+                keep_going: true,
+            },
             &rec,
             std::future::pending(),
             |n| {

@@ -60,7 +60,9 @@ pub struct StateFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot use the state directory {path}: {source}\n  hint: check it exists and is writable, or pass --state-dir")]
+    #[error(
+        "cannot use the state directory {path}: {source}\n  hint: check it exists and is writable, or pass --state-dir"
+    )]
     Io {
         path: PathBuf,
         #[source]
@@ -196,8 +198,7 @@ impl Lock {
                     return Ok(Lock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder: Option<LockInfo> =
-                        fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+                    let holder: Option<LockInfo> = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
                     match holder {
                         Some(h) if is_alive(&h) => {
                             return Err(StateError::Locked {
@@ -280,7 +281,8 @@ mod tests {
             region: "ap-southeast-2".into(),
             ..Default::default()
         };
-        st.steps.insert("vpc".into(), Record::new("vpc-1").with("cidr", "10.0.0.0/16"));
+        st.steps
+            .insert("vpc".into(), Record::new("vpc-1").with("cidr", "10.0.0.0/16"));
         store.save(&st).unwrap();
         let back = store.load();
         assert_eq!(back.steps["vpc"].id, "vpc-1");

@@ -145,8 +145,7 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
         "InvalidParameterException.InUse",
         "UpdateInProgressException",
     ];
-    if code.ends_with(".NotFound") || code.ends_with(".Malformed.NotFound") || NOT_FOUND.contains(&code)
-    {
+    if code.ends_with(".NotFound") || code.ends_with(".Malformed.NotFound") || NOT_FOUND.contains(&code) {
         return ErrorClass::NotFound;
     }
     if IN_USE.contains(&code) {
@@ -170,7 +169,10 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
     if code == "MalformedPolicyDocument" && m.contains("invalid principal") {
         return ErrorClass::NotYetPropagated;
     }
-    if code.starts_with("Invalid") || code.starts_with("Validation") || code.ends_with("Exception") && code.contains("Invalid") {
+    if code.starts_with("Invalid")
+        || code.starts_with("Validation")
+        || code.ends_with("Exception") && code.contains("Invalid")
+    {
         return ErrorClass::Invalid;
     }
     ErrorClass::Other

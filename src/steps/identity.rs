@@ -3,7 +3,7 @@
 
 use super::{Ctx, Step, StepRef, StepResult};
 use crate::aws::wait::{self, Backoff};
-use crate::aws::{AwsResultExt, NotFoundExt};
+use crate::aws::{AwsError, AwsResultExt, NotFoundExt};
 use crate::cli::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
@@ -14,7 +14,9 @@ use std::sync::Arc;
 pub const POLICY_NAME: &str = "least-privilege";
 
 /// Builds a role's inline policy from the records of its dependencies and
-/// the account id.
+/// the account id. A policy fn that returns `Value::Null` means "no inline
+/// policy" (a role that only carries AWS-managed policies); reconcile then
+/// removes any inline policy someone added.
 pub type PolicyFn = fn(&Ctx, &str) -> StepResult<Value>;
 
 /// A role assumed by one AWS service, with one inline policy and optional
@@ -31,9 +33,169 @@ pub struct Role {
     pub policy: PolicyFn,
 }
 
+/// The roles of the app layer: the task execution role (pull the image,
+/// write the container logs, read the two database secrets), the task role
+/// (what the app itself may call: trace writes, and ECS Exec when enabled)
+/// and the ECS infrastructure role (blue/green traffic shifting on the
+/// load balancer).
+///
+/// Steps that hand a brand-new role to another service (task definitions,
+/// services) must retry while it propagates:
+/// `wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, ..)`.
 pub fn steps(_settings: &Settings) -> Vec<StepRef> {
-    let steps: Vec<StepRef> = Vec::new();
+    let _exec = Role {
+        id: "role-exec",
+        purpose: "exec",
+        service: "ecs-tasks.amazonaws.com",
+        deps: vec![
+            "ecr-repo",
+            "log-app",
+            "log-otel",
+            "secret-db-connection",
+            "secret-db-credentials",
+        ],
+        managed: vec![],
+        policy: exec_policy,
+    };
+    let steps: Vec<StepRef> = vec![
+        Arc::new(Role {
+            id: "role-task",
+            purpose: "task",
+            service: "ecs-tasks.amazonaws.com",
+            deps: vec![],
+            managed: vec![],
+            policy: task_policy,
+        }),
+        Arc::new(Role {
+            id: "role-ecs-infra",
+            purpose: "ecsinfra",
+            service: "ecs.amazonaws.com",
+            deps: vec![],
+            // At the root path (not service-role/); scoped by AWS to the
+            // load balancer calls blue/green deployments make.
+            managed: vec!["AmazonECSInfrastructureRolePolicyForLoadBalancers"],
+            policy: no_inline_policy,
+        }),
+    ];
     steps.into_iter().map(|s: Arc<dyn Step>| s).collect()
+}
+
+/// An attribute of a finished dependency's record, or a clear error.
+fn dep_attr(cx: &Ctx, step: &str, key: &str) -> StepResult<String> {
+    let rec = cx.rec(step)?;
+    rec.attr(key).map(str::to_owned).ok_or_else(|| {
+        AwsError::custom(
+            "Policy",
+            "MissingAttribute",
+            format!("step `{step}` recorded no `{key}`; run `provision up` to refresh it"),
+        )
+    })
+}
+
+/// The task execution role: what the ECS agent does on the task's behalf.
+/// Every resource is one of this stack's ARNs, except
+/// `ecr:GetAuthorizationToken`, which has no resource-level permissions
+/// (AWS requires `"Resource": "*"` for it).
+pub fn exec_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
+    let repo = dep_attr(cx, "ecr-repo", "arn")?;
+    let mut logs = Vec::new();
+    for step in ["log-app", "log-otel"] {
+        let arn = dep_attr(cx, step, "arn")?;
+        let arn = arn.trim_end_matches(":*").to_owned();
+        logs.push(json!(format!("{arn}:*")));
+        logs.push(json!(arn));
+    }
+    let secrets = vec![
+        dep_attr(cx, "secret-db-connection", "arn")?,
+        dep_attr(cx, "secret-db-credentials", "arn")?,
+    ];
+    let mut statements = vec![
+        json!({
+            "Sid": "EcrAuthToken",
+            "Effect": "Allow",
+            // GetAuthorizationToken supports no resource-level permissions.
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "PullImage",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Resource": repo
+        }),
+        json!({
+            "Sid": "ContainerLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": logs
+        }),
+        json!({
+            "Sid": "DatabaseSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secrets
+        }),
+    ];
+    if let Some(key) = &cx.settings.kms_key_arn {
+        statements.push(json!({
+            "Sid": "DecryptWithStackKey",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": key,
+            "Condition": {"StringEquals": {"kms:ViaService": [
+                format!("secretsmanager.{}.amazonaws.com", cx.region()),
+                format!("ecr.{}.amazonaws.com", cx.region())
+            ]}}
+        }));
+    }
+    Ok(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+/// The X-Ray actions the tracing sidecar needs to send segments and use
+/// sampling rules.
+pub const XRAY_ACTIONS: [&str; 5] = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:GetSamplingStatisticSummaries",
+];
+
+/// The Session Manager channel actions ECS Exec needs.
+pub const EXEC_ACTIONS: [&str; 4] = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+];
+
+/// The task role: what the app's containers may call. Only trace writes,
+/// plus the ECS Exec channels when `--enable-exec` is set.
+///
+/// `"Resource": "*"` is unavoidable here: neither X-Ray nor the
+/// `ssmmessages` channel actions support resource-level permissions. The
+/// actions are named one by one; there is no service-wide wildcard.
+pub fn task_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
+    let mut statements = vec![json!({
+        "Sid": "WriteTraces",
+        "Effect": "Allow",
+        "Action": XRAY_ACTIONS,
+        "Resource": "*"
+    })];
+    if cx.settings.enable_exec {
+        statements.push(json!({
+            "Sid": "EcsExecChannels",
+            "Effect": "Allow",
+            "Action": EXEC_ACTIONS,
+            "Resource": "*"
+        }));
+    }
+    Ok(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+/// The ECS infrastructure role carries only its AWS-managed policy.
+pub fn no_inline_policy(_cx: &Ctx, _account: &str) -> StepResult<Value> {
+    Ok(Value::Null)
 }
 
 pub fn role_path(cx: &Ctx) -> String {
@@ -89,18 +251,18 @@ impl Role {
         cx.name("role", self.purpose)
     }
 
+    /// `name` carries the policy's path when it has one
+    /// (`service-role/AmazonECSTaskExecutionRolePolicy`).
     fn managed_arn(&self, cx: &Ctx, name: &str) -> String {
-        let p = crate::aws::partition(cx.region());
-        if name.contains('/') {
-            format!("arn:{p}:iam::aws:policy/{name}")
-        } else {
-            format!("arn:{p}:iam::aws:policy/service-role/{name}")
-        }
+        format!("arn:{}:iam::aws:policy/{name}", crate::aws::partition(cx.region()))
     }
 
     async fn put_policy(&self, cx: &Ctx, name: &str) -> StepResult<()> {
         let account = cx.account_id().await?;
         let doc = (self.policy)(cx, &account)?;
+        if doc.is_null() {
+            return Ok(());
+        }
         cx.aws
             .iam
             .put_role_policy()
@@ -205,8 +367,27 @@ impl Step for Role {
             .or_not_found()?
             .and_then(|o| decode(o.policy_document()));
         let mut drift = Vec::new();
-        if have.as_ref() != Some(&want) {
-            drift.push(if have.is_none() { "inline policy missing".into() } else { "inline policy differs".to_string() });
+        if want.is_null() {
+            if have.is_some() {
+                drift.push("has an inline policy it must not have".into());
+                if fix {
+                    let r = cx
+                        .aws
+                        .iam
+                        .delete_role_policy()
+                        .role_name(&rec.id)
+                        .policy_name(POLICY_NAME)
+                        .send()
+                        .await;
+                    r.aws("DeleteRolePolicy").or_not_found()?;
+                }
+            }
+        } else if have.as_ref() != Some(&want) {
+            drift.push(if have.is_none() {
+                "inline policy missing".into()
+            } else {
+                "inline policy differs".to_string()
+            });
             if fix {
                 self.put_policy(cx, &rec.id).await?;
             }
@@ -220,8 +401,16 @@ impl Step for Role {
                 .send()
                 .await
                 .aws("ListAttachedRolePolicies")?;
-            let have: Vec<&str> = attached.attached_policies().iter().filter_map(|p| p.policy_arn()).collect();
-            if self.managed.iter().any(|m| !have.contains(&self.managed_arn(cx, m).as_str())) {
+            let have: Vec<&str> = attached
+                .attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn())
+                .collect();
+            if self
+                .managed
+                .iter()
+                .any(|m| !have.contains(&self.managed_arn(cx, m).as_str()))
+            {
                 drift.push("managed policy not attached".into());
                 if fix {
                     self.attach(cx, &rec.id).await?;
@@ -233,9 +422,21 @@ impl Step for Role {
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         let iam = &cx.aws.iam;
-        let inline = iam.list_role_policies().role_name(&rec.id).send().await.aws("ListRolePolicies").or_not_found()?;
+        let inline = iam
+            .list_role_policies()
+            .role_name(&rec.id)
+            .send()
+            .await
+            .aws("ListRolePolicies")
+            .or_not_found()?;
         for p in inline.iter().flat_map(|o| o.policy_names()) {
-            let r = iam.delete_role_policy().role_name(&rec.id).policy_name(p).send().await.aws("DeleteRolePolicy");
+            let r = iam
+                .delete_role_policy()
+                .role_name(&rec.id)
+                .policy_name(p)
+                .send()
+                .await
+                .aws("DeleteRolePolicy");
             r.or_not_found()?;
         }
         let attached = iam
@@ -245,11 +446,29 @@ impl Step for Role {
             .await
             .aws("ListAttachedRolePolicies")
             .or_not_found()?;
-        for p in attached.iter().flat_map(|o| o.attached_policies()).filter_map(|p| p.policy_arn()) {
-            let r = iam.detach_role_policy().role_name(&rec.id).policy_arn(p).send().await.aws("DetachRolePolicy");
+        for p in attached
+            .iter()
+            .flat_map(|o| o.attached_policies())
+            .filter_map(|p| p.policy_arn())
+        {
+            let r = iam
+                .detach_role_policy()
+                .role_name(&rec.id)
+                .policy_arn(p)
+                .send()
+                .await
+                .aws("DetachRolePolicy");
             r.or_not_found()?;
         }
-        wait::delete(Backoff::DRAIN, || async { iam.delete_role().role_name(&rec.id).send().await.aws("DeleteRole").map(|_| ()) }).await
+        wait::delete(Backoff::DRAIN, || async {
+            iam.delete_role()
+                .role_name(&rec.id)
+                .send()
+                .await
+                .aws("DeleteRole")
+                .map(|_| ())
+        })
+        .await
     }
 }
 
@@ -261,7 +480,10 @@ mod tests {
     fn trust_policy_names_one_service_and_the_account() {
         let t = trust_policy("ecs-tasks.amazonaws.com", "123456789012");
         assert_eq!(t["Statement"][0]["Principal"]["Service"], "ecs-tasks.amazonaws.com");
-        assert_eq!(t["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
+        assert_eq!(
+            t["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
     }
 
     #[test]

@@ -45,7 +45,11 @@ pub struct LogGroup {
 
 impl LogGroup {
     pub fn new(id: impl Into<String>, name: impl Into<String>, deps: Vec<String>) -> Self {
-        LogGroup { id: id.into(), name: name.into(), deps }
+        LogGroup {
+            id: id.into(),
+            name: name.into(),
+            deps,
+        }
     }
 
     /// Groups are discovered per name prefix: `/provision/{suffix}/` holds
@@ -151,7 +155,14 @@ impl Step for LogGroup {
 
     async fn destroy(&self, cx: &Ctx, _rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.logs.delete_log_group().log_group_name(&self.name).send().await.aws("DeleteLogGroup").map(|_| ())
+            cx.aws
+                .logs
+                .delete_log_group()
+                .log_group_name(&self.name)
+                .send()
+                .await
+                .aws("DeleteLogGroup")
+                .map(|_| ())
         })
         .await
     }

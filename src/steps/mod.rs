@@ -114,9 +114,11 @@ pub fn stack(settings: &Settings) -> Vec<StepRef> {
 
 /// Discovered resources, one batched describe per kind, shared by every
 /// step that needs that kind. Loaded lazily; a failed load is not cached.
+type Cell = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
+
 #[derive(Default)]
 pub struct Inventory {
-    cells: Mutex<HashMap<String, Arc<OnceCell<Arc<dyn Any + Send + Sync>>>>>,
+    cells: Mutex<HashMap<String, Cell>>,
 }
 
 impl Inventory {
@@ -273,7 +275,12 @@ impl Ctx {
 }
 
 /// Reads one tag's value from any SDK tag list, given accessors.
-pub fn tag_value<'a, T>(tags: &'a [T], key: &str, k: impl Fn(&'a T) -> Option<&'a str>, v: impl Fn(&'a T) -> Option<&'a str>) -> Option<&'a str> {
+pub fn tag_value<'a, T>(
+    tags: &'a [T],
+    key: &str,
+    k: impl Fn(&'a T) -> Option<&'a str>,
+    v: impl Fn(&'a T) -> Option<&'a str>,
+) -> Option<&'a str> {
     tags.iter().find(|t| k(t) == Some(key)).and_then(v)
 }
 

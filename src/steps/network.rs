@@ -11,7 +11,7 @@ use super::{Ctx, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, ErrorClass};
 use crate::cli::Settings;
-use crate::naming::{az_letter, TAG_MANAGED_BY, TAG_STEP, TAG_SUFFIX, MANAGED_BY};
+use crate::naming::{az_letter, MANAGED_BY, TAG_MANAGED_BY, TAG_STEP, TAG_SUFFIX};
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
@@ -80,13 +80,23 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
     let mut s: Vec<StepRef> = vec![Arc::new(Vpc)];
     for tier in Tier::ALL {
         for az in 0..AZ_COUNT {
-            s.push(Arc::new(Subnet { tier, az, id: subnet_step(tier, az) }));
+            s.push(Arc::new(Subnet {
+                tier,
+                az,
+                id: subnet_step(tier, az),
+            }));
         }
     }
     s.push(Arc::new(InternetGateway));
     for az in 0..AZ_COUNT {
-        s.push(Arc::new(ElasticIp { az, id: format!("eip-{}", az_letter(az)) }));
-        s.push(Arc::new(NatGateway { az, id: format!("nat-{}", az_letter(az)) }));
+        s.push(Arc::new(ElasticIp {
+            az,
+            id: format!("eip-{}", az_letter(az)),
+        }));
+        s.push(Arc::new(NatGateway {
+            az,
+            id: format!("nat-{}", az_letter(az)),
+        }));
     }
     s.push(Arc::new(RouteTable {
         id: "rt-public".into(),
@@ -127,14 +137,18 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
 }
 
 fn flow_log_policy(cx: &Ctx, account: &str) -> StepResult<serde_json::Value> {
-    let group = cx.rec("log-vpc-flow")?.attr("arn").map(str::to_owned).unwrap_or_else(|| {
-        format!(
-            "arn:{}:logs:{}:{account}:log-group:{}",
-            crate::aws::partition(cx.region()),
-            cx.region(),
-            flow_log_group_name(cx.suffix().as_str())
-        )
-    });
+    let group = cx
+        .rec("log-vpc-flow")?
+        .attr("arn")
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            format!(
+                "arn:{}:logs:{}:{account}:log-group:{}",
+                crate::aws::partition(cx.region()),
+                cx.region(),
+                flow_log_group_name(cx.suffix().as_str())
+            )
+        });
     let group = group.trim_end_matches(":*").to_owned();
     Ok(json!({
         "Version": "2012-10-17",
@@ -152,8 +166,14 @@ fn flow_log_policy(cx: &Ctx, account: &str) -> StepResult<serde_json::Value> {
 /// The filters that select what this suffix owns.
 fn owned(cx: &Ctx) -> Vec<Filter> {
     vec![
-        Filter::builder().name(format!("tag:{TAG_SUFFIX}")).values(cx.suffix().as_str()).build(),
-        Filter::builder().name(format!("tag:{TAG_MANAGED_BY}")).values(MANAGED_BY).build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_SUFFIX}"))
+            .values(cx.suffix().as_str())
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_MANAGED_BY}"))
+            .values(MANAGED_BY)
+            .build(),
     ]
 }
 
@@ -166,15 +186,22 @@ fn tag_spec(cx: &Ctx, rt: ResourceType, name: &str, step: &str, extra: &[(&str, 
     for (k, v) in extra {
         tags.push(Tag::builder().key(*k).value(*v).build());
     }
-    TagSpecification::builder().resource_type(rt).set_tags(Some(tags)).build()
+    TagSpecification::builder()
+        .resource_type(rt)
+        .set_tags(Some(tags))
+        .build()
 }
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
 }
 
-fn owned_by(tags: &[Tag], step: &str) -> bool {
-    tag(tags, TAG_STEP) == Some(step)
+/// Whether a resource belongs to `step` of this suffix. Checked on the
+/// client too: the tag filters are the server's job, but a filter an API
+/// ignores (or a copy-pasted tag) must never make us adopt another stack's
+/// resource.
+fn owned_by(cx: &Ctx, tags: &[Tag], step: &str) -> bool {
+    tag(tags, TAG_STEP) == Some(step) && tag(tags, TAG_SUFFIX) == Some(cx.suffix().as_str())
 }
 
 fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsError {
@@ -227,10 +254,28 @@ macro_rules! inventory {
 }
 
 inventory!(vpcs, "ec2:vpcs", aws_sdk_ec2::types::Vpc, |cx| {
-    Ok(cx.aws.ec2.describe_vpcs().set_filters(Some(owned(cx))).send().await.aws("DescribeVpcs")?.vpcs().to_vec())
+    Ok(cx
+        .aws
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeVpcs")?
+        .vpcs()
+        .to_vec())
 });
 inventory!(subnets, "ec2:subnets", aws_sdk_ec2::types::Subnet, |cx| {
-    Ok(cx.aws.ec2.describe_subnets().set_filters(Some(owned(cx))).send().await.aws("DescribeSubnets")?.subnets().to_vec())
+    Ok(cx
+        .aws
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeSubnets")?
+        .subnets()
+        .to_vec())
 });
 inventory!(igws, "ec2:igws", aws_sdk_ec2::types::InternetGateway, |cx| {
     Ok(cx
@@ -245,11 +290,26 @@ inventory!(igws, "ec2:igws", aws_sdk_ec2::types::InternetGateway, |cx| {
         .to_vec())
 });
 inventory!(addresses, "ec2:eips", aws_sdk_ec2::types::Address, |cx| {
-    Ok(cx.aws.ec2.describe_addresses().set_filters(Some(owned(cx))).send().await.aws("DescribeAddresses")?.addresses().to_vec())
+    Ok(cx
+        .aws
+        .ec2
+        .describe_addresses()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeAddresses")?
+        .addresses()
+        .to_vec())
 });
 inventory!(nats, "ec2:nats", aws_sdk_ec2::types::NatGateway, |cx| {
     let mut f = owned(cx);
-    f.push(Filter::builder().name("state").values("pending").values("available").build());
+    f.push(
+        Filter::builder()
+            .name("state")
+            .values("pending")
+            .values("available")
+            .build(),
+    );
     Ok(cx
         .aws
         .ec2
@@ -286,7 +346,16 @@ inventory!(groups, "ec2:sgs", aws_sdk_ec2::types::SecurityGroup, |cx| {
         .to_vec())
 });
 inventory!(flow_logs, "ec2:flowlogs", aws_sdk_ec2::types::FlowLog, |cx| {
-    Ok(cx.aws.ec2.describe_flow_logs().set_filter(Some(owned(cx))).send().await.aws("DescribeFlowLogs")?.flow_logs().to_vec())
+    Ok(cx
+        .aws
+        .ec2
+        .describe_flow_logs()
+        .set_filter(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeFlowLogs")?
+        .flow_logs()
+        .to_vec())
 });
 
 // ---------------------------------------------------------------- VPC
@@ -306,7 +375,7 @@ impl Step for Vpc {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(vpcs(cx).await?.iter().find(|v| owned_by(v.tags(), "vpc")).map(|v| {
+        Ok(vpcs(cx).await?.iter().find(|v| owned_by(cx, v.tags(), "vpc")).map(|v| {
             let mut r = Record::new(v.vpc_id().unwrap_or_default()).with("cidr", v.cidr_block().unwrap_or_default());
             if tag(v.tags(), TAG_CONFIGURED).is_some() {
                 r = r.with("configured", "true");
@@ -352,7 +421,14 @@ impl Step for Vpc {
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.ec2.delete_vpc().vpc_id(&rec.id).send().await.aws("DeleteVpc").map(|_| ())
+            cx.aws
+                .ec2
+                .delete_vpc()
+                .vpc_id(&rec.id)
+                .send()
+                .await
+                .aws("DeleteVpc")
+                .map(|_| ())
         })
         .await
     }
@@ -362,8 +438,22 @@ impl Step for Vpc {
 /// the marker tag that says both went through.
 async fn configure_vpc(cx: &Ctx, id: &str) -> StepResult<()> {
     let on = || AttributeBooleanValue::builder().value(true).build();
-    cx.aws.ec2.modify_vpc_attribute().vpc_id(id).enable_dns_support(on()).send().await.aws("ModifyVpcAttribute")?;
-    cx.aws.ec2.modify_vpc_attribute().vpc_id(id).enable_dns_hostnames(on()).send().await.aws("ModifyVpcAttribute")?;
+    cx.aws
+        .ec2
+        .modify_vpc_attribute()
+        .vpc_id(id)
+        .enable_dns_support(on())
+        .send()
+        .await
+        .aws("ModifyVpcAttribute")?;
+    cx.aws
+        .ec2
+        .modify_vpc_attribute()
+        .vpc_id(id)
+        .enable_dns_hostnames(on())
+        .send()
+        .await
+        .aws("ModifyVpcAttribute")?;
     cx.aws
         .ec2
         .create_tags()
@@ -396,11 +486,15 @@ impl Step for Subnet {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(subnets(cx).await?.iter().find(|s| owned_by(s.tags(), &self.id)).map(|s| {
-            Record::new(s.subnet_id().unwrap_or_default())
-                .with("az", s.availability_zone().unwrap_or_default())
-                .with("cidr", s.cidr_block().unwrap_or_default())
-        }))
+        Ok(subnets(cx)
+            .await?
+            .iter()
+            .find(|s| owned_by(cx, s.tags(), &self.id))
+            .map(|s| {
+                Record::new(s.subnet_id().unwrap_or_default())
+                    .with("az", s.availability_zone().unwrap_or_default())
+                    .with("cidr", s.cidr_block().unwrap_or_default())
+            }))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
@@ -415,7 +509,13 @@ impl Step for Subnet {
             .vpc_id(cx.id_of("vpc")?)
             .cidr_block(&cidr)
             .availability_zone(az)
-            .tag_specifications(tag_spec(cx, ResourceType::Subnet, &name, &self.id, &[("Tier", self.tier.name())]))
+            .tag_specifications(tag_spec(
+                cx,
+                ResourceType::Subnet,
+                &name,
+                &self.id,
+                &[("Tier", self.tier.name())],
+            ))
             .send()
             .await
             .aws("CreateSubnet")?;
@@ -425,7 +525,14 @@ impl Step for Subnet {
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.ec2.delete_subnet().subnet_id(&rec.id).send().await.aws("DeleteSubnet").map(|_| ())
+            cx.aws
+                .ec2
+                .delete_subnet()
+                .subnet_id(&rec.id)
+                .send()
+                .await
+                .aws("DeleteSubnet")
+                .map(|_| ())
         })
         .await
     }
@@ -448,7 +555,7 @@ impl Step for InternetGateway {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(igws(cx).await?.iter().find(|g| owned_by(g.tags(), "igw")).map(|g| {
+        Ok(igws(cx).await?.iter().find(|g| owned_by(cx, g.tags(), "igw")).map(|g| {
             let mut r = Record::new(g.internet_gateway_id().unwrap_or_default());
             if let Some(vpc) = g.attachments().iter().find_map(|a| a.vpc_id()) {
                 r = r.with("vpc", vpc);
@@ -467,9 +574,20 @@ impl Step for InternetGateway {
             .send()
             .await
             .aws("CreateInternetGateway")?;
-        let id = out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_owned();
+        let id = out
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .unwrap_or_default()
+            .to_owned();
         let vpc = cx.id_of("vpc")?;
-        cx.aws.ec2.attach_internet_gateway().internet_gateway_id(&id).vpc_id(&vpc).send().await.aws("AttachInternetGateway")?;
+        cx.aws
+            .ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&id)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .aws("AttachInternetGateway")?;
         Ok(Record::new(id).with("vpc", vpc))
     }
 
@@ -479,7 +597,14 @@ impl Step for InternetGateway {
             return Ok(vec![]);
         }
         if fix {
-            cx.aws.ec2.attach_internet_gateway().internet_gateway_id(&rec.id).vpc_id(&vpc).send().await.aws("AttachInternetGateway")?;
+            cx.aws
+                .ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(&rec.id)
+                .vpc_id(&vpc)
+                .send()
+                .await
+                .aws("AttachInternetGateway")?;
         }
         Ok(vec![format!("not attached to {vpc}")])
     }
@@ -534,9 +659,11 @@ impl Step for ElasticIp {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(addresses(cx).await?.iter().find(|a| owned_by(a.tags(), &self.id)).map(|a| {
-            Record::new(a.allocation_id().unwrap_or_default()).with("ip", a.public_ip().unwrap_or_default())
-        }))
+        Ok(addresses(cx)
+            .await?
+            .iter()
+            .find(|a| owned_by(cx, a.tags(), &self.id))
+            .map(|a| Record::new(a.allocation_id().unwrap_or_default()).with("ip", a.public_ip().unwrap_or_default())))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
@@ -555,7 +682,14 @@ impl Step for ElasticIp {
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.ec2.release_address().allocation_id(&rec.id).send().await.aws("ReleaseAddress").map(|_| ())
+            cx.aws
+                .ec2
+                .release_address()
+                .allocation_id(&rec.id)
+                .send()
+                .await
+                .aws("ReleaseAddress")
+                .map(|_| ())
         })
         .await
     }
@@ -588,32 +722,64 @@ impl Step for NatGateway {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(nats(cx).await?.iter().find(|n| owned_by(n.tags(), &self.id)).map(|n| {
-            let r = Record::new(n.nat_gateway_id().unwrap_or_default());
-            if n.state() == Some(&aws_sdk_ec2::types::NatGatewayState::Available) {
-                r
-            } else {
-                r.pending()
-            }
-        }))
+        Ok(nats(cx)
+            .await?
+            .iter()
+            .find(|n| owned_by(cx, n.tags(), &self.id))
+            .map(|n| {
+                let r = Record::new(n.nat_gateway_id().unwrap_or_default());
+                if n.state() == Some(&aws_sdk_ec2::types::NatGatewayState::Available) {
+                    r
+                } else {
+                    r.pending()
+                }
+            }))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
         let l = az_letter(self.az);
         let name = cx.name("nat", &l.to_string());
-        let out = cx
-            .aws
-            .ec2
-            .create_nat_gateway()
-            .subnet_id(cx.id_of(&subnet_step(Tier::Public, self.az))?)
-            .allocation_id(cx.id_of(&format!("eip-{l}"))?)
-            // Makes an SDK retry of a create whose response was lost return
-            // the same gateway instead of a second one.
-            .client_token(cx.client_token(&self.id))
-            .tag_specifications(tag_spec(cx, ResourceType::Natgateway, &name, &self.id, &[]))
-            .send()
-            .await
-            .aws("CreateNatGateway")?;
+        let subnet = cx.id_of(&subnet_step(Tier::Public, self.az))?;
+        let allocation = cx.id_of(&format!("eip-{l}"))?;
+        let token = cx.client_token(&self.id);
+        let create = || async {
+            cx.aws
+                .ec2
+                .create_nat_gateway()
+                .subnet_id(&subnet)
+                .allocation_id(&allocation)
+                // Makes an SDK retry of a create whose response was lost
+                // return the same gateway instead of a second one.
+                .client_token(&token)
+                .tag_specifications(tag_spec(cx, ResourceType::Natgateway, &name, &self.id, &[]))
+                .send()
+                .await
+                .aws("CreateNatGateway")
+        };
+        let out = match create().await {
+            // The address is still held by a gateway that was deleted (it is
+            // released when the deletion completes): free it if its holder is
+            // gone, else wait for the release.
+            Err(e) if e.code_is("Resource.AlreadyAssociated") => {
+                cx.waiting(&self.id, "the Elastic IP to be released by a deleted NAT gateway");
+                release_stale_association(cx, &subnet, &allocation).await?;
+                wait::retry_while(
+                    ErrorClass::InUse,
+                    Backoff::DRAIN.with_timeout(Duration::from_secs(300)),
+                    || async {
+                        create().await.map_err(|e| {
+                            if e.code_is("Resource.AlreadyAssociated") {
+                                AwsError::custom("CreateNatGateway", "ResourceInUse", e.message)
+                            } else {
+                                e
+                            }
+                        })
+                    },
+                )
+                .await?
+            }
+            r => r?,
+        };
         Ok(Record::new(out.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default()).pending())
     }
 
@@ -626,11 +792,22 @@ impl Step for NatGateway {
             .wait(Duration::from_secs(15 * 60))
             .await
             .map_err(|e| waiter_err("WaitNatGatewayAvailable", e))?;
-        Ok(Record { ready: true, ..rec.clone() })
+        Ok(Record {
+            ready: true,
+            ..rec.clone()
+        })
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
-        match cx.aws.ec2.delete_nat_gateway().nat_gateway_id(&rec.id).send().await.aws("DeleteNatGateway") {
+        match cx
+            .aws
+            .ec2
+            .delete_nat_gateway()
+            .nat_gateway_id(&rec.id)
+            .send()
+            .await
+            .aws("DeleteNatGateway")
+        {
             Err(e) if e.is_not_found() => return Ok(()),
             r => r?,
         };
@@ -644,6 +821,56 @@ impl Step for NatGateway {
             .map_err(|e| waiter_err("WaitNatGatewayDeleted", e))?;
         Ok(())
     }
+}
+
+/// Disassociates `allocation` when no live NAT gateway in `subnet` holds it.
+async fn release_stale_association(cx: &Ctx, subnet: &str, allocation: &str) -> StepResult<()> {
+    let live = cx
+        .aws
+        .ec2
+        .describe_nat_gateways()
+        .filter(Filter::builder().name("subnet-id").values(subnet).build())
+        .filter(
+            Filter::builder()
+                .name("state")
+                .values("pending")
+                .values("available")
+                .build(),
+        )
+        .send()
+        .await
+        .aws("DescribeNatGateways")?;
+    let held = live
+        .nat_gateways()
+        .iter()
+        .flat_map(|n| n.nat_gateway_addresses())
+        .any(|a| a.allocation_id() == Some(allocation));
+    if held {
+        return Ok(());
+    }
+    let addr = cx
+        .aws
+        .ec2
+        .describe_addresses()
+        .allocation_ids(allocation)
+        .send()
+        .await
+        .aws("DescribeAddresses")?;
+    if let Some(assoc) = addr.addresses().first().and_then(|a| a.association_id()) {
+        match cx
+            .aws
+            .ec2
+            .disassociate_address()
+            .association_id(assoc)
+            .send()
+            .await
+            .aws("DisassociateAddress")
+        {
+            Err(e) if !e.is_not_found() => tracing::debug!(error = %e, "could not free the address yet"),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- route tables
@@ -675,20 +902,34 @@ const ANYWHERE: &str = "0.0.0.0/0";
 
 impl RouteTable {
     async fn table(&self, cx: &Ctx, rtb: &str) -> StepResult<Option<aws_sdk_ec2::types::RouteTable>> {
-        Ok(route_tables(cx).await?.iter().find(|t| t.route_table_id() == Some(rtb)).cloned())
+        Ok(route_tables(cx)
+            .await?
+            .iter()
+            .find(|t| t.route_table_id() == Some(rtb))
+            .cloned())
     }
 
     async fn set_route(&self, cx: &Ctx, rtb: &str, target: &Target, replace: bool) -> StepResult<()> {
         let target_id = cx.id_of(target.step())?;
         if replace {
-            let mut req = cx.aws.ec2.replace_route().route_table_id(rtb).destination_cidr_block(ANYWHERE);
+            let mut req = cx
+                .aws
+                .ec2
+                .replace_route()
+                .route_table_id(rtb)
+                .destination_cidr_block(ANYWHERE);
             req = match target {
                 Target::Gateway(_) => req.gateway_id(&target_id),
                 Target::Nat(_) => req.nat_gateway_id(&target_id),
             };
             req.send().await.aws("ReplaceRoute")?;
         } else {
-            let mut req = cx.aws.ec2.create_route().route_table_id(rtb).destination_cidr_block(ANYWHERE);
+            let mut req = cx
+                .aws
+                .ec2
+                .create_route()
+                .route_table_id(rtb)
+                .destination_cidr_block(ANYWHERE);
             req = match target {
                 Target::Gateway(_) => req.gateway_id(&target_id),
                 Target::Nat(_) => req.nat_gateway_id(&target_id),
@@ -735,7 +976,7 @@ impl Step for RouteTable {
         Ok(route_tables(cx)
             .await?
             .iter()
-            .find(|t| owned_by(t.tags(), &self.id))
+            .find(|t| owned_by(cx, t.tags(), &self.id))
             .map(|t| Record::new(t.route_table_id().unwrap_or_default())))
     }
 
@@ -750,7 +991,11 @@ impl Step for RouteTable {
             .send()
             .await
             .aws("CreateRouteTable")?;
-        let rtb = out.route_table().and_then(|t| t.route_table_id()).unwrap_or_default().to_owned();
+        let rtb = out
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .unwrap_or_default()
+            .to_owned();
         if let Some(target) = &self.default_route {
             self.set_route(cx, &rtb, target, false).await?;
         }
@@ -765,14 +1010,23 @@ impl Step for RouteTable {
             return Ok(vec![]);
         };
         let mut drift = Vec::new();
-        let default = table.routes().iter().find(|r| r.destination_cidr_block() == Some(ANYWHERE));
+        let default = table
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some(ANYWHERE));
         match (&self.default_route, default) {
             (Some(target), route) => {
                 let want = cx.id_of(target.step())?;
                 let have = route.and_then(|r| r.nat_gateway_id().or(r.gateway_id()));
-                let blackhole = route.and_then(|r| r.state()).map(|s| s.as_str() == "blackhole").unwrap_or(false);
+                let blackhole = route
+                    .and_then(|r| r.state())
+                    .map(|s| s.as_str() == "blackhole")
+                    .unwrap_or(false);
                 if have != Some(want.as_str()) || blackhole {
-                    drift.push(format!("default route goes to {} instead of {want}", have.unwrap_or("nothing")));
+                    drift.push(format!(
+                        "default route goes to {} instead of {want}",
+                        have.unwrap_or("nothing")
+                    ));
                     if fix {
                         self.set_route(cx, &rec.id, target, route.is_some()).await?;
                     }
@@ -814,14 +1068,28 @@ impl Step for RouteTable {
             for a in table.associations().iter().filter(|a| !a.main().unwrap_or(false)) {
                 if let Some(id) = a.route_table_association_id() {
                     wait::delete(Backoff::DRAIN, || async {
-                        cx.aws.ec2.disassociate_route_table().association_id(id).send().await.aws("DisassociateRouteTable").map(|_| ())
+                        cx.aws
+                            .ec2
+                            .disassociate_route_table()
+                            .association_id(id)
+                            .send()
+                            .await
+                            .aws("DisassociateRouteTable")
+                            .map(|_| ())
                     })
                     .await?;
                 }
             }
         }
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.ec2.delete_route_table().route_table_id(&rec.id).send().await.aws("DeleteRouteTable").map(|_| ())
+            cx.aws
+                .ec2
+                .delete_route_table()
+                .route_table_id(&rec.id)
+                .send()
+                .await
+                .aws("DeleteRouteTable")
+                .map(|_| ())
         })
         .await
     }
@@ -862,26 +1130,54 @@ pub fn security_groups() -> Vec<SecurityGroup> {
             purpose: "alb",
             description: "Load balancer: HTTP and HTTPS from the internet",
             ingress: vec![
-                Rule { port: 80, peer: Peer::Anywhere, description: "HTTP from anywhere" },
-                Rule { port: 443, peer: Peer::Anywhere, description: "HTTPS from anywhere" },
+                Rule {
+                    port: 80,
+                    peer: Peer::Anywhere,
+                    description: "HTTP from anywhere",
+                },
+                Rule {
+                    port: 443,
+                    peer: Peer::Anywhere,
+                    description: "HTTPS from anywhere",
+                },
             ],
-            egress: vec![Rule { port: APP_PORT, peer: Peer::VpcCidr, description: "to the app tasks" }],
+            egress: vec![Rule {
+                port: APP_PORT,
+                peer: Peer::VpcCidr,
+                description: "to the app tasks",
+            }],
         },
         SecurityGroup {
             id: "sg-app",
             purpose: "app",
             description: "App tasks: the app port from the load balancer only",
-            ingress: vec![Rule { port: APP_PORT, peer: Peer::Group("sg-alb"), description: "app port from the ALB" }],
+            ingress: vec![Rule {
+                port: APP_PORT,
+                peer: Peer::Group("sg-alb"),
+                description: "app port from the ALB",
+            }],
             egress: vec![
-                Rule { port: 443, peer: Peer::Anywhere, description: "AWS APIs (ECR, Secrets Manager, X-Ray, Logs)" },
-                Rule { port: DB_PORT, peer: Peer::VpcCidr, description: "to the database" },
+                Rule {
+                    port: 443,
+                    peer: Peer::Anywhere,
+                    description: "AWS APIs (ECR, Secrets Manager, X-Ray, Logs)",
+                },
+                Rule {
+                    port: DB_PORT,
+                    peer: Peer::VpcCidr,
+                    description: "to the database",
+                },
             ],
         },
         SecurityGroup {
             id: "sg-db",
             purpose: "db",
             description: "Database: PostgreSQL from the app tasks only",
-            ingress: vec![Rule { port: DB_PORT, peer: Peer::Group("sg-app"), description: "PostgreSQL from the app" }],
+            ingress: vec![Rule {
+                port: DB_PORT,
+                peer: Peer::Group("sg-app"),
+                description: "PostgreSQL from the app",
+            }],
             egress: vec![],
         },
     ]
@@ -940,16 +1236,38 @@ fn permission_from_key(key: &str) -> IpPermission {
 
 impl SecurityGroup {
     fn permission(&self, cx: &Ctx, rule: &Rule) -> StepResult<(String, IpPermission)> {
-        let b = IpPermission::builder().ip_protocol("tcp").from_port(rule.port).to_port(rule.port);
+        let b = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(rule.port)
+            .to_port(rule.port);
         let (peer, perm) = match &rule.peer {
-            Peer::Anywhere => (ANYWHERE.to_string(), b.ip_ranges(IpRange::builder().cidr_ip(ANYWHERE).description(rule.description).build())),
+            Peer::Anywhere => (
+                ANYWHERE.to_string(),
+                b.ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip(ANYWHERE)
+                        .description(rule.description)
+                        .build(),
+                ),
+            ),
             Peer::VpcCidr => {
                 let c = cx.settings.vpc_cidr.to_string();
-                (c.clone(), b.ip_ranges(IpRange::builder().cidr_ip(c).description(rule.description).build()))
+                (
+                    c.clone(),
+                    b.ip_ranges(IpRange::builder().cidr_ip(c).description(rule.description).build()),
+                )
             }
             Peer::Group(step) => {
                 let g = cx.id_of(step)?;
-                (g.clone(), b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).description(rule.description).build()))
+                (
+                    g.clone(),
+                    b.user_id_group_pairs(
+                        UserIdGroupPair::builder()
+                            .group_id(g)
+                            .description(rule.description)
+                            .build(),
+                    ),
+                )
             }
         };
         Ok((format!("tcp:{}:{peer}", rule.port), perm.build()))
@@ -960,28 +1278,73 @@ impl SecurityGroup {
     }
 
     /// Makes one direction's rules exactly `want`.
-    async fn converge(&self, cx: &Ctx, group: &str, ingress: bool, have: BTreeSet<String>, fix: bool) -> StepResult<Vec<String>> {
+    async fn converge(
+        &self,
+        cx: &Ctx,
+        group: &str,
+        ingress: bool,
+        have: BTreeSet<String>,
+        fix: bool,
+    ) -> StepResult<Vec<String>> {
         let want = self.wanted(cx, if ingress { &self.ingress } else { &self.egress })?;
         let dir = if ingress { "ingress" } else { "egress" };
         let want_keys: BTreeSet<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
-        let add: Vec<IpPermission> = want.iter().filter(|(k, _)| !have.contains(k)).map(|(_, p)| p.clone()).collect();
+        let add: Vec<IpPermission> = want
+            .iter()
+            .filter(|(k, _)| !have.contains(k))
+            .map(|(_, p)| p.clone())
+            .collect();
         let remove: Vec<&String> = have.iter().filter(|k| !want_keys.contains(k.as_str())).collect();
-        let mut drift: Vec<String> = want.iter().filter(|(k, _)| !have.contains(k)).map(|(k, _)| format!("{dir} {k} missing")).collect();
+        let mut drift: Vec<String> = want
+            .iter()
+            .filter(|(k, _)| !have.contains(k))
+            .map(|(k, _)| format!("{dir} {k} missing"))
+            .collect();
         drift.extend(remove.iter().map(|k| format!("{dir} {k} not allowed")));
         if fix {
             if !remove.is_empty() {
                 let perms: Vec<IpPermission> = remove.iter().map(|k| permission_from_key(k)).collect();
                 if ingress {
-                    cx.aws.ec2.revoke_security_group_ingress().group_id(group).set_ip_permissions(Some(perms)).send().await.aws("RevokeSecurityGroupIngress")?;
+                    cx.aws
+                        .ec2
+                        .revoke_security_group_ingress()
+                        .group_id(group)
+                        .set_ip_permissions(Some(perms))
+                        .send()
+                        .await
+                        .aws("RevokeSecurityGroupIngress")?;
                 } else {
-                    cx.aws.ec2.revoke_security_group_egress().group_id(group).set_ip_permissions(Some(perms)).send().await.aws("RevokeSecurityGroupEgress")?;
+                    cx.aws
+                        .ec2
+                        .revoke_security_group_egress()
+                        .group_id(group)
+                        .set_ip_permissions(Some(perms))
+                        .send()
+                        .await
+                        .aws("RevokeSecurityGroupEgress")?;
                 }
             }
             if !add.is_empty() {
                 let r = if ingress {
-                    cx.aws.ec2.authorize_security_group_ingress().group_id(group).set_ip_permissions(Some(add)).send().await.aws("AuthorizeSecurityGroupIngress").map(|_| ())
+                    cx.aws
+                        .ec2
+                        .authorize_security_group_ingress()
+                        .group_id(group)
+                        .set_ip_permissions(Some(add))
+                        .send()
+                        .await
+                        .aws("AuthorizeSecurityGroupIngress")
+                        .map(|_| ())
                 } else {
-                    cx.aws.ec2.authorize_security_group_egress().group_id(group).set_ip_permissions(Some(add)).send().await.aws("AuthorizeSecurityGroupEgress").map(|_| ())
+                    cx.aws
+                        .ec2
+                        .authorize_security_group_egress()
+                        .group_id(group)
+                        .set_ip_permissions(Some(add))
+                        .send()
+                        .await
+                        .aws("AuthorizeSecurityGroupEgress")
+                        .map(|_| ())
                 };
                 match r {
                     Err(e) if e.code_is("InvalidPermission.Duplicate") => {}
@@ -1015,7 +1378,7 @@ impl Step for SecurityGroup {
         Ok(groups(cx)
             .await?
             .iter()
-            .find(|g| owned_by(g.tags(), self.id))
+            .find(|g| owned_by(cx, g.tags(), self.id))
             .map(|g| Record::new(g.group_id().unwrap_or_default())))
     }
 
@@ -1041,11 +1404,21 @@ impl Step for SecurityGroup {
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
-        let Some(g) = groups(cx).await?.iter().find(|g| g.group_id() == Some(rec.id.as_str())).cloned() else {
+        let Some(g) = groups(cx)
+            .await?
+            .iter()
+            .find(|g| g.group_id() == Some(rec.id.as_str()))
+            .cloned()
+        else {
             return Ok(vec![]);
         };
-        let mut drift = self.converge(cx, &rec.id, true, rule_keys(g.ip_permissions()), fix).await?;
-        drift.extend(self.converge(cx, &rec.id, false, rule_keys(g.ip_permissions_egress()), fix).await?);
+        let mut drift = self
+            .converge(cx, &rec.id, true, rule_keys(g.ip_permissions()), fix)
+            .await?;
+        drift.extend(
+            self.converge(cx, &rec.id, false, rule_keys(g.ip_permissions_egress()), fix)
+                .await?,
+        );
         Ok(drift)
     }
 
@@ -1054,22 +1427,49 @@ impl Step for SecurityGroup {
         // revoke them first.
         if let Some(g) = groups(cx).await?.iter().find(|g| g.group_id() == Some(rec.id.as_str())) {
             let refs = |perms: &[IpPermission]| -> Vec<IpPermission> {
-                perms.iter().filter(|p| !p.user_id_group_pairs().is_empty()).cloned().collect()
+                perms
+                    .iter()
+                    .filter(|p| !p.user_id_group_pairs().is_empty())
+                    .cloned()
+                    .collect()
             };
             let ingress = refs(g.ip_permissions());
             if !ingress.is_empty() {
-                let r = cx.aws.ec2.revoke_security_group_ingress().group_id(&rec.id).set_ip_permissions(Some(ingress)).send().await.aws("RevokeSecurityGroupIngress");
+                let r = cx
+                    .aws
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(&rec.id)
+                    .set_ip_permissions(Some(ingress))
+                    .send()
+                    .await
+                    .aws("RevokeSecurityGroupIngress");
                 ignore_not_found(r.map(|_| ()))?;
             }
             let egress = refs(g.ip_permissions_egress());
             if !egress.is_empty() {
-                let r = cx.aws.ec2.revoke_security_group_egress().group_id(&rec.id).set_ip_permissions(Some(egress)).send().await.aws("RevokeSecurityGroupEgress");
+                let r = cx
+                    .aws
+                    .ec2
+                    .revoke_security_group_egress()
+                    .group_id(&rec.id)
+                    .set_ip_permissions(Some(egress))
+                    .send()
+                    .await
+                    .aws("RevokeSecurityGroupEgress");
                 ignore_not_found(r.map(|_| ()))?;
             }
         }
         // ENIs of deleted tasks, load balancers and databases linger.
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.ec2.delete_security_group().group_id(&rec.id).send().await.aws("DeleteSecurityGroup").map(|_| ())
+            cx.aws
+                .ec2
+                .delete_security_group()
+                .group_id(&rec.id)
+                .send()
+                .await
+                .aws("DeleteSecurityGroup")
+                .map(|_| ())
         })
         .await
     }
@@ -1102,7 +1502,7 @@ impl Step for FlowLog {
         Ok(flow_logs(cx)
             .await?
             .iter()
-            .find(|f| owned_by(f.tags(), "flow-log"))
+            .find(|f| owned_by(cx, f.tags(), "flow-log"))
             .map(|f| Record::new(f.flow_log_id().unwrap_or_default())))
     }
 
@@ -1135,7 +1535,9 @@ impl Step for FlowLog {
             return Err(AwsError::custom(
                 "CreateFlowLogs",
                 e.and_then(|e| e.code()).unwrap_or("Unsuccessful"),
-                e.and_then(|e| e.message()).unwrap_or("the flow log was not created").to_owned(),
+                e.and_then(|e| e.message())
+                    .unwrap_or("the flow log was not created")
+                    .to_owned(),
             ));
         }
         Ok(Record::new(out.flow_log_ids().first().cloned().unwrap_or_default()))
@@ -1143,7 +1545,14 @@ impl Step for FlowLog {
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.ec2.delete_flow_logs().flow_log_ids(&rec.id).send().await.aws("DeleteFlowLogs").map(|_| ())
+            cx.aws
+                .ec2
+                .delete_flow_logs()
+                .flow_log_ids(&rec.id)
+                .send()
+                .await
+                .aws("DeleteFlowLogs")
+                .map(|_| ())
         })
         .await
     }
@@ -1155,7 +1564,12 @@ mod tests {
 
     #[test]
     fn rule_keys_round_trip_through_permissions() {
-        for key in ["tcp:5000:sg-123", "tcp:80:0.0.0.0/0", "-1:all:0.0.0.0/0", "tcp:1000-2000:10.0.0.0/16"] {
+        for key in [
+            "tcp:5000:sg-123",
+            "tcp:80:0.0.0.0/0",
+            "-1:all:0.0.0.0/0",
+            "tcp:1000-2000:10.0.0.0/16",
+        ] {
             let p = permission_from_key(key);
             assert_eq!(rule_keys(&[p]), [key.to_string()].into(), "{key}");
         }

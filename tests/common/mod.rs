@@ -13,9 +13,27 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Starts (once per test binary) a moto instance named `instance` and
-/// returns its endpoint URL.
+/// Starts (once per test binary) a moto instance named `instance` with the
+/// project's proxy in front of it, and returns the proxy's URL. The proxy
+/// translates CloudWatch's rpc-v2-cbor protocol, which moto lacks.
 pub fn moto(instance: &str) -> String {
+    static PROXIES: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> = OnceLock::new();
+    let proxies = PROXIES.get_or_init(Default::default);
+    let mut proxies = proxies.lock().unwrap();
+    if let Some(u) = proxies.get(instance) {
+        return u.clone();
+    }
+    let direct = moto_direct(instance);
+    let proxy = Proxy::start(&direct, &[]);
+    let url = proxy.url.clone();
+    // Lives as long as the test binary (the proxy exits with its parent).
+    std::mem::forget(proxy);
+    proxies.insert(instance.to_owned(), url.clone());
+    url
+}
+
+/// The moto server itself, without the proxy.
+pub fn moto_direct(instance: &str) -> String {
     static URLS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> = OnceLock::new();
     let urls = URLS.get_or_init(Default::default);
     let mut urls = urls.lock().unwrap();
@@ -33,7 +51,12 @@ pub fn moto(instance: &str) -> String {
         "moto.sh start failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let url = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_owned();
+    let url = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "unexpected moto url {url:?}");
     urls.insert(instance.to_owned(), url.clone());
     url
@@ -118,7 +141,9 @@ pub async fn clients(endpoint: &str) -> provision::aws::Clients {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
         .load()
         .await;
     provision::aws::Clients::from_conf(&conf)
@@ -145,4 +170,112 @@ pub fn read_tree(dir: &Path) -> String {
         }
     }
     all
+}
+
+/// The project's fault-injecting proxy (scripts/fault_proxy.py) in front of
+/// a moto server: counts calls per operation, adds latency, throttles.
+pub struct Proxy {
+    pub url: String,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str, extra: &[&str]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let python = repo_root().join(".venv-moto/bin/python");
+        let python = if python.exists() {
+            python
+        } else {
+            PathBuf::from("python3")
+        };
+        let child = Command::new(python)
+            .arg(repo_root().join("scripts/fault_proxy.py"))
+            .args([
+                "--upstream",
+                upstream,
+                "--exit-with-parent",
+                "--port",
+                "0",
+                "--port-file",
+            ])
+            .arg(&port_file)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start fault proxy");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let port: u16 = loop {
+            if let Ok(s) = std::fs::read_to_string(&port_file) {
+                if let Ok(p) = s.trim().parse() {
+                    break p;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "fault proxy did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        std::mem::forget(dir);
+        Proxy {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            port,
+        }
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Calls per operation since the last reset.
+    pub fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let v: serde_json::Value = serde_json::from_str(&self.request("GET", "/__proxy/stats", "")).unwrap();
+        v["calls"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&self.request("GET", "/__proxy/stats", "")).unwrap()
+    }
+
+    pub fn reset(&self) {
+        self.request("POST", "/__proxy/reset", "");
+    }
+
+    pub fn configure(&self, json: &str) {
+        self.request("POST", "/__proxy/config", json);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Operations that create or change something (vs. describe/list/get).
+pub fn is_mutation(op: &str) -> bool {
+    if op == "S3:GET" || op == "S3:HEAD" {
+        return false;
+    }
+    let op = op.rsplit(':').next().unwrap_or(op);
+    !["Describe", "List", "Get", "Head", "BatchGet", "Lookup", "Search"]
+        .iter()
+        .any(|p| op.starts_with(p))
 }

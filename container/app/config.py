@@ -1,0 +1,138 @@
+"""Settings read from the environment (ECS injects the DB_* values from Secrets Manager)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def effective_cpu_count() -> int:
+    """CPUs this process may really use: affinity mask, capped by a cgroup v2/v1 quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+        return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if quota > 0 and period > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_host: str = "localhost"
+    db_port: int = 5432
+    db_name: str = "catalog"
+    db_user: str = "postgres"
+    # repr=False: the password never shows up in a repr, a log line or an error.
+    db_password: str = field(default="", repr=False)
+    db_sslmode: str = "prefer"
+    db_sslrootcert: str = ""
+    db_connect_timeout: int = 5
+    db_statement_timeout_ms: int = 10_000
+    db_pool_min: int = 1
+    db_pool_max: int = 8
+    db_pool_timeout: float = 5.0
+    db_reconnect_timeout: float = 10.0
+    migrate_on_start: bool = True
+    service_name: str = "product-catalog"
+    version: str = "1.0.0"
+    region: str = "unknown"
+    environment: str = "development"
+    list_cache_entries: int = 512
+    max_body_bytes: int = 1024 * 1024
+    retry_after_seconds: int = 5
+
+    @classmethod
+    def from_env(cls, version: str = "1.0.0") -> Settings:
+        threads = _int("GUNICORN_THREADS", 0)
+        pool_max_default = max(threads, 4) if threads else 8
+        return cls(
+            db_host=os.environ.get("DB_HOST", "localhost"),
+            db_port=_int("DB_PORT", 5432, minimum=1),
+            db_name=os.environ.get("DB_NAME", "catalog"),
+            db_user=os.environ.get("DB_USERNAME", "postgres"),
+            db_password=os.environ.get("DB_PASSWORD", ""),
+            db_sslmode=os.environ.get("DB_SSLMODE", "prefer"),
+            db_sslrootcert=os.environ.get("DB_SSLROOTCERT", ""),
+            db_connect_timeout=_int("DB_CONNECT_TIMEOUT", 5, minimum=1),
+            db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
+            db_pool_min=_int("DB_POOL_MIN", 1),
+            db_pool_max=_int("DB_POOL_MAX", pool_max_default, minimum=1),
+            db_pool_timeout=_float("DB_POOL_TIMEOUT", 5.0),
+            db_reconnect_timeout=_float("DB_RECONNECT_TIMEOUT", 10.0),
+            migrate_on_start=os.environ.get("MIGRATE_ON_START", "true").lower()
+            not in ("0", "false", "no"),
+            service_name=os.environ.get("OTEL_SERVICE_NAME", "product-catalog"),
+            version=os.environ.get("APP_VERSION", version),
+            region=os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "unknown",
+            environment=os.environ.get("APP_ENV", "development"),
+            list_cache_entries=_int("LIST_CACHE_ENTRIES", 512),
+            retry_after_seconds=_int("RETRY_AFTER_SECONDS", 5, minimum=1),
+        )
+
+    def connection_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for psycopg.connect (holds the password: never log this)."""
+        kwargs: dict[str, object] = {
+            "host": self.db_host,
+            "port": self.db_port,
+            "dbname": self.db_name,
+            "user": self.db_user,
+            "sslmode": self.db_sslmode,
+            "connect_timeout": self.db_connect_timeout,
+            "application_name": self.service_name,
+            "options": f"-c statement_timeout={self.db_statement_timeout_ms} -c timezone=UTC",
+        }
+        if self.db_password:
+            kwargs["password"] = self.db_password
+        if self.db_sslrootcert:
+            kwargs["sslrootcert"] = self.db_sslrootcert
+        return kwargs

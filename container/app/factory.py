@@ -1,0 +1,102 @@
+"""Application factory: wiring of config, logging, pool, tracing, routes and errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from flask import Flask, Response, g, request
+from flask.json.provider import JSONProvider
+
+from app import telemetry
+from app.cache import VersionedCache
+from app.config import Settings
+from app.db import Database
+from app.errors import register_error_handlers
+from app.logs import configure_logging, request_id_from
+
+access_log = logging.getLogger("app.access")
+
+
+class OrjsonProvider(JSONProvider):
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj, default=str).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+
+def create_app(settings: Settings | None = None, *, start_db: bool = True) -> Flask:
+    from app import __version__
+
+    configure_logging()
+    settings = settings or Settings.from_env(version=__version__)
+
+    app = Flask(__name__)
+    app.json = OrjsonProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.url_map.strict_slashes = True
+
+    # psycopg instrumentation patches connect(): do it before the pool connects.
+    telemetry.instrument_psycopg()
+    db = Database(settings)
+    app.extensions["catalog.settings"] = settings
+    app.extensions["catalog.db"] = db
+    app.extensions["catalog.cache"] = VersionedCache(settings.list_cache_entries)
+
+    from app.routes import bp
+
+    app.register_blueprint(bp)
+    register_error_handlers(app)
+    _install_request_hooks(app)
+    telemetry.setup_tracing(app, settings.service_name, settings.version)
+
+    if start_db:
+        db.open()
+    logging.getLogger("app").info(
+        "service configured",
+        extra={
+            "service": settings.service_name,
+            "version": settings.version,
+            "region": settings.region,
+            "db_host": settings.db_host,
+            "db_name": settings.db_name,
+            "db_sslmode": settings.db_sslmode,
+            "pool_max": settings.db_pool_max,
+        },
+    )
+    return app
+
+
+def _install_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.start = time.perf_counter()
+        g.request_id = request_id_from(request.headers.get("X-Request-Id"))
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+        start = g.get("start")
+        duration = round((time.perf_counter() - start) * 1000, 3) if start else None
+        extra = {
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration,
+            "bytes": response.calculate_content_length(),
+            "remote_addr": request.headers.get("X-Forwarded-For", request.remote_addr),
+            "user_agent": request.headers.get("User-Agent"),
+        }
+        trace_id = telemetry.current_trace_id()
+        if trace_id:
+            extra["trace_id"] = trace_id
+        if request.query_string:
+            extra["query"] = request.query_string.decode("latin-1")[:512]
+        access_log.info("request", extra=extra)
+        return response

@@ -1,0 +1,446 @@
+"""The OpenAPI 3.0 document served at /api/openapi.json (fuzzed against the app in tests)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from app.validation import (
+    CATEGORY_PATTERN,
+    CURRENCY_PATTERN,
+    MAX_INT32,
+    MAX_PRICE,
+    NAME_PATTERN,
+    PRICE_STRING_PATTERN,
+    SKU_PATTERN,
+    SORT_VALUES,
+    TEXT_PATTERN,
+)
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {_JSON: {"schema": _ref("Error")}},
+    }
+    if retry_after:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        }
+    return response
+
+
+_UNAVAILABLE = _error("The database is unavailable; retry after Retry-After seconds.", True)
+
+_PRODUCT_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "Product id.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 9223372036854775807},
+}
+
+
+def _writable_properties() -> dict[str, Any]:
+    return {
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": NAME_PATTERN,
+            "description": "1-200 characters, not blank.",
+        },
+        "description": {"type": "string", "maxLength": 5000, "pattern": TEXT_PATTERN},
+        "price": {
+            "description": "Decimal price >= 0 with at most two decimal places, as a JSON "
+            "number or a decimal string.",
+            "anyOf": [
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": float(MAX_PRICE),
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": PRICE_STRING_PATTERN},
+            ],
+        },
+        "currency": {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 3,
+            "pattern": CURRENCY_PATTERN,
+            "description": "ISO 4217 code; defaults to USD.",
+        },
+        "category": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "pattern": CATEGORY_PATTERN,
+            "description": "Defaults to 'uncategorized'.",
+        },
+        "sku": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "pattern": SKU_PATTERN,
+            "description": "Stock-keeping unit, unique across products.",
+        },
+        "stock": {"type": "integer", "minimum": 0, "maximum": MAX_INT32},
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    writable = _writable_properties()
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error", "detail"],
+            "properties": {
+                "error": {"type": "string", "description": "Machine-readable code."},
+                "detail": {"type": "string", "description": "What went wrong."},
+                "fields": {
+                    "type": "array",
+                    "description": "Validation errors, one per field.",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+                "request_id": {"type": "string"},
+            },
+        },
+        "Product": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "id",
+                "name",
+                "description",
+                "price",
+                "currency",
+                "category",
+                "sku",
+                "stock",
+                "created_at",
+                "updated_at",
+            ],
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": {"type": "string"},
+                "price": {"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
+                "currency": {"type": "string", "pattern": CURRENCY_PATTERN},
+                "category": {"type": "string"},
+                "sku": {"type": "string"},
+                "stock": {"type": "integer", "minimum": 0},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "ProductCreate": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "price", "sku"],
+            "properties": writable,
+            "description": "Also the body of PUT (a full replacement: omitted optional "
+            "fields return to their defaults).",
+        },
+        "ProductPatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": writable,
+            "description": "Only the fields present are changed.",
+        },
+        "ProductList": {
+            "type": "object",
+            "required": ["products", "count", "limit", "offset", "next_cursor"],
+            "properties": {
+                "products": {"type": "array", "items": _ref("Product")},
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Total number of products matching the filters.",
+                },
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                "offset": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "nullable": True,
+                    "description": "Null when the page was selected with a cursor.",
+                },
+                "next_cursor": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Pass as `cursor` for the next page; null on the last page.",
+                },
+            },
+        },
+        "CategoryList": {
+            "type": "object",
+            "required": ["categories", "count"],
+            "properties": {
+                "categories": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "product_count"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "product_count": {"type": "integer", "minimum": 1},
+                        },
+                    },
+                },
+                "count": {"type": "integer", "minimum": 0},
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {
+                "status": {"type": "string", "enum": ["healthy"]},
+                "service": {"type": "string"},
+                "version": {"type": "string"},
+            },
+        },
+        "Ready": {
+            "type": "object",
+            "required": ["status", "database"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ready"]},
+                "database": {"type": "string"},
+                "schema_version": {"type": "integer"},
+            },
+        },
+        "Info": {
+            "type": "object",
+            "required": ["service", "version", "region", "database"],
+            "properties": {
+                "service": {"type": "string"},
+                "version": {"type": "string"},
+                "region": {"type": "string"},
+                "environment": {"type": "string"},
+                "database": {
+                    "type": "object",
+                    "required": ["host"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "host": {"type": "string"},
+                        "port": {"type": "integer"},
+                        "name": {"type": "string"},
+                    },
+                },
+                "schema_version": {"type": "integer"},
+            },
+        },
+    }
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {_JSON: {"schema": _ref(schema)}}}
+
+
+def _ok(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": _ref(schema)}}}
+
+
+_BODY_ERRORS = {
+    "400": _error("Malformed JSON."),
+    "413": _error("Body larger than 1 MiB."),
+    "415": _error("Content-Type is not application/json."),
+    "422": _error("Validation failed; `fields` says which field and why."),
+    "503": _UNAVAILABLE,
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _paths() -> dict[str, Any]:
+    list_params = [
+        _query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            "Page size (1-100).",
+        ),
+        _query(
+            "offset",
+            {"type": "integer", "minimum": 0, "maximum": MAX_INT32, "default": 0},
+            "Rows to skip. Ignored when `cursor` is given.",
+        ),
+        _query(
+            "cursor",
+            {"type": "string", "maxLength": 2048, "pattern": "^[A-Za-z0-9_-]*$"},
+            "Opaque keyset cursor from a previous page's `next_cursor` (same `sort`).",
+        ),
+        _query(
+            "category",
+            {"type": "string", "maxLength": 100, "pattern": f"^({CATEGORY_PATTERN[1:-1]})?$"},
+            "Exact category (empty: no filter).",
+        ),
+        _query(
+            "q",
+            {"type": "string", "maxLength": 200, "pattern": TEXT_PATTERN},
+            "Case-insensitive substring of the name (empty: no filter).",
+        ),
+        _query("min_price", {"type": "number", "minimum": 0}, "Lowest price, inclusive."),
+        _query("max_price", {"type": "number", "minimum": 0}, "Highest price, inclusive."),
+        _query(
+            "sort",
+            {"type": "string", "enum": list(SORT_VALUES), "default": "id"},
+            "Sort field; a leading '-' sorts descending. Ties break on id.",
+        ),
+    ]
+    return {
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness (no database call).",
+                "responses": {"200": _ok("Alive.", "Health")},
+            }
+        },
+        "/health/ready": {
+            "get": {
+                "operationId": "ready",
+                "summary": "Readiness: the database answers and the schema is migrated.",
+                "responses": {
+                    "200": _ok("Ready.", "Ready"),
+                    "503": _error("Not ready; the detail says why.", True),
+                },
+            }
+        },
+        "/api/info": {
+            "get": {
+                "operationId": "info",
+                "summary": "Service, version, region and database host (no credentials).",
+                "responses": {"200": _ok("Service information.", "Info")},
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI document.",
+                        "content": {_JSON: {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/api/categories": {
+            "get": {
+                "operationId": "listCategories",
+                "summary": "Categories in use, with product counts.",
+                "responses": {"200": _ok("Categories.", "CategoryList"), "503": _UNAVAILABLE},
+            }
+        },
+        "/api/products": {
+            "get": {
+                "operationId": "listProducts",
+                "summary": "List products (filter, search, sort, paginate).",
+                "parameters": list_params,
+                "responses": {
+                    "200": _ok("A page of products.", "ProductList"),
+                    "414": _error("Request line longer than 8190 bytes."),
+                    "422": _error("Invalid query parameter."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+            "post": {
+                "operationId": "createProduct",
+                "summary": "Create a product.",
+                "requestBody": _json_body("ProductCreate"),
+                "responses": {
+                    "201": {
+                        **_ok("Created.", "Product"),
+                        "headers": {
+                            "Location": {
+                                "description": "URL of the new product.",
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    },
+                    "409": _error("Duplicate sku."),
+                    **_BODY_ERRORS,
+                },
+            },
+        },
+        "/api/products/{id}": {
+            "parameters": [_PRODUCT_ID],
+            "get": {
+                "operationId": "getProduct",
+                "summary": "One product.",
+                "responses": {
+                    "200": _ok("The product.", "Product"),
+                    "404": _error("No such product."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+            "put": {
+                "operationId": "replaceProduct",
+                "summary": "Replace a product's writable fields.",
+                "requestBody": _json_body("ProductCreate"),
+                "responses": {
+                    "200": _ok("Updated.", "Product"),
+                    "404": _error("No such product."),
+                    "409": _error("Duplicate sku."),
+                    **_BODY_ERRORS,
+                },
+            },
+            "patch": {
+                "operationId": "updateProduct",
+                "summary": "Change some of a product's fields.",
+                "requestBody": _json_body("ProductPatch"),
+                "responses": {
+                    "200": _ok("Updated.", "Product"),
+                    "404": _error("No such product."),
+                    "409": _error("Duplicate sku."),
+                    **_BODY_ERRORS,
+                },
+            },
+            "delete": {
+                "operationId": "deleteProduct",
+                "summary": "Delete a product.",
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    "404": _error("No such product."),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+    }
+
+
+@cache
+def openapi_document(version: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Product catalog API",
+            "version": version,
+            "description": 'Every error is JSON {"error": <code>, "detail": <text>}. '
+            "Unknown paths give 404, unsupported methods 405.",
+        },
+        "paths": _paths(),
+        "components": {"schemas": _schemas()},
+    }

@@ -1,0 +1,233 @@
+"""Fixtures: a throwaway PostgreSQL database per run, in-process apps, real gunicorn servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+# Tests run with tracing off (test_tracing.py turns it on in its own server process).
+os.environ["OTEL_SDK_DISABLED"] = "true"
+
+from app import create_app
+from app.config import Settings
+from tests.pgproxy import free_port
+
+CONTAINER_DIR = Path(__file__).resolve().parent.parent
+PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("PGPORT", "5432"))
+PG_USER = os.environ.get("PGUSER", "postgres")
+# A canary: must never show up in a log line or a response.
+CANARY_PASSWORD = "canary-" + secrets.token_hex(8)
+
+
+def admin_conn() -> psycopg.Connection:
+    return psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+    )
+
+
+def create_database(name: str) -> None:
+    with admin_conn() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(name: str) -> None:
+    with admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def new_db_name(tag: str = "") -> str:
+    return f"catalog_test_{tag}{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[str]:
+    """This run's own database, dropped at the end."""
+    name = new_db_name()
+    create_database(name)
+    try:
+        yield name
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def scratch_database() -> Iterator[str]:
+    """A database for one test (migration races, late databases)."""
+    name = new_db_name("s")
+    create_database(name)
+    try:
+        yield name
+    finally:
+        drop_database(name)
+
+
+def make_settings(dbname: str, **overrides) -> Settings:
+    base = {
+        "db_host": PG_HOST,
+        "db_port": PG_PORT,
+        "db_name": dbname,
+        "db_user": PG_USER,
+        "db_password": CANARY_PASSWORD,
+        "db_sslmode": "disable",
+        "db_pool_min": 1,
+        "db_pool_max": 4,
+        "db_pool_timeout": 2.0,
+        "db_connect_timeout": 2,
+        "db_reconnect_timeout": 3.0,
+        "retry_after_seconds": 3,
+        "region": "eu-test-1",
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+def build_app(dbname: str, **overrides):
+    app = create_app(make_settings(dbname, **overrides))
+    app.config["TESTING"] = True
+    return app
+
+
+def close_app(app) -> None:
+    app.extensions["catalog.db"].close(timeout=2)
+
+
+@pytest.fixture(scope="session")
+def app(database):
+    app = build_app(database)
+    assert app.extensions["catalog.db"].wait_schema(30), "migrations did not finish"
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db_conn(database) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database, autocommit=True
+    ) as conn:
+        yield conn
+
+
+@pytest.fixture
+def clean(app, db_conn) -> None:
+    """An empty products table for tests that count rows."""
+    db_conn.execute("TRUNCATE products RESTART IDENTITY")
+
+
+# -- real gunicorn servers ---------------------------------------------------------
+def dockerfile_cmd() -> list[str]:
+    """The exec-form CMD of the Dockerfile: tests run the very same command."""
+    for line in (CONTAINER_DIR / "Dockerfile").read_text().splitlines():
+        if line.startswith("CMD "):
+            return json.loads(line[4:])
+    raise AssertionError("Dockerfile has no CMD")
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_health(self, path: str = "/health", timeout: float = 30.0, status: int = 200):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}:\n{self.logs()}")
+            with contextlib.suppress(requests.RequestException):
+                last = requests.get(self.url + path, timeout=5)
+                if last.status_code == status:
+                    return last
+            time.sleep(0.2)
+        raise AssertionError(f"{path} never returned {status} (last: {last}):\n{self.logs()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def server_env(dbname: str, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DB_", "GUNICORN_"))}
+    venv_bin = str(Path(sys.executable).parent)
+    env.update(
+        {
+            "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "DB_HOST": PG_HOST,
+            "DB_PORT": str(PG_PORT),
+            "DB_NAME": dbname,
+            "DB_USERNAME": PG_USER,
+            "DB_PASSWORD": CANARY_PASSWORD,
+            "DB_SSLMODE": "disable",
+            "DB_POOL_TIMEOUT": "2",
+            "DB_CONNECT_TIMEOUT": "2",
+            "DB_RECONNECT_TIMEOUT": "3",
+            "RETRY_AFTER_SECONDS": "3",
+            "WEB_CONCURRENCY": "2",
+            "GUNICORN_THREADS": "4",
+            "OTEL_SDK_DISABLED": "true",
+            "AWS_REGION": "eu-test-1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def start_server(tmp_path) -> Iterator:
+    servers: list[Server] = []
+
+    def _start(dbname: str, **extra: str) -> Server:
+        port = free_port()
+        env = server_env(dbname, port, **extra)
+        log_path = tmp_path / f"server-{port}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                dockerfile_cmd(),
+                cwd=CONTAINER_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server(proc, port, log_path, env)
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: formatting and lints, the Rust
+# unit and integration tests (against the moto AWS emulator, which this
+# script's helpers install into .venv-moto/), the fault-proxy tests, and the
+# product-catalog API's tests against the local PostgreSQL.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh rust       only the Rust side
+#   scripts/test.sh app        only the API in container/
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# Keep the (large) AWS SDK build between runs, outside the clone.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/provision-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+what="${1:-all}"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+stop_emulators() {
+    for pidfile in "$ROOT"/.run/moto-*.pid; do
+        [[ -e "$pidfile" ]] || continue
+        name="$(basename "$pidfile" .pid)"
+        MOTO_INSTANCE="${name#moto-}" bash scripts/moto.sh stop >/dev/null 2>&1 || true
+    done
+}
+
+if [[ "$what" == all || "$what" == rust ]]; then
+    log "rustfmt and clippy"
+    cargo fmt --all -- --check
+    cargo clippy --all-targets --locked -- -D warnings
+
+    log "moto emulator (pinned, project-local virtualenv)"
+    bash scripts/moto.sh install
+    trap stop_emulators EXIT
+
+    log "Rust unit and integration tests"
+    cargo test --locked --no-fail-fast
+
+    log "fault proxy tests"
+    bash scripts/test-scripts.sh
+fi
+
+if [[ "$what" == all || "$what" == app ]]; then
+    log "product-catalog API tests (PostgreSQL on 127.0.0.1:5432)"
+    bash scripts/test-app.sh
+fi
+log "all tests passed"

@@ -1,0 +1,589 @@
+//! The engine and the network layer end to end, against the moto server,
+//! running the real binary as a user would.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const MOTO: &str = "network";
+
+fn has_tag(tags: &[aws_sdk_ec2::types::Tag], k: &str, v: &str) -> bool {
+    tags.iter().any(|t| t.key() == Some(k) && t.value() == Some(v))
+}
+
+/// Counts of the network kinds tagged with the suffix.
+async fn network_counts(aws: &provision::aws::Clients, suffix: &str) -> BTreeMap<&'static str, usize> {
+    let f = || tag_filter(suffix);
+    let ec2 = &aws.ec2;
+    let mut m = BTreeMap::new();
+    m.insert(
+        "vpc",
+        ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len(),
+    );
+    m.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .len(),
+    );
+    m.insert(
+        "igw",
+        ec2.describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()
+            .len(),
+    );
+    m.insert(
+        "eip",
+        ec2.describe_addresses()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .addresses()
+            .len(),
+    );
+    let nats = ec2.describe_nat_gateways().filter(f()).send().await.unwrap();
+    m.insert(
+        "nat",
+        nats.nat_gateways()
+            .iter()
+            // moto ignores tag filters on DescribeNatGateways: check the tag here.
+            .filter(|n| has_tag(n.tags(), "EnvironmentSuffix", suffix))
+            .filter(|n| !matches!(n.state().map(|s| s.as_str()), Some("deleted") | Some("deleting")))
+            .count(),
+    );
+    m.insert(
+        "rtb",
+        ec2.describe_route_tables()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len(),
+    );
+    m.insert(
+        "sg",
+        ec2.describe_security_groups()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .len(),
+    );
+    m.insert(
+        "flowlog",
+        ec2.describe_flow_logs()
+            .filter(f())
+            .send()
+            .await
+            .unwrap()
+            .flow_logs()
+            .len(),
+    );
+    m
+}
+
+fn expected_counts() -> BTreeMap<&'static str, usize> {
+    [
+        ("vpc", 1),
+        ("subnet", 9),
+        ("igw", 1),
+        ("eip", 3),
+        ("nat", 3),
+        ("rtb", 5),
+        ("sg", 3),
+        ("flowlog", 1),
+    ]
+    .into()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
+    let url = moto(MOTO);
+    let s = suffix("net");
+    let p = Provision::new(&url);
+    p.ok(&["up", "--suffix", &s]);
+    let aws = clients(&url).await;
+    assert_eq!(network_counts(&aws, &s).await, expected_counts());
+
+    // VPC: CIDR, tags, DNS attributes.
+    let vpc = aws
+        .ec2
+        .describe_vpcs()
+        .filters(tag_filter(&s))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()[0]
+        .clone();
+    let vpc_id = vpc.vpc_id().unwrap().to_owned();
+    assert_eq!(vpc.cidr_block(), Some("10.0.0.0/16"));
+    for (k, v) in [
+        ("Name", format!("vpc-main-{s}")),
+        ("EnvironmentSuffix", s.clone()),
+        ("ManagedBy", "provision".into()),
+        ("Project", "product-catalog".into()),
+        ("provision:step", "vpc".into()),
+    ] {
+        assert!(has_tag(vpc.tags(), k, &v), "VPC lacks tag {k}={v}");
+    }
+    for attr in [
+        aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport,
+        aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames,
+    ] {
+        let a = aws
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(&vpc_id)
+            .attribute(attr.clone())
+            .send()
+            .await
+            .unwrap();
+        let on = a
+            .enable_dns_support()
+            .or(a.enable_dns_hostnames())
+            .and_then(|v| v.value())
+            .unwrap_or(false);
+        assert!(on, "{attr:?} is off");
+    }
+
+    // Subnets: one of each tier per AZ, three distinct AZs.
+    let subnets = aws.ec2.describe_subnets().filters(tag_filter(&s)).send().await.unwrap();
+    let mut by_tier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut subnet_az = BTreeMap::new();
+    let mut subnet_tier = BTreeMap::new();
+    for sn in subnets.subnets() {
+        let tier = sn
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("Tier"))
+            .and_then(|t| t.value())
+            .unwrap()
+            .to_owned();
+        assert_eq!(sn.vpc_id(), Some(vpc_id.as_str()));
+        assert!(sn.cidr_block().unwrap().ends_with("/24"));
+        by_tier
+            .entry(tier.clone())
+            .or_default()
+            .insert(sn.availability_zone().unwrap().to_owned());
+        subnet_az.insert(
+            sn.subnet_id().unwrap().to_owned(),
+            sn.availability_zone().unwrap().to_owned(),
+        );
+        subnet_tier.insert(sn.subnet_id().unwrap().to_owned(), tier);
+    }
+    assert_eq!(by_tier.len(), 3);
+    for (tier, azs) in &by_tier {
+        assert_eq!(azs.len(), 3, "{tier} subnets must span 3 AZs");
+    }
+
+    // NAT gateways: one per AZ, each in that AZ's public subnet, with an EIP.
+    let nats = aws
+        .ec2
+        .describe_nat_gateways()
+        .filter(tag_filter(&s))
+        .send()
+        .await
+        .unwrap();
+    let mut nat_az = BTreeMap::new();
+    for n in nats
+        .nat_gateways()
+        .iter()
+        .filter(|n| has_tag(n.tags(), "EnvironmentSuffix", &s))
+    {
+        let sn = n.subnet_id().unwrap();
+        assert_eq!(subnet_tier[sn], "public");
+        assert!(!n.nat_gateway_addresses().is_empty());
+        nat_az.insert(n.nat_gateway_id().unwrap().to_owned(), subnet_az[sn].clone());
+    }
+    assert_eq!(nat_az.values().collect::<BTreeSet<_>>().len(), 3);
+
+    // Routes: public → IGW, private → its own AZ's NAT, isolated → nowhere.
+    let igw = aws
+        .ec2
+        .describe_internet_gateways()
+        .filters(tag_filter(&s))
+        .send()
+        .await
+        .unwrap();
+    let igw = &igw.internet_gateways()[0];
+    assert_eq!(igw.attachments()[0].vpc_id(), Some(vpc_id.as_str()));
+    let igw_id = igw.internet_gateway_id().unwrap();
+    let rtbs = aws
+        .ec2
+        .describe_route_tables()
+        .filters(tag_filter(&s))
+        .send()
+        .await
+        .unwrap();
+    let mut associated = 0;
+    for t in rtbs.route_tables() {
+        let step = t
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("provision:step"))
+            .and_then(|t| t.value())
+            .unwrap();
+        let default = t
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"));
+        let subnets: Vec<&str> = t.associations().iter().filter_map(|a| a.subnet_id()).collect();
+        associated += subnets.len();
+        match step {
+            "rt-public" => {
+                assert_eq!(default.and_then(|r| r.gateway_id()), Some(igw_id));
+                assert_eq!(subnets.len(), 3);
+                assert!(subnets.iter().all(|sn| subnet_tier[*sn] == "public"));
+            }
+            "rt-isolated" => {
+                assert!(default.is_none(), "isolated subnets must have no internet route");
+                assert_eq!(subnets.len(), 3);
+                assert!(subnets.iter().all(|sn| subnet_tier[*sn] == "isolated"));
+            }
+            _ => {
+                let nat = default
+                    .and_then(|r| r.nat_gateway_id())
+                    .expect("private route to a NAT");
+                assert_eq!(subnets.len(), 1);
+                assert_eq!(subnet_tier[subnets[0]], "private");
+                assert_eq!(
+                    nat_az[nat], subnet_az[subnets[0]],
+                    "private subnet must use its own AZ's NAT"
+                );
+            }
+        }
+    }
+    assert_eq!(associated, 9);
+
+    // Security groups: only the ALB is open; app only from ALB; db only from app.
+    let sgs = aws
+        .ec2
+        .describe_security_groups()
+        .filters(tag_filter(&s))
+        .send()
+        .await
+        .unwrap();
+    let by_step: BTreeMap<&str, &aws_sdk_ec2::types::SecurityGroup> = sgs
+        .security_groups()
+        .iter()
+        .map(|g| {
+            (
+                g.tags()
+                    .iter()
+                    .find(|t| t.key() == Some("provision:step"))
+                    .and_then(|t| t.value())
+                    .unwrap(),
+                g,
+            )
+        })
+        .collect();
+    let ingress = |step: &str| -> BTreeSet<(i32, String)> {
+        by_step[step]
+            .ip_permissions()
+            .iter()
+            .flat_map(|p| {
+                let port = p.from_port().unwrap_or(-1);
+                p.ip_ranges()
+                    .iter()
+                    .map(move |r| (port, r.cidr_ip().unwrap().to_owned()))
+                    .chain(
+                        p.user_id_group_pairs()
+                            .iter()
+                            .map(move |g| (port, g.group_id().unwrap().to_owned())),
+                    )
+            })
+            .collect()
+    };
+    let alb_id = by_step["sg-alb"].group_id().unwrap().to_owned();
+    let app_id = by_step["sg-app"].group_id().unwrap().to_owned();
+    assert_eq!(
+        ingress("sg-alb"),
+        [(80, "0.0.0.0/0".into()), (443, "0.0.0.0/0".into())].into()
+    );
+    assert_eq!(ingress("sg-app"), [(5000, alb_id)].into());
+    assert_eq!(ingress("sg-db"), [(5432, app_id)].into());
+    assert!(
+        by_step["sg-db"].ip_permissions_egress().is_empty(),
+        "db needs no egress"
+    );
+
+    // Flow logs go to a log group with a retention.
+    let fl = aws
+        .ec2
+        .describe_flow_logs()
+        .filter(tag_filter(&s))
+        .send()
+        .await
+        .unwrap();
+    let fl = &fl.flow_logs()[0];
+    assert_eq!(fl.resource_id(), Some(vpc_id.as_str()));
+    let group = fl.log_group_name().unwrap();
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+
+    // A second up, through the counting proxy: no create call, same counts.
+    let proxy = Proxy::start(&url, &[]);
+    let p2 = Provision::new(&proxy.url);
+    let out = p2.run(&["up", "--suffix", &s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("up: 0 created, 0 repaired"), "{}", stderr(&out));
+    let mutations: Vec<String> = proxy.calls().into_keys().filter(|op| is_mutation(op)).collect();
+    assert!(mutations.is_empty(), "a converged up made changes: {mutations:?}");
+    assert_eq!(network_counts(&aws, &s).await, expected_counts());
+
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
+    let url = moto(MOTO);
+    let s = suffix("nat");
+    let p = Provision::new(&url);
+    p.ok(&["up", "--suffix", &s]);
+    let aws = clients(&url).await;
+    let status = p.run(&["status", "--suffix", &s]);
+    assert!(status.status.success(), "{}", stdout(&status));
+
+    // Delete nat-a directly.
+    let nats = aws
+        .ec2
+        .describe_nat_gateways()
+        .filter(tag_filter(&s))
+        .send()
+        .await
+        .unwrap();
+    let nat_a = nats
+        .nat_gateways()
+        .iter()
+        .find(|n| has_tag(n.tags(), "provision:step", "nat-a") && has_tag(n.tags(), "EnvironmentSuffix", &s))
+        .unwrap()
+        .nat_gateway_id()
+        .unwrap()
+        .to_owned();
+    aws.ec2
+        .delete_nat_gateway()
+        .nat_gateway_id(&nat_a)
+        .send()
+        .await
+        .unwrap();
+
+    let status = p.run(&["status", "--suffix", &s, "--json"]);
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "status must fail when something is missing"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&status)).expect("status --json is JSON");
+    let row = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["step"] == "nat-a")
+        .unwrap();
+    assert_eq!(row["state"], "missing");
+    assert_eq!(doc["converged"], false);
+
+    // up repairs: a new NAT, and the private route of AZ a points at it.
+    let out = p.run(&["up", "--suffix", &s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nat-a: created"), "{err}");
+    assert!(
+        err.contains("rt-private-a: repaired"),
+        "the route must follow the new NAT: {err}"
+    );
+    assert!(p.run(&["status", "--suffix", &s]).status.success());
+
+    // step --undo then step.
+    let undo = p.ok(&["step", "nat-a", "--suffix", &s, "--undo"]);
+    assert!(undo.contains("deleted"), "{undo}");
+    let st = p.run(&["status", "--suffix", &s]);
+    assert_eq!(st.status.code(), Some(1));
+    assert!(
+        stdout(&st)
+            .lines()
+            .any(|l| l.starts_with("nat-a ") && l.contains("missing")),
+        "{}",
+        stdout(&st)
+    );
+    let redo = p.ok(&["step", "nat-a", "--suffix", &s]);
+    assert!(redo.contains("created"), "{redo}");
+
+    // A step whose dependency is missing is refused, naming it.
+    p.ok(&["step", "rt-public", "--suffix", &s, "--undo"]);
+    p.ok(&["step", "igw", "--suffix", &s, "--undo"]);
+    let refused = p.run(&["step", "rt-public", "--suffix", &s]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("needs igw"), "{}", stderr(&refused));
+
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_without_state_removes_everything_and_twice_is_fine() {
+    let url = moto(MOTO);
+    let s = suffix("lost");
+    let p = Provision::new(&url);
+    p.ok(&["up", "--suffix", &s]);
+    assert!(p.state_file(&s).exists());
+
+    // Without --yes: lists, deletes nothing, exits 2.
+    let dry = p.run(&["down", "--suffix", &s]);
+    assert_eq!(dry.status.code(), Some(2));
+    assert!(stdout(&dry).contains("would delete vpc"), "{}", stdout(&dry));
+    let aws = clients(&url).await;
+    assert_eq!(network_counts(&aws, &s).await, expected_counts());
+
+    std::fs::remove_dir_all(&p.state_dir).unwrap();
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+    let left: BTreeMap<_, _> = network_counts(&aws, &s)
+        .await
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let roles = aws
+        .iam
+        .list_roles()
+        .path_prefix(format!("/provision/{s}/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(roles.roles().is_empty());
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/provision/{s}/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.log_groups().is_empty());
+    assert!(!p.state_file(&s).exists());
+
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_concurrent_up_is_refused_by_the_lock() {
+    let url = moto(MOTO);
+    let s = suffix("lock");
+    let p = Provision::new(&url);
+    // Hold the lock exactly as a running `up` would: a live process's pid.
+    std::fs::create_dir_all(&p.state_dir).unwrap();
+    let mut holder = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", holder.id())).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::write(
+        p.state_dir.join(format!("{s}.lock")),
+        format!("{{\"pid\":{},\"started\":0,\"proc_start\":{start}}}", holder.id()),
+    )
+    .unwrap();
+    let second = p.run(&["up", "--suffix", &s]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(stderr(&second).contains("another provision run"), "{}", stderr(&second));
+    let aws = clients(&url).await;
+    assert_eq!(
+        network_counts(&aws, &s).await["vpc"],
+        0,
+        "the refused run created nothing"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The holder is gone: its lock is stale and the next run proceeds.
+    p.ok(&["up", "--suffix", &s]);
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_real_concurrent_ups_one_is_refused() {
+    let url = moto(MOTO);
+    let s = suffix("race");
+    // 50 ms per call keeps the first run busy long enough to overlap.
+    let slow = Proxy::start(&moto_direct(MOTO), &["--latency-ms", "50"]);
+    let p = Provision::new(&slow.url);
+    let mut first = p
+        .command()
+        .args(["up", "--suffix", &s])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = p.state_dir.join(format!("{s}.lock"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !lock.exists() {
+        if std::time::Instant::now() > deadline {
+            first.kill().unwrap();
+            let out = first.wait_with_output().unwrap();
+            panic!("the first up never took the lock: {}", stderr(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = p.run(&["up", "--suffix", &s]);
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    assert!(stderr(&second).contains("another provision run"), "{}", stderr(&second));
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "the first up completes: {}", stderr(&first));
+    assert!(!lock.exists(), "the lock is released at the end");
+    Provision::new(&url).ok(&["down", "--suffix", &s, "--yes"]);
+}
+
+#[test]
+fn bad_suffixes_exit_2_and_create_nothing() {
+    let url = moto(MOTO);
+    let p = Provision::new(&url);
+    let too_long = "a".repeat(13);
+    for bad in ["UPPER", "bad_suffix", too_long.as_str(), "", "-lead"] {
+        let flag = format!("--suffix={bad}");
+        for cmd in [vec!["up", &flag], vec!["down", &flag, "--yes"], vec!["status", &flag]] {
+            let out = p.run(&cmd);
+            assert_eq!(out.status.code(), Some(2), "{cmd:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains("a suffix is 1-12 characters"),
+                "{cmd:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // Other bad input is refused before AWS too.
+    for args in [
+        vec!["up", "--suffix", "ok1", "--vpc-cidr", "10.0.0.0/8"],
+        vec!["up", "--suffix", "ok1", "--parallelism", "0"],
+        vec!["up", "--suffix", "ok1", "--log-retention-days", "31"],
+    ] {
+        let out = p.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("hint:"), "{args:?}: {}", stderr(&out));
+    }
+    // Nothing was created for any of them (the endpoint was never called
+    // with a create: no VPC exists for these suffixes).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let aws = clients(&url).await;
+        for s in ["UPPER", "bad_suffix", "ok1"] {
+            let v = aws.ec2.describe_vpcs().filters(tag_filter(s)).send().await.unwrap();
+            assert!(v.vpcs().is_empty());
+        }
+    });
+}
