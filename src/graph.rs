@@ -258,11 +258,16 @@ impl<'g> Queue<'g> {
 
     /// The ready node with the longest critical path, now marked running.
     pub fn dequeue(&mut self) -> Option<NodeId> {
+        self.dequeue_where(|_| true)
+    }
+
+    /// Like [`dequeue`](Self::dequeue), among the ready nodes `allowed` accepts.
+    pub fn dequeue_where(&mut self, allowed: impl Fn(NodeId) -> bool) -> Option<NodeId> {
         if self.stopped {
             return None;
         }
         let n = (0..self.graph.len())
-            .filter(|&n| self.state[n] == NodeState::Waiting && self.pending[n] == 0)
+            .filter(|&n| self.state[n] == NodeState::Waiting && self.pending[n] == 0 && allowed(n))
             .max_by(|&a, &b| self.priority[a].cmp(&self.priority[b]).then(b.cmp(&a)))?;
         self.state[n] = NodeState::Running;
         Some(n)

@@ -100,6 +100,11 @@ pub fn up_graph(steps: &[StepRef]) -> Result<(Graph, Vec<Node>), GraphError> {
     Ok((Graph::new(spec)?, nodes))
 }
 
+/// Which nodes of the `up` graph only wait (and take no parallelism slot).
+pub fn wait_nodes(nodes: &[Node]) -> Vec<bool> {
+    nodes.iter().map(|n| matches!(n, Node::Ready(_))).collect()
+}
+
 /// The teardown graph: a step is destroyed after every step that depends on
 /// it (through either phase).
 pub fn down_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
@@ -233,12 +238,13 @@ impl Engine {
     /// Converges the stack.
     pub async fn up(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
         let (graph, nodes) = up_graph(&self.steps)?;
+        let waits = wait_nodes(&nodes);
         let _lock = self.lock()?;
         let summary = runner::run(
             &graph,
             Policy {
-                parallelism,
-                keep_going: false,
+                waits: &waits,
+                ..Policy::new(parallelism)
             },
             self.reporter.as_ref(),
             shutdown(),
@@ -262,8 +268,8 @@ impl Engine {
         runner::run(
             &graph,
             Policy {
-                parallelism,
                 keep_going: true,
+                ..Policy::new(parallelism)
             },
             &quiet,
             std::future::pending(),
@@ -329,10 +335,7 @@ impl Engine {
         let _lock = self.lock()?;
         let summary = runner::run(
             &graph,
-            Policy {
-                parallelism,
-                keep_going: false,
-            },
+            Policy::new(parallelism),
             self.reporter.as_ref(),
             shutdown(),
             |n| -> BoxFut {

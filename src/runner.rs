@@ -55,18 +55,38 @@ impl Summary {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Policy {
+pub struct Policy<'a> {
+    /// How many nodes that call AWS may run at once.
     pub parallelism: usize,
     /// Keep starting independent work after a failure (`status` does; `up`
     /// and `down` do not).
     pub keep_going: bool,
+    /// `waits[n]`: node `n` only waits for a resource to become usable (a
+    /// poll every few seconds). Waiting takes no parallelism slot, so three
+    /// NAT gateways and two database instances coming up do not starve the
+    /// steps that still have API work to do. Empty: no node is a wait.
+    pub waits: &'a [bool],
+}
+
+impl Policy<'_> {
+    pub fn new(parallelism: usize) -> Self {
+        Policy {
+            parallelism,
+            keep_going: false,
+            waits: &[],
+        }
+    }
+
+    fn is_wait(&self, n: NodeId) -> bool {
+        self.waits.get(n).copied().unwrap_or(false)
+    }
 }
 
 /// Runs `work` for every node of `graph` in dependency order.
 /// `shutdown` resolving (Ctrl-C) stops new work; running work drains.
 pub async fn run<W, Fut, E>(
     graph: &Graph,
-    policy: Policy,
+    policy: Policy<'_>,
     reporter: &dyn Reporter,
     shutdown: impl Future<Output = ()>,
     mut work: W,
@@ -81,12 +101,18 @@ where
     let mut tasks: JoinSet<(NodeId, Duration, Result<Outcome, String>)> = JoinSet::new();
     let mut summary = Summary::default();
     let parallelism = policy.parallelism.max(1);
+    // Nodes running that hold a parallelism slot.
+    let mut busy = 0;
     tokio::pin!(shutdown);
     let mut shutting_down = false;
 
     loop {
-        while tasks.len() < parallelism {
-            let Some(n) = queue.dequeue() else { break };
+        loop {
+            let slot_free = busy < parallelism;
+            let Some(n) = queue.dequeue_where(|n| slot_free || policy.is_wait(n)) else { break };
+            if !policy.is_wait(n) {
+                busy += 1;
+            }
             reporter.event(Event::Started { node: graph.name(n) });
             let fut = work(n);
             tasks.spawn(async move {
@@ -111,6 +137,9 @@ where
                         continue;
                     }
                 };
+                if !policy.is_wait(n) {
+                    busy -= 1;
+                }
                 let name = graph.name(n);
                 match result {
                     Ok(outcome) => {
@@ -189,10 +218,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let summary = run(
             g,
-            Policy {
-                parallelism,
-                keep_going: false,
-            },
+            Policy::new(parallelism),
             &rec,
             std::future::pending(),
             |n| {
@@ -230,6 +256,31 @@ mod tests {
         assert_eq!(s.elapsed, Duration::from_secs(15));
         let (s1, _) = run_fake(&g, 1, &[]).await;
         assert_eq!(s1.elapsed, Duration::from_secs(35));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_take_no_parallelism_slot() {
+        // Two long waits and two work nodes with parallelism 1: the waits
+        // overlap the work instead of queueing behind it.
+        let g = graph(&[("w1", &[], 100), ("w2", &[], 100), ("a", &[], 10), ("b", &[], 10)]);
+        let waits = [true, true, false, false];
+        let rec = Recorder::default();
+        let s = run(
+            &g,
+            Policy { waits: &waits, ..Policy::new(1) },
+            &rec,
+            std::future::pending(),
+            |n| {
+                let cost = g.cost(n);
+                async move {
+                    tokio::time::sleep(cost).await;
+                    Ok::<_, String>(Outcome::new("ready", ""))
+                }
+            },
+        )
+        .await;
+        assert!(s.ok());
+        assert_eq!(s.elapsed, Duration::from_secs(100), "a and b (20 s in series) run during the waits");
     }
 
     #[tokio::test(start_paused = true)]
@@ -275,10 +326,7 @@ mod tests {
         let rec = Recorder::default();
         let s = run(
             &g,
-            Policy {
-                parallelism: 4,
-                keep_going: false,
-            },
+            Policy::new(4),
             &rec,
             tokio::time::sleep(Duration::from_secs(3)),
             |n| {
@@ -307,10 +355,7 @@ mod tests {
         let rec = Recorder::default();
         let s = run(
             &g,
-            Policy {
-                parallelism: 8,
-                keep_going: true,
-            },
+            Policy { keep_going: true, ..Policy::new(8) },
             &rec,
             std::future::pending(),
             |n| {

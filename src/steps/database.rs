@@ -49,7 +49,10 @@ use crate::naming::{TAG_STEP, TAG_SUFFIX};
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_rds::client::Waiters;
-use aws_sdk_rds::types::{ApplyMethod, CloudwatchLogsExportConfiguration, DbCluster, DbInstance, Filter, Parameter, ServerlessV2ScalingConfiguration};
+use aws_sdk_rds::types::{
+    ApplyMethod, CloudwatchLogsExportConfiguration, DbCluster, DbInstance, Filter, Parameter,
+    ServerlessV2ScalingConfiguration,
+};
 use aws_sdk_secretsmanager::types::{FilterNameStringType, SecretListEntry};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::{json, Value};
@@ -80,8 +83,18 @@ pub fn steps(_settings: &Settings) -> Vec<StepRef> {
         Arc::new(DbSubnetGroup),
         Arc::new(DbParams),
         Arc::new(Cluster),
-        Arc::new(Instance { id: "db-writer", role: "writer", az: 0, tier: 0 }),
-        Arc::new(Instance { id: "db-reader", role: "reader", az: 1, tier: 1 }),
+        Arc::new(Instance {
+            id: "db-writer",
+            role: "writer",
+            az: 0,
+            tier: 0,
+        }),
+        Arc::new(Instance {
+            id: "db-reader",
+            role: "reader",
+            az: 1,
+            tier: 1,
+        }),
         Arc::new(CredentialsSecret),
         Arc::new(ConnectionSecret),
     ]
@@ -226,7 +239,11 @@ async fn clusters(cx: &Ctx) -> StepResult<Arc<Vec<DbCluster>>> {
 
 async fn cluster(cx: &Ctx) -> StepResult<Option<DbCluster>> {
     let id = cluster_id(cx);
-    Ok(clusters(cx).await?.iter().find(|c| c.db_cluster_identifier() == Some(id.as_str())).cloned())
+    Ok(clusters(cx)
+        .await?
+        .iter()
+        .find(|c| c.db_cluster_identifier() == Some(id.as_str()))
+        .cloned())
 }
 
 async fn instances(cx: &Ctx) -> StepResult<Arc<Vec<DbInstance>>> {
@@ -269,7 +286,10 @@ async fn secrets(cx: &Ctx) -> StepResult<Arc<Vec<SecretListEntry>>> {
                     .secrets
                     .list_secrets()
                     .filters(
-                        aws_sdk_secretsmanager::types::Filter::builder().key(FilterNameStringType::TagKey).values(TAG_SUFFIX).build(),
+                        aws_sdk_secretsmanager::types::Filter::builder()
+                            .key(FilterNameStringType::TagKey)
+                            .values(TAG_SUFFIX)
+                            .build(),
                     )
                     .filters(
                         aws_sdk_secretsmanager::types::Filter::builder()
@@ -322,7 +342,9 @@ async fn refuse_if_protected(cx: &Ctx, op: &'static str) -> StepResult<()> {
 /// The operator's `--db-secret-arn` resolved to its full ARN (DescribeSecret
 /// only: `down` and `status` never read its value).
 async fn external_arn(cx: &Ctx) -> StepResult<Option<Arc<String>>> {
-    let Some(id) = cx.settings.db_secret_arn.clone() else { return Ok(None) };
+    let Some(id) = cx.settings.db_secret_arn.clone() else {
+        return Ok(None);
+    };
     let arn = cx
         .inventory
         .get("secrets:external-arn", || async {
@@ -356,15 +378,24 @@ async fn external_arn(cx: &Ctx) -> StepResult<Option<Arc<String>>> {
 pub fn parse_credentials(text: &str) -> Result<String, &'static str> {
     let v: Value = serde_json::from_str(text).map_err(|_| "is not JSON")?;
     let obj = v.as_object().ok_or("is not a JSON object")?;
-    let username = obj.get("username").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("has no non-empty \"username\" string")?;
-    obj.get("password").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("has no non-empty \"password\" string")?;
+    let username = obj
+        .get("username")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or("has no non-empty \"username\" string")?;
+    obj.get("password")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or("has no non-empty \"password\" string")?;
     Ok(username.to_owned())
 }
 
 /// Reads the operator's secret once to check it and learn its username;
 /// the value itself is dropped here.
 async fn external_username(cx: &Ctx) -> StepResult<Option<Arc<String>>> {
-    let Some(arn) = external_arn(cx).await? else { return Ok(None) };
+    let Some(arn) = external_arn(cx).await? else {
+        return Ok(None);
+    };
     let username = cx
         .inventory
         .get("secrets:external-username", || async {
@@ -421,7 +452,10 @@ pub struct DbSubnetGroup;
 
 impl DbSubnetGroup {
     fn wanted(&self, cx: &Ctx) -> StepResult<Vec<String>> {
-        let mut ids = subnet_steps(Tier::Isolated).iter().map(|s| cx.id_of(s)).collect::<StepResult<Vec<_>>>()?;
+        let mut ids = subnet_steps(Tier::Isolated)
+            .iter()
+            .map(|s| cx.id_of(s))
+            .collect::<StepResult<Vec<_>>>()?;
         ids.sort();
         Ok(ids)
     }
@@ -456,11 +490,16 @@ impl Step for DbSubnetGroup {
                 Ok(out.map(|o| o.db_subnet_groups().to_vec()).unwrap_or_default())
             })
             .await?;
-        Ok(groups.iter().find(|g| g.db_subnet_group_name() == Some(name.as_str())).map(|g| {
-            let mut subnets: Vec<&str> = g.subnets().iter().filter_map(|s| s.subnet_identifier()).collect();
-            subnets.sort();
-            Record::new(&name).with("vpc", g.vpc_id().unwrap_or_default()).with("subnets", subnets.join(","))
-        }))
+        Ok(groups
+            .iter()
+            .find(|g| g.db_subnet_group_name() == Some(name.as_str()))
+            .map(|g| {
+                let mut subnets: Vec<&str> = g.subnets().iter().filter_map(|s| s.subnet_identifier()).collect();
+                subnets.sort();
+                Record::new(&name)
+                    .with("vpc", g.vpc_id().unwrap_or_default())
+                    .with("subnets", subnets.join(","))
+            }))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
@@ -485,7 +524,9 @@ impl Step for DbSubnetGroup {
                 r?;
             }
         }
-        Ok(Record::new(name).with("vpc", cx.id_of("vpc").unwrap_or_default()).with("subnets", subnets.join(",")))
+        Ok(Record::new(name)
+            .with("vpc", cx.id_of("vpc").unwrap_or_default())
+            .with("subnets", subnets.join(",")))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
@@ -503,12 +544,22 @@ impl Step for DbSubnetGroup {
                 .await
                 .aws("ModifyDBSubnetGroup")?;
         }
-        Ok(vec![format!("subnets are {}, want the isolated subnets {want}", rec.attr("subnets").unwrap_or("none"))])
+        Ok(vec![format!(
+            "subnets are {}, want the isolated subnets {want}",
+            rec.attr("subnets").unwrap_or("none")
+        )])
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.rds.delete_db_subnet_group().db_subnet_group_name(&rec.id).send().await.aws("DeleteDBSubnetGroup").map(|_| ())
+            cx.aws
+                .rds
+                .delete_db_subnet_group()
+                .db_subnet_group_name(&rec.id)
+                .send()
+                .await
+                .aws("DeleteDBSubnetGroup")
+                .map(|_| ())
         })
         .await
     }
@@ -564,14 +615,19 @@ impl Step for DbParams {
                     .await
                     .aws("DescribeDBClusterParameterGroups")
                     .or_not_found()?;
-                Ok(out.map(|o| o.db_cluster_parameter_groups().to_vec()).unwrap_or_default())
+                Ok(out
+                    .map(|o| o.db_cluster_parameter_groups().to_vec())
+                    .unwrap_or_default())
             })
             .await?;
-        Ok(groups.iter().find(|g| g.db_cluster_parameter_group_name() == Some(name.as_str())).map(|g| {
-            Record::new(&name)
-                .with("family", g.db_parameter_group_family().unwrap_or_default())
-                .with("arn", g.db_cluster_parameter_group_arn().unwrap_or_default())
-        }))
+        Ok(groups
+            .iter()
+            .find(|g| g.db_cluster_parameter_group_name() == Some(name.as_str()))
+            .map(|g| {
+                Record::new(&name)
+                    .with("family", g.db_parameter_group_family().unwrap_or_default())
+                    .with("arn", g.db_cluster_parameter_group_arn().unwrap_or_default())
+            }))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
@@ -589,8 +645,14 @@ impl Step for DbParams {
             .await
             .aws("CreateDBClusterParameterGroup");
         let arn = match r {
-            Ok(o) => o.db_cluster_parameter_group().and_then(|g| g.db_cluster_parameter_group_arn()).unwrap_or_default().to_owned(),
-            Err(e) if e.code_is("DBParameterGroupAlreadyExists") || e.code_is("DBParameterGroupAlreadyExistsFault") => String::new(),
+            Ok(o) => o
+                .db_cluster_parameter_group()
+                .and_then(|g| g.db_cluster_parameter_group_arn())
+                .unwrap_or_default()
+                .to_owned(),
+            Err(e) if e.code_is("DBParameterGroupAlreadyExists") || e.code_is("DBParameterGroupAlreadyExistsFault") => {
+                String::new()
+            }
             Err(e) => return Err(e),
         };
         self.force_ssl(cx, &name).await?;
@@ -619,7 +681,11 @@ impl Step for DbParams {
                 .send()
                 .await
                 .aws("DescribeDBClusterParameters")?;
-            if let Some(p) = page.parameters().iter().find(|p| p.parameter_name() == Some("rds.force_ssl")) {
+            if let Some(p) = page
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_name() == Some("rds.force_ssl"))
+            {
                 value = p.parameter_value().map(str::to_owned);
             }
             marker = page.marker().map(str::to_owned);
@@ -628,7 +694,10 @@ impl Step for DbParams {
             }
         }
         if value.as_deref() != Some("1") {
-            drift.push(format!("rds.force_ssl is {}, wants 1", value.as_deref().unwrap_or("the default (0)")));
+            drift.push(format!(
+                "rds.force_ssl is {}, wants 1",
+                value.as_deref().unwrap_or("the default (0)")
+            ));
             if fix {
                 self.force_ssl(cx, &rec.id).await?;
             }
@@ -743,23 +812,38 @@ impl Step for Cluster {
                 .cloned(),
             Err(e) => return Err(e),
         };
-        c.as_ref()
-            .map(cluster_record)
-            .ok_or_else(|| AwsError::custom("CreateDBCluster", "NoCluster", format!("{id} was not returned by CreateDBCluster")))
+        c.as_ref().map(cluster_record).ok_or_else(|| {
+            AwsError::custom(
+                "CreateDBCluster",
+                "NoCluster",
+                format!("{id} was not returned by CreateDBCluster"),
+            )
+        })
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
-        let Some(c) = cluster(cx).await?.filter(|c| c.db_cluster_identifier() == Some(rec.id.as_str())) else {
+        let Some(c) = cluster(cx)
+            .await?
+            .filter(|c| c.db_cluster_identifier() == Some(rec.id.as_str()))
+        else {
             return Ok(vec![]);
         };
         let s = &cx.settings;
         let mut drift = Vec::new();
-        let mut modify = cx.aws.rds.modify_db_cluster().db_cluster_identifier(&rec.id).apply_immediately(true);
+        let mut modify = cx
+            .aws
+            .rds
+            .modify_db_cluster()
+            .db_cluster_identifier(&rec.id)
+            .apply_immediately(true);
         let mut changes = false;
         // Fields AWS always returns; `None` (an emulator that drops them) is
         // not drift.
         if c.backup_retention_period().is_some_and(|d| d != BACKUP_RETENTION_DAYS) {
-            drift.push(format!("backups kept {} days, wants {BACKUP_RETENTION_DAYS}", c.backup_retention_period().unwrap_or(0)));
+            drift.push(format!(
+                "backups kept {} days, wants {BACKUP_RETENTION_DAYS}",
+                c.backup_retention_period().unwrap_or(0)
+            ));
             modify = modify.backup_retention_period(BACKUP_RETENTION_DAYS);
             changes = true;
         }
@@ -770,7 +854,11 @@ impl Step for Cluster {
         }
         if !c.enabled_cloudwatch_logs_exports().iter().any(|l| l == "postgresql") {
             drift.push("the postgresql log is not exported to CloudWatch Logs".into());
-            modify = modify.cloudwatch_logs_export_configuration(CloudwatchLogsExportConfiguration::builder().enable_log_types("postgresql").build());
+            modify = modify.cloudwatch_logs_export_configuration(
+                CloudwatchLogsExportConfiguration::builder()
+                    .enable_log_types("postgresql")
+                    .build(),
+            );
             changes = true;
         }
         if let Some(sc) = c.serverless_v2_scaling_configuration() {
@@ -787,17 +875,27 @@ impl Step for Cluster {
             }
         }
         if c.deletion_protection().is_some_and(|p| p != s.protect_data) {
-            drift.push(format!("deletion protection is {}, --protect-data asks for {}", on_off(!s.protect_data), on_off(s.protect_data)));
+            drift.push(format!(
+                "deletion protection is {}, --protect-data asks for {}",
+                on_off(!s.protect_data),
+                on_off(s.protect_data)
+            ));
             modify = modify.deletion_protection(s.protect_data);
             changes = true;
         }
         if c.master_user_secret().is_none() {
             drift.push("the master password is not managed by RDS (ManageMasterUserPassword)".into());
-            modify = modify.manage_master_user_password(true).set_master_user_secret_kms_key_id(s.kms_key_arn.clone());
+            modify = modify
+                .manage_master_user_password(true)
+                .set_master_user_secret_kms_key_id(s.kms_key_arn.clone());
             changes = true;
         }
         let sg = cx.id_of("sg-db")?;
-        let groups: BTreeSet<&str> = c.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).collect();
+        let groups: BTreeSet<&str> = c
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .collect();
         if !groups.is_empty() && groups != BTreeSet::from([sg.as_str()]) {
             drift.push(format!("security groups are {groups:?}, want only {sg}"));
             modify = modify.vpc_security_group_ids(&sg);
@@ -805,7 +903,10 @@ impl Step for Cluster {
         }
         let params = cx.id_of("db-params")?;
         if c.db_cluster_parameter_group().is_some_and(|p| p != params) {
-            drift.push(format!("uses parameter group {}, wants {params} (takes effect at the next reboot)", c.db_cluster_parameter_group().unwrap_or_default()));
+            drift.push(format!(
+                "uses parameter group {}, wants {params} (takes effect at the next reboot)",
+                c.db_cluster_parameter_group().unwrap_or_default()
+            ));
             modify = modify.db_cluster_parameter_group_name(&params);
             changes = true;
         }
@@ -815,15 +916,22 @@ impl Step for Cluster {
         }
         if let (Some(want), Some(have)) = (&s.kms_key_arn, c.kms_key_id()) {
             if want != have && !want.contains(":alias/") {
-                drift.push(format!("encrypted with {have}, --kms-key-arn is {want} (cannot change in place)"));
+                drift.push(format!(
+                    "encrypted with {have}, --kms-key-arn is {want} (cannot change in place)"
+                ));
             }
         }
         if let Some(v) = c.engine_version() {
             let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok());
             if let Some(p) = s.db_engine_version.as_deref().filter(|p| *p != v) {
-                drift.push(format!("engine is {v}, --db-engine-version pins {p}; provision does not upgrade databases"));
+                drift.push(format!(
+                    "engine is {v}, --db-engine-version pins {p}; provision does not upgrade databases"
+                ));
             } else if major.is_some_and(|m| m != effective_major(s)) {
-                drift.push(format!("engine is {v}, --db-major asks for {}; provision does not upgrade databases", effective_major(s)));
+                drift.push(format!(
+                    "engine is {v}, --db-major asks for {}; provision does not upgrade databases",
+                    effective_major(s)
+                ));
             }
         }
         if fix && changes {
@@ -835,7 +943,10 @@ impl Step for Cluster {
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         refuse_if_protected(cx, "DeleteDBCluster").await?;
         let final_snapshot = cx.settings.protect_data.then(|| {
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             format!("{}-final-{secs}", rec.id)
         });
         // Refused (InvalidDBClusterStateFault) while instances are still
@@ -892,7 +1003,11 @@ impl Instance {
 
     async fn current(&self, cx: &Ctx) -> StepResult<Option<DbInstance>> {
         let name = self.name(cx);
-        Ok(instances(cx).await?.iter().find(|i| i.db_instance_identifier() == Some(name.as_str())).cloned())
+        Ok(instances(cx)
+            .await?
+            .iter()
+            .find(|i| i.db_instance_identifier() == Some(name.as_str()))
+            .cloned())
     }
 }
 
@@ -964,12 +1079,22 @@ impl Step for Instance {
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
-        let Some(i) = self.current(cx).await? else { return Ok(vec![]) };
+        let Some(i) = self.current(cx).await? else {
+            return Ok(vec![]);
+        };
         let mut drift = Vec::new();
-        let mut modify = cx.aws.rds.modify_db_instance().db_instance_identifier(&rec.id).apply_immediately(true);
+        let mut modify = cx
+            .aws
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(&rec.id)
+            .apply_immediately(true);
         let mut changes = false;
         if i.db_instance_class().is_some_and(|c| c != INSTANCE_CLASS) {
-            drift.push(format!("class is {}, wants {INSTANCE_CLASS}", i.db_instance_class().unwrap_or_default()));
+            drift.push(format!(
+                "class is {}, wants {INSTANCE_CLASS}",
+                i.db_instance_class().unwrap_or_default()
+            ));
             modify = modify.db_instance_class(INSTANCE_CLASS);
             changes = true;
         }
@@ -993,7 +1118,11 @@ impl Step for Instance {
             .wait(Duration::from_secs(60 * 60))
             .await
             .map_err(|e| waiter_err("WaitDBInstanceAvailable", e))?;
-        Ok(Record { ready: true, ..rec.clone() }.with("status", "available"))
+        Ok(Record {
+            ready: true,
+            ..rec.clone()
+        }
+        .with("status", "available"))
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
@@ -1001,7 +1130,14 @@ impl Step for Instance {
         // Refused while the instance is still being created or modified.
         let backoff = Backoff::DRAIN.with_timeout(Duration::from_secs(60 * 60));
         let r = wait::retry_while(ErrorClass::InUse, backoff, || async {
-            cx.aws.rds.delete_db_instance().db_instance_identifier(&rec.id).send().await.aws("DeleteDBInstance").map(|_| ())
+            cx.aws
+                .rds
+                .delete_db_instance()
+                .db_instance_identifier(&rec.id)
+                .send()
+                .await
+                .aws("DeleteDBInstance")
+                .map(|_| ())
         })
         .await;
         match r {
@@ -1029,13 +1165,19 @@ pub struct CredentialsSecret;
 impl CredentialsSecret {
     async fn locate(&self, cx: &Ctx) -> StepResult<Option<Record>> {
         if let Some(arn) = external_arn(cx).await? {
-            return Ok(Some(Record::new(arn.as_str()).with("arn", arn.as_str()).with("source", "operator")));
+            return Ok(Some(
+                Record::new(arn.as_str())
+                    .with("arn", arn.as_str())
+                    .with("source", "operator"),
+            ));
         }
         // The cluster's record when this run has one (it may have just been
         // created), else the shared cluster describe.
         let arn = match cx.rec("db-cluster") {
             Ok(r) => r.attr("master_secret_arn").map(str::to_owned),
-            Err(_) => cluster(cx).await?.and_then(|c| c.master_user_secret().and_then(|s| s.secret_arn()).map(str::to_owned)),
+            Err(_) => cluster(cx)
+                .await?
+                .and_then(|c| c.master_user_secret().and_then(|s| s.secret_arn()).map(str::to_owned)),
         };
         Ok(arn.map(|a| Record::new(&a).with("arn", a).with("source", "rds")))
     }
@@ -1062,7 +1204,10 @@ impl Step for CredentialsSecret {
             AwsError::custom(
                 "Lookup",
                 "NoMasterUserSecret",
-                format!("{} has no RDS-managed master secret yet; run `provision up` again", cluster_id(cx)),
+                format!(
+                    "{} has no RDS-managed master secret yet; run `provision up` again",
+                    cluster_id(cx)
+                ),
             )
         })
     }
@@ -1104,7 +1249,14 @@ impl ConnectionSecret {
     }
 
     async fn put_value(&self, cx: &Ctx, id: &str, value: String) -> StepResult<()> {
-        cx.aws.secrets.put_secret_value().secret_id(id).secret_string(value).send().await.aws("PutSecretValue")?;
+        cx.aws
+            .secrets
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .send()
+            .await
+            .aws("PutSecretValue")?;
         Ok(())
     }
 }
@@ -1154,7 +1306,10 @@ impl Step for ConnectionSecret {
             .secrets
             .create_secret()
             .name(&name)
-            .description(format!("How the catalog API of {} connects to its database (no password)", cx.suffix()))
+            .description(format!(
+                "How the catalog API of {} connects to its database (no password)",
+                cx.suffix()
+            ))
             .set_kms_key_id(cx.settings.kms_key_arn.clone())
             .secret_string(value.clone())
             .set_tags(Some(tags))
@@ -1163,13 +1318,29 @@ impl Step for ConnectionSecret {
             .aws("CreateSecret");
         let arn = match r {
             Ok(o) => o.arn().unwrap_or_default().to_owned(),
-            Err(e) if e.code_is("ResourceExistsException") || (e.code_is("InvalidRequestException") && e.message.contains("scheduled for deletion")) => {
+            Err(e)
+                if e.code_is("ResourceExistsException")
+                    || (e.code_is("InvalidRequestException") && e.message.contains("scheduled for deletion")) =>
+            {
                 // Left by an earlier run (or scheduled for deletion by hand):
                 // bring it back and give it the right value.
                 if e.code_is("InvalidRequestException") {
-                    cx.aws.secrets.restore_secret().secret_id(&name).send().await.aws("RestoreSecret")?;
+                    cx.aws
+                        .secrets
+                        .restore_secret()
+                        .secret_id(&name)
+                        .send()
+                        .await
+                        .aws("RestoreSecret")?;
                 }
-                let d = cx.aws.secrets.describe_secret().secret_id(&name).send().await.aws("DescribeSecret")?;
+                let d = cx
+                    .aws
+                    .secrets
+                    .describe_secret()
+                    .secret_id(&name)
+                    .send()
+                    .await
+                    .aws("DescribeSecret")?;
                 let arn = d.arn().unwrap_or_default().to_owned();
                 self.put_value(cx, &arn, value).await?;
                 arn
@@ -1183,8 +1354,18 @@ impl Step for ConnectionSecret {
         let mut drift = Vec::new();
         let want_text = self.wanted(cx).await?;
         let want: Value = serde_json::from_str(&want_text).unwrap_or(Value::Null);
-        let have = cx.aws.secrets.get_secret_value().secret_id(&rec.id).send().await.aws("GetSecretValue").or_not_found()?;
-        let have: Value = have.and_then(|o| o.secret_string().and_then(|s| serde_json::from_str(s).ok())).unwrap_or(Value::Null);
+        let have = cx
+            .aws
+            .secrets
+            .get_secret_value()
+            .secret_id(&rec.id)
+            .send()
+            .await
+            .aws("GetSecretValue")
+            .or_not_found()?;
+        let have: Value = have
+            .and_then(|o| o.secret_string().and_then(|s| serde_json::from_str(s).ok()))
+            .unwrap_or(Value::Null);
         let keys = differing_keys(&have, &want);
         if !keys.is_empty() {
             drift.push(format!("connection value differs in: {}", keys.join(", ")));
@@ -1194,9 +1375,19 @@ impl Step for ConnectionSecret {
         }
         if let (Some(want), have) = (&cx.settings.kms_key_arn, rec.attr("kms_key")) {
             if have != Some(want.as_str()) && !want.contains(":alias/") {
-                drift.push(format!("encrypted with {}, --kms-key-arn is {want}", have.unwrap_or("the AWS-managed key")));
+                drift.push(format!(
+                    "encrypted with {}, --kms-key-arn is {want}",
+                    have.unwrap_or("the AWS-managed key")
+                ));
                 if fix {
-                    cx.aws.secrets.update_secret().secret_id(&rec.id).kms_key_id(want).send().await.aws("UpdateSecret")?;
+                    cx.aws
+                        .secrets
+                        .update_secret()
+                        .secret_id(&rec.id)
+                        .kms_key_id(want)
+                        .send()
+                        .await
+                        .aws("UpdateSecret")?;
                 }
             }
         }
@@ -1204,7 +1395,14 @@ impl Step for ConnectionSecret {
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
-        let r = cx.aws.secrets.delete_secret().secret_id(&rec.id).force_delete_without_recovery(true).send().await;
+        let r = cx
+            .aws
+            .secrets
+            .delete_secret()
+            .secret_id(&rec.id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
         r.aws("DeleteSecret").or_not_found()?;
         Ok(())
     }
@@ -1215,14 +1413,21 @@ impl Step for ConnectionSecret {
 /// Adds this family's entries to the flat outputs.
 pub fn outputs(cx: &super::Ctx, out: &mut std::collections::BTreeMap<String, String>) {
     if let Ok(c) = cx.rec("db-cluster") {
-        for (key, attr) in [("AuroraDatabaseEndpoint", "endpoint"), ("AuroraReaderEndpoint", "reader_endpoint"), ("AuroraDatabasePort", "port")] {
+        for (key, attr) in [
+            ("AuroraDatabaseEndpoint", "endpoint"),
+            ("AuroraReaderEndpoint", "reader_endpoint"),
+            ("AuroraDatabasePort", "port"),
+        ] {
             if let Some(v) = c.attr(attr).filter(|v| !v.is_empty()) {
                 out.insert(key.into(), v.to_owned());
             }
         }
         out.insert("AuroraClusterIdentifier".into(), c.id);
     }
-    for (key, step) in [("DatabaseConnectionSecretArn", "secret-db-connection"), ("DatabaseCredentialsSecretArn", "secret-db-credentials")] {
+    for (key, step) in [
+        ("DatabaseConnectionSecretArn", "secret-db-connection"),
+        ("DatabaseCredentialsSecretArn", "secret-db-credentials"),
+    ] {
         if let Some(arn) = cx.rec(step).ok().and_then(|r| r.attr("arn").map(str::to_owned)) {
             out.insert(key.into(), arn);
         }
@@ -1236,7 +1441,9 @@ pub async fn details(cx: &super::Ctx, out: &mut std::collections::BTreeMap<Strin
     let mut inst = BTreeMap::new();
     if let Ok(list) = instances(cx).await {
         for i in list.iter() {
-            let role = if c.db_cluster_members().iter().any(|m| m.db_instance_identifier() == i.db_instance_identifier() && m.is_cluster_writer() == Some(true)) {
+            let role = if c.db_cluster_members().iter().any(|m| {
+                m.db_instance_identifier() == i.db_instance_identifier() && m.is_cluster_writer() == Some(true)
+            }) {
                 "writer"
             } else {
                 "reader"
@@ -1263,12 +1470,25 @@ mod tests {
     use super::*;
 
     fn offered(list: &[(&str, bool)]) -> Vec<OfferedVersion> {
-        list.iter().map(|(v, a)| OfferedVersion { version: v.to_string(), available: *a }).collect()
+        list.iter()
+            .map(|(v, a)| OfferedVersion {
+                version: v.to_string(),
+                available: *a,
+            })
+            .collect()
     }
 
     #[test]
     fn newest_minor_of_the_major_is_compared_numerically() {
-        let o = offered(&[("15.10", true), ("16.2", true), ("16.9", true), ("16.10", true), ("16.11", false), ("17.1", true), ("16.4-limitless", true)]);
+        let o = offered(&[
+            ("15.10", true),
+            ("16.2", true),
+            ("16.9", true),
+            ("16.10", true),
+            ("16.11", false),
+            ("17.1", true),
+            ("16.4-limitless", true),
+        ]);
         assert_eq!(resolve_engine_version(&o, 16, None).unwrap(), "16.10");
         assert_eq!(resolve_engine_version(&o, 15, None).unwrap(), "15.10");
         assert_eq!(resolve_engine_version(&o, 17, None).unwrap(), "17.1");
@@ -1281,7 +1501,9 @@ mod tests {
         assert!(e.contains("14.x"), "{e}");
         assert!(e.contains("15.8, 16.4"), "{e}");
         assert!(e.contains("hint:"), "{e}");
-        assert!(resolve_engine_version(&[], 16, None).unwrap_err().contains("offers: none"));
+        assert!(resolve_engine_version(&[], 16, None)
+            .unwrap_err()
+            .contains("offers: none"));
     }
 
     #[test]
@@ -1289,16 +1511,32 @@ mod tests {
         let o = offered(&[("16.2", true), ("16.4", true), ("16.6", false)]);
         assert_eq!(resolve_engine_version(&o, 16, Some("16.2")).unwrap(), "16.2");
         let e = resolve_engine_version(&o, 16, Some("16.99")).unwrap_err();
-        assert!(e.contains("16.99") && e.contains("16.2, 16.4") && !e.contains("16.6"), "{e}");
-        assert!(resolve_engine_version(&o, 16, Some("16.6")).is_err(), "deprecated versions cannot be pinned");
+        assert!(
+            e.contains("16.99") && e.contains("16.2, 16.4") && !e.contains("16.6"),
+            "{e}"
+        );
+        assert!(
+            resolve_engine_version(&o, 16, Some("16.6")).is_err(),
+            "deprecated versions cannot be pinned"
+        );
         // The pin wins over the major.
         assert_eq!(resolve_engine_version(&o, 15, Some("16.4")).unwrap(), "16.4");
     }
 
     #[test]
     fn credentials_must_be_json_with_username_and_password_and_errors_never_quote_them() {
-        assert_eq!(parse_credentials(r#"{"username":"app","password":"hunter2","engine":"postgres"}"#).unwrap(), "app");
-        for bad in [r#"{"username":"app"}"#, r#"{"password":"hunter2"}"#, "hunter2", r#"["hunter2"]"#, r#"{"username":"app","password":""}"#, r#"{"username":"app","password":7}"#] {
+        assert_eq!(
+            parse_credentials(r#"{"username":"app","password":"hunter2","engine":"postgres"}"#).unwrap(),
+            "app"
+        );
+        for bad in [
+            r#"{"username":"app"}"#,
+            r#"{"password":"hunter2"}"#,
+            "hunter2",
+            r#"["hunter2"]"#,
+            r#"{"username":"app","password":""}"#,
+            r#"{"username":"app","password":7}"#,
+        ] {
             let why = parse_credentials(bad).unwrap_err();
             assert!(!why.contains("hunter2") && !why.contains("app"), "{why}");
         }

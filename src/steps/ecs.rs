@@ -1306,9 +1306,9 @@ mod tests {
     async fn create_service_sends_the_strategy_and_blue_green_even_though_moto_drops_them() {
         let rule = mock!(aws_sdk_ecs::Client::create_service)
             .match_requests(|req| {
-                let strategy = strategy_key(req.capacity_provider_strategy().unwrap_or_default());
+                let strategy = strategy_key(req.capacity_provider_strategy());
                 let d = req.deployment_configuration();
-                let lb = req.load_balancers().unwrap_or_default();
+                let lb = req.load_balancers();
                 let adv = lb.first().and_then(|l| l.advanced_configuration());
                 let net = req.network_configuration().and_then(|n| n.awsvpc_configuration());
                 req.launch_type().is_none()
@@ -1345,15 +1345,15 @@ mod tests {
     }
 
     #[tokio::test]
+    #[should_panic(expected = "no rules matched")]
     async fn an_unexpected_create_service_request_fails_the_test() {
-        // The same matcher, but the settings ask for a different Spot share:
-        // no rule matches, so the mocked client errors instead of answering.
+        // The settings ask for a different Spot share than the rule expects:
+        // no rule matches and the mock refuses to answer (the test fails).
         let rule = mock!(aws_sdk_ecs::Client::create_service)
-            .match_requests(|req| strategy_key(req.capacity_provider_strategy().unwrap_or_default())[1].1 == 70)
+            .match_requests(|req| strategy_key(req.capacity_provider_strategy())[1].1 == 70)
             .then_output(|| CreateServiceOutput::builder().build());
         let mut cx = mocked_ctx(&[&rule]);
         cx.settings.spot_percent = 50;
-        assert!(Service.create(&cx).await.is_err());
-        assert_eq!(rule.num_calls(), 0);
+        let _ = Service.create(&cx).await;
     }
 }

@@ -43,21 +43,21 @@ pub struct Role {
 /// services) must retry while it propagates:
 /// `wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, ..)`.
 pub fn steps(_settings: &Settings) -> Vec<StepRef> {
-    let _exec = Role {
-        id: "role-exec",
-        purpose: "exec",
-        service: "ecs-tasks.amazonaws.com",
-        deps: vec![
-            "ecr-repo",
-            "log-app",
-            "log-otel",
-            "secret-db-connection",
-            "secret-db-credentials",
-        ],
-        managed: vec![],
-        policy: exec_policy,
-    };
     let steps: Vec<StepRef> = vec![
+        Arc::new(Role {
+            id: "role-exec",
+            purpose: "exec",
+            service: "ecs-tasks.amazonaws.com",
+            deps: vec![
+                "ecr-repo",
+                "log-app",
+                "log-otel",
+                "secret-db-connection",
+                "secret-db-credentials",
+            ],
+            managed: vec![],
+            policy: exec_policy,
+        }),
         Arc::new(Role {
             id: "role-task",
             purpose: "task",
@@ -472,9 +472,218 @@ impl Step for Role {
     }
 }
 
+/// A context with no AWS behind it, for unit tests of documents built from
+/// settings and records.
+#[cfg(test)]
+pub(crate) fn test_ctx(flags: &[&str]) -> Ctx {
+    use clap::Parser;
+    let mut argv = vec!["provision", "plan", "--suffix", "dev1"];
+    argv.extend_from_slice(flags);
+    let cli = crate::cli::Cli::try_parse_from(argv).expect("flags parse");
+    let settings = match cli.command {
+        crate::cli::Command::Plan(p) => p.stack.validate().expect("flags validate"),
+        _ => unreachable!(),
+    };
+    let conf = aws_types::SdkConfig::builder()
+        .region(aws_types::region::Region::new("ap-southeast-2"))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    Ctx::new(
+        crate::aws::Clients::from_conf(&conf),
+        settings,
+        Arc::new(crate::report::Quiet),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Record;
+
+    const ACCOUNT: &str = "123456789012";
+    const KMS: &str = "arn:aws:kms:ap-southeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// The ARNs the dependencies of the roles recorded.
+    fn stack_ctx(flags: &[&str]) -> (Ctx, Vec<String>) {
+        let cx = test_ctx(flags);
+        let arns = [
+            ("ecr-repo", "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1"),
+            ("log-app", "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app"),
+            ("log-otel", "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/otel-collector"),
+            ("secret-db-connection", "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:db-connection-dev1-AbCdEf"),
+            (
+                "secret-db-credentials",
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-XyZ123",
+            ),
+        ];
+        let mut scoped = Vec::new();
+        for (step, arn) in arns {
+            cx.set_record(step, Record::new(step).with("arn", arn));
+            scoped.push(arn.to_string());
+            scoped.push(format!("{arn}:*"));
+        }
+        (cx, scoped)
+    }
+
+    fn as_list(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|x| x.as_str().expect("strings only").to_owned()).collect(),
+            other => panic!("not a string or list: {other}"),
+        }
+    }
+
+    /// Every statement: no wildcard action, no service-wide action, and a
+    /// `*` resource only for actions that have no resource-level
+    /// permissions (listed, documented in the policy fns).
+    fn check_least_privilege(doc: &Value, scoped: &[String]) {
+        let star_ok: Vec<&str> = ["ecr:GetAuthorizationToken"]
+            .into_iter()
+            .chain(XRAY_ACTIONS)
+            .chain(EXEC_ACTIONS)
+            .collect();
+        let statements = doc["Statement"].as_array().expect("statements");
+        assert!(!statements.is_empty());
+        for st in statements {
+            assert_eq!(st["Effect"], "Allow", "{st}");
+            assert!(st.get("NotAction").is_none() && st.get("NotResource").is_none(), "{st}");
+            let actions = as_list(&st["Action"]);
+            for a in &actions {
+                assert_ne!(a, "*", "{st}");
+                let (service, name) = a.split_once(':').expect("service:Action");
+                assert!(!service.is_empty() && !name.is_empty(), "{a}");
+                assert!(!name.contains('*'), "wildcard action {a}");
+            }
+            for r in as_list(&st["Resource"]) {
+                if r == "*" {
+                    for a in &actions {
+                        assert!(star_ok.contains(&a.as_str()), "{a} on * in {st}");
+                    }
+                } else {
+                    assert!(scoped.contains(&r) || r == KMS, "{r} is not one of this stack's ARNs");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exec_policy_is_scoped_to_the_stack() {
+        let (cx, scoped) = stack_ctx(&[]);
+        let doc = exec_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        let text = doc.to_string();
+        assert!(!text.contains("kms:"), "no KMS statement without --kms-key-arn");
+        let st = doc["Statement"].as_array().unwrap();
+        let secrets = st
+            .iter()
+            .find(|s| s["Action"] == "secretsmanager:GetSecretValue")
+            .unwrap();
+        assert_eq!(as_list(&secrets["Resource"]).len(), 2);
+        let pull = st
+            .iter()
+            .find(|s| as_list(&s["Action"]).contains(&"ecr:BatchGetImage".to_string()))
+            .unwrap();
+        assert_eq!(
+            pull["Resource"],
+            "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1"
+        );
+        let logs = st
+            .iter()
+            .find(|s| as_list(&s["Action"]).contains(&"logs:PutLogEvents".to_string()))
+            .unwrap();
+        let log_resources = as_list(&logs["Resource"]);
+        assert!(log_resources
+            .contains(&"arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app:*".to_string()));
+        assert!(
+            log_resources.iter().all(|r| r.contains("/provision/dev1/")),
+            "{log_resources:?}"
+        );
+    }
+
+    #[test]
+    fn exec_policy_decrypts_only_with_the_given_key() {
+        let (cx, scoped) = stack_ctx(&["--kms-key-arn", KMS]);
+        let doc = exec_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        let st = doc["Statement"].as_array().unwrap();
+        let kms = st.iter().find(|s| s["Action"] == "kms:Decrypt").expect("kms statement");
+        assert_eq!(kms["Resource"], KMS);
+    }
+
+    #[test]
+    fn exec_policy_needs_its_dependencies() {
+        let cx = test_ctx(&[]);
+        assert!(exec_policy(&cx, ACCOUNT).is_err());
+    }
+
+    #[test]
+    fn task_policy_writes_traces_and_exec_channels_only_when_enabled() {
+        let (cx, scoped) = stack_ctx(&[]);
+        let doc = task_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        assert!(!doc.to_string().contains("ssmmessages"));
+        let all: Vec<String> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| as_list(&s["Action"]))
+            .collect();
+        assert_eq!(all, XRAY_ACTIONS.map(String::from).to_vec());
+
+        let (cx, scoped) = stack_ctx(&["--enable-exec"]);
+        let doc = task_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        let all: Vec<String> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| as_list(&s["Action"]))
+            .collect();
+        for a in EXEC_ACTIONS {
+            assert!(all.contains(&a.to_string()), "{a}");
+        }
+        assert_eq!(all.len(), XRAY_ACTIONS.len() + EXEC_ACTIONS.len());
+    }
+
+    #[test]
+    fn the_checker_rejects_what_it_must() {
+        let scoped = vec!["arn:aws:ecr:ap-southeast-2:1:repository/x".to_string()];
+        for bad in [
+            json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": scoped[0]}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "*"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "arn:aws:ecr:ap-southeast-2:1:repository/other"}]}),
+        ] {
+            let r = std::panic::catch_unwind(|| check_least_privilege(&bad, &scoped));
+            assert!(r.is_err(), "accepted {bad}");
+        }
+    }
+
+    #[test]
+    fn the_roles_trust_the_right_services_and_use_no_full_access_policy() {
+        let cx = test_ctx(&[]);
+        let steps = steps(&cx.settings);
+        let ids: Vec<&str> = steps.iter().map(|s| s.id()).collect();
+        assert_eq!(ids, ["role-exec", "role-task", "role-ecs-infra"]);
+        assert!(steps[0].deps().contains(&"secret-db-credentials".to_string()));
+        let infra = Role {
+            id: "role-ecs-infra",
+            purpose: "ecsinfra",
+            service: "ecs.amazonaws.com",
+            deps: vec![],
+            managed: vec!["AmazonECSInfrastructureRolePolicyForLoadBalancers"],
+            policy: no_inline_policy,
+        };
+        assert_eq!(
+            infra.managed_arn(&cx, infra.managed[0]),
+            "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
+        );
+        assert!(no_inline_policy(&cx, ACCOUNT).unwrap().is_null());
+        for m in &infra.managed {
+            assert!(!m.contains("FullAccess"), "{m}");
+        }
+        assert_eq!(infra.name(&cx), "role-ecsinfra-dev1");
+    }
 
     #[test]
     fn trust_policy_names_one_service_and_the_account() {

@@ -1,0 +1,210 @@
+//! The engine under the conditions operators hit: throttling storms,
+//! crashes at any moment, a failing API call, lost state, API latency.
+//! Everything goes through the project's fault-injecting proxy in front of
+//! moto; the proxy also counts the calls.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const MOTO: &str = "stress";
+
+/// Flags every `up` here passes: moto lacks DescribeDBEngineVersions.
+const UP: &[&str] = &["--db-engine-version", "16.4"];
+
+fn up_args<'a>(s: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["up", "--suffix", s];
+    v.extend_from_slice(UP);
+    v.extend_from_slice(extra);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttling_storm_still_converges_and_tears_down() {
+    let direct = moto_direct(MOTO);
+    let _ = moto(MOTO);
+    let proxy = Proxy::start(&direct, &["--throttle-rate", "0.2", "--seed", "7"]);
+    let p = Provision::new(&proxy.url);
+    let s = suffix("storm");
+    p.ok(&up_args(&s, &[]));
+    let stats = proxy.stats();
+    let throttled: u64 = stats["throttled"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert!(throttled > 20, "the storm must really throttle: {throttled}");
+    let aws = clients(&moto(MOTO)).await;
+    assert_eq!(census(&aws, &s).await, full_census());
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+    assert_eq!(census(&aws, &s).await, empty_census());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
+    let direct = moto_direct(MOTO);
+    let _ = moto(MOTO);
+    // 20 ms per call stretches a cold up to a few seconds.
+    let proxy = Proxy::start(&direct, &["--latency-ms", "20"]);
+    let aws = clients(&moto(MOTO)).await;
+    // How long a full cold up takes, to spread the kills over it.
+    let p = Provision::new(&proxy.url);
+    let probe = suffix("kprobe");
+    let t0 = Instant::now();
+    p.ok(&up_args(&probe, &[]));
+    let full = t0.elapsed();
+    p.ok(&["down", "--suffix", &probe, "--yes"]);
+
+    let moments = [0.03, 0.15, 0.3, 0.5, 0.7, 0.9];
+    let mut handles = Vec::new();
+    for (i, frac) in moments.iter().enumerate() {
+        let url = proxy.url.clone();
+        let at = full.mul_f64(*frac).max(Duration::from_millis(50));
+        handles.push(std::thread::spawn(move || {
+            let p = Provision::new(&url);
+            let s = suffix(&format!("kill{i}"));
+            let mut child = p.command().args(up_args(&s, &[])).stderr(std::process::Stdio::null()).spawn().unwrap();
+            std::thread::sleep(at);
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            let out = p.run(&up_args(&s, &[]));
+            (p, s, at, out)
+        }));
+    }
+    for h in handles {
+        let (p, s, at, out) = h.join().unwrap();
+        assert!(out.status.success(), "up after a kill at {at:?} failed: {}", stderr(&out));
+        let lock = p.state_dir.join(format!("{s}.lock"));
+        assert!(!lock.exists(), "lock left behind after the second run");
+        assert_eq!(census(&aws, &s).await, full_census(), "after a kill at {at:?}");
+        p.ok(&["down", "--suffix", &s, "--yes"]);
+        assert_eq!(census(&aws, &s).await, empty_census());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_and_resumed() {
+    let direct = moto_direct(MOTO);
+    let _ = moto(MOTO);
+    let aws = clients(&moto(MOTO)).await;
+
+    // Three failures then success: the run does not fail.
+    let proxy = Proxy::start(&direct, &["--fail", "CreateTargetGroup:3"]);
+    let p = Provision::new(&proxy.url);
+    let s = suffix("flaky");
+    p.ok(&up_args(&s, &[]));
+    assert_eq!(proxy.stats()["failed"]["CreateTargetGroup"], 3);
+    assert_eq!(census(&aws, &s).await, full_census());
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+
+    // Always failing: the run fails naming the step and the AWS error.
+    let proxy = Proxy::start(&direct, &["--fail", "CreateTargetGroup:-1:AccessDenied:403"]);
+    let p = Provision::new(&proxy.url);
+    let s = suffix("perm");
+    let out = p.run(&up_args(&s, &[]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let summary = err.split("error: up failed:").nth(1).expect("a failure summary");
+    assert!(summary.contains("step tg-blue: CreateTargetGroup failed: AccessDenied"), "{summary}");
+    assert_eq!(summary.matches("step tg-blue:").count(), 1, "reported once: {summary}");
+    assert!(summary.contains("skipped"), "dependents are skipped: {summary}");
+    // Independent branches finished: the network and the database exist.
+    let c = census(&aws, &s).await;
+    assert_eq!(c["nat"], 3, "{c:?}");
+    assert_eq!(c["db-cluster"], 1, "{c:?}");
+    assert_eq!(c["target-group"], 0);
+    // The failure clears: the next up resumes and completes.
+    proxy.configure(r#"{"fail": []}"#);
+    let out = p.run(&up_args(&s, &[]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("tg-blue: created"), "{}", stderr(&out));
+    assert_eq!(census(&aws, &s).await, full_census());
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_state_mid_run_status_tells_the_truth_and_down_removes_everything() {
+    let _ = moto(MOTO);
+    let url = moto(MOTO);
+    let aws = clients(&url).await;
+    let p = Provision::new(&url);
+    let s = suffix("amnesia");
+    p.ok(&up_args(&s, &[]));
+    std::fs::remove_dir_all(&p.state_dir).unwrap();
+    let st = p.run(&["status", "--suffix", &s, "--json", "--db-engine-version", "16.4"]);
+    assert!(st.status.success(), "{}", stdout(&st));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    assert_eq!(doc["converged"], true);
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+    assert_eq!(census(&aws, &s).await, empty_census());
+}
+
+/// Calls per operation, summed.
+fn total(calls: &std::collections::BTreeMap<String, u64>) -> u64 {
+    calls.values().sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
+    let direct = moto_direct(MOTO);
+    let _ = moto(MOTO);
+    let proxy = Proxy::start(&direct, &[]);
+    let p = Provision::new(&proxy.url);
+    let s = suffix("econ");
+    p.ok(&up_args(&s, &[]));
+    let st = p.ok(&["status", "--suffix", &s, "--json", "--db-engine-version", "16.4"]);
+    let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let kinds: std::collections::BTreeSet<&str> =
+        doc["steps"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert!(kinds.len() >= 20, "{kinds:?}");
+    let budget = (kinds.len() as f64 * 1.5) as u64;
+
+    proxy.reset();
+    p.ok(&up_args(&s, &[]));
+    let up_calls = proxy.calls();
+    proxy.reset();
+    p.ok(&["status", "--suffix", &s, "--db-engine-version", "16.4"]);
+    let status_calls = proxy.calls();
+    eprintln!("kinds {} budget {budget}\nup {up_calls:?}\nstatus {status_calls:?}", kinds.len());
+    assert!(total(&up_calls) <= budget, "converged up: {} calls for {} kinds: {up_calls:?}", total(&up_calls), kinds.len());
+    assert!(total(&status_calls) <= budget, "status: {} calls for {} kinds: {status_calls:?}", total(&status_calls), kinds.len());
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_latency_default_parallelism_is_at_least_three_times_faster() {
+    let direct = moto_direct(MOTO);
+    let _ = moto(MOTO);
+    let proxy = Proxy::start(&direct, &["--latency-ms", "30"]);
+    let p = Provision::new(&proxy.url);
+    let (a, b) = (suffix("par8"), suffix("par1"));
+    let t = Instant::now();
+    p.ok(&up_args(&a, &[]));
+    let parallel = t.elapsed();
+    let t = Instant::now();
+    p.ok(&up_args(&b, &["--parallelism", "1"]));
+    let serial = t.elapsed();
+    let speedup = serial.as_secs_f64() / parallel.as_secs_f64();
+    eprintln!("cold up with 30 ms per call: parallelism 8 {parallel:?}, parallelism 1 {serial:?}, speedup {speedup:.2}x");
+    assert!(speedup >= 3.0, "speedup {speedup:.2}x (p8 {parallel:?}, p1 {serial:?})");
+    let q = Provision::new(&moto(MOTO));
+    q.ok(&["down", "--suffix", &a, "--yes"]);
+    q.ok(&["down", "--suffix", &b, "--yes"]);
+}
+
+#[test]
+fn json_events_stream_one_object_per_transition() {
+    let url = moto(MOTO);
+    let p = Provision::new(&url);
+    let s = suffix("json");
+    let out = p.run(&up_args(&s, &["--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let started = lines.iter().filter(|v| v["event"] == "started").count();
+    let finished = lines.iter().filter(|v| v["event"] == "finished").count();
+    assert!(started > 30 && started == finished, "started {started} finished {finished}");
+    assert_eq!(lines.last().unwrap()["event"], "done");
+    assert!(lines.last().unwrap()["outputs"]["VpcId"].is_string());
+    // Quiet: nothing but the result.
+    let q = p.run(&["--quiet", "down", "--suffix", &s, "--yes"]);
+    assert!(q.status.success());
+    assert!(stderr(&q).is_empty(), "{}", stderr(&q));
+}
