@@ -617,7 +617,8 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     // The connection secret: how to connect, no password.
     let conn_name = env.name("db", "connection");
     let conn: Value = serde_json::from_str(&secret_value(aws, &conn_name).await).unwrap();
-    let keys: Vec<&String> = conn.as_object().unwrap().keys().collect();
+    let mut keys: Vec<&String> = conn.as_object().unwrap().keys().collect();
+    keys.sort();
     assert_eq!(keys, ["dbname", "host", "port", "sslmode", "username"]);
     assert_eq!(conn["host"], c.endpoint().unwrap());
     assert_eq!(conn["port"], 5432);
