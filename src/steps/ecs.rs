@@ -40,7 +40,9 @@ pub const STOP_TIMEOUT: i32 = 120;
 pub fn steps(settings: &Settings) -> Vec<StepRef> {
     vec![
         Arc::new(Cluster),
-        Arc::new(TaskDef { own_image: settings.image.is_none() }),
+        Arc::new(TaskDef {
+            own_image: settings.image.is_none(),
+        }),
         Arc::new(Service),
     ]
 }
@@ -58,7 +60,10 @@ pub fn family(cx: &Ctx) -> String {
 }
 
 fn ecs_tags(cx: &Ctx, name: &str, step: &str) -> Vec<Tag> {
-    cx.tags(name, step).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    cx.tags(name, step)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn build_err(e: impl std::fmt::Display) -> AwsError {
@@ -74,14 +79,26 @@ fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsErro
 pub fn capacity_strategy(spot: u32) -> StepResult<Vec<CapacityProviderStrategyItem>> {
     let spot = spot.min(100) as i32;
     Ok(vec![
-        CapacityProviderStrategyItem::builder().capacity_provider("FARGATE_SPOT").weight(spot).base(0).build().map_err(build_err)?,
-        CapacityProviderStrategyItem::builder().capacity_provider("FARGATE").weight(100 - spot).base(1).build().map_err(build_err)?,
+        CapacityProviderStrategyItem::builder()
+            .capacity_provider("FARGATE_SPOT")
+            .weight(spot)
+            .base(0)
+            .build()
+            .map_err(build_err)?,
+        CapacityProviderStrategyItem::builder()
+            .capacity_provider("FARGATE")
+            .weight(100 - spot)
+            .base(1)
+            .build()
+            .map_err(build_err)?,
     ])
 }
 
 fn strategy_key(items: &[CapacityProviderStrategyItem]) -> Vec<(String, i32, i32)> {
-    let mut v: Vec<(String, i32, i32)> =
-        items.iter().map(|i| (i.capacity_provider().to_owned(), i.weight(), i.base())).collect();
+    let mut v: Vec<(String, i32, i32)> = items
+        .iter()
+        .map(|i| (i.capacity_provider().to_owned(), i.weight(), i.base()))
+        .collect();
     v.sort();
     v
 }
@@ -101,7 +118,12 @@ async fn clusters(cx: &Ctx) -> StepResult<Arc<Vec<aws_sdk_ecs::types::Cluster>>>
                 .send()
                 .await
                 .aws("DescribeClusters")?;
-            Ok(out.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).cloned().collect())
+            Ok(out
+                .clusters()
+                .iter()
+                .filter(|c| c.status() == Some("ACTIVE"))
+                .cloned()
+                .collect())
         })
         .await
 }
@@ -121,7 +143,12 @@ pub async fn services(cx: &Ctx) -> StepResult<Arc<Vec<EcsService>>> {
                 .await
                 .aws("DescribeServices");
             match r {
-                Ok(out) => Ok(out.services().iter().filter(|s| s.status() == Some("ACTIVE")).cloned().collect()),
+                Ok(out) => Ok(out
+                    .services()
+                    .iter()
+                    .filter(|s| s.status() == Some("ACTIVE"))
+                    .cloned()
+                    .collect()),
                 Err(e) if e.is_not_found() => Ok(Vec::new()),
                 Err(e) => Err(e),
             }
@@ -168,7 +195,12 @@ impl Cluster {
                 .ecs
                 .update_cluster_settings()
                 .cluster(cluster_name(cx))
-                .settings(ClusterSetting::builder().name(ClusterSettingName::ContainerInsights).value(value).build())
+                .settings(
+                    ClusterSetting::builder()
+                        .name(ClusterSettingName::ContainerInsights)
+                        .value(value)
+                        .build(),
+                )
                 .send()
                 .await
                 .aws("UpdateClusterSettings");
@@ -225,7 +257,12 @@ impl Step for Cluster {
                 .ecs
                 .create_cluster()
                 .cluster_name(&name)
-                .settings(ClusterSetting::builder().name(ClusterSettingName::ContainerInsights).value(insights).build())
+                .settings(
+                    ClusterSetting::builder()
+                        .name(ClusterSettingName::ContainerInsights)
+                        .value(insights)
+                        .build(),
+                )
                 .capacity_providers("FARGATE")
                 .capacity_providers("FARGATE_SPOT")
                 .set_default_capacity_provider_strategy(Some(strategy.clone()))
@@ -251,7 +288,10 @@ impl Step for Cluster {
         let mut drift = Vec::new();
         // `enabled` is what regions without enhanced observability accept.
         if !matches!(rec.attr("insights"), Some("enhanced" | "enabled")) {
-            drift.push(format!("Container Insights is {}", rec.attr("insights").unwrap_or("off")));
+            drift.push(format!(
+                "Container Insights is {}",
+                rec.attr("insights").unwrap_or("off")
+            ));
             if fix {
                 Self::set_insights(cx).await?;
             }
@@ -273,7 +313,15 @@ impl Step for Cluster {
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         // Refused while services or tasks are still draining.
         wait::delete(Backoff::DRAIN, || async {
-            match cx.aws.ecs.delete_cluster().cluster(&rec.id).send().await.aws("DeleteCluster") {
+            match cx
+                .aws
+                .ecs
+                .delete_cluster()
+                .cluster(&rec.id)
+                .send()
+                .await
+                .aws("DeleteCluster")
+            {
                 Ok(_) => Ok(()),
                 Err(e) if e.code_is("ClusterNotFoundException") => Ok(()),
                 Err(e) => Err(e),
@@ -315,9 +363,10 @@ impl TaskInputs {
             }
         };
         let arn = |step: &str| -> StepResult<String> {
-            cx.rec(step)?.attr("arn").map(str::to_owned).ok_or_else(|| {
-                AwsError::custom("Lookup", "MissingAttribute", format!("step `{step}` recorded no ARN"))
-            })
+            cx.rec(step)?
+                .attr("arn")
+                .map(str::to_owned)
+                .ok_or_else(|| AwsError::custom("Lookup", "MissingAttribute", format!("step `{step}` recorded no ARN")))
         };
         Ok(TaskInputs {
             family: family(cx),
@@ -353,7 +402,11 @@ impl TaskInputs {
     /// Secrets Manager by JSON key) and the collector sidecar it starts after.
     pub fn containers(&self) -> StepResult<Vec<ContainerDefinition>> {
         let secret = |name: &str, arn: &str, key: &str| {
-            Secret::builder().name(name).value_from(format!("{arn}:{key}::")).build().map_err(build_err)
+            Secret::builder()
+                .name(name)
+                .value_from(format!("{arn}:{key}::"))
+                .build()
+                .map_err(build_err)
         };
         let env = |k: &str, v: &str| KeyValuePair::builder().name(k).value(v).build();
         let app = ContainerDefinition::builder()
@@ -361,7 +414,11 @@ impl TaskInputs {
             .image(&self.image)
             .essential(true)
             .port_mappings(
-                PortMapping::builder().container_port(APP_PORT).protocol(TransportProtocol::Tcp).name("http").build(),
+                PortMapping::builder()
+                    .container_port(APP_PORT)
+                    .protocol(TransportProtocol::Tcp)
+                    .name("http")
+                    .build(),
             )
             .environment(env("PORT", &APP_PORT.to_string()))
             .environment(env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"))
@@ -377,7 +434,13 @@ impl TaskInputs {
             .stop_timeout(STOP_TIMEOUT)
             .readonly_root_filesystem(true)
             // gunicorn's heartbeat lives in /dev/shm; /tmp is a scratch volume.
-            .mount_points(MountPoint::builder().source_volume("tmp").container_path("/tmp").read_only(false).build())
+            .mount_points(
+                MountPoint::builder()
+                    .source_volume("tmp")
+                    .container_path("/tmp")
+                    .read_only(false)
+                    .build(),
+            )
             .log_configuration(self.log(&self.app_log, APP_CONTAINER)?)
             .health_check(
                 HealthCheck::builder()
@@ -436,16 +499,29 @@ pub fn fingerprint(
             let mut env: Vec<(String, String)> = c
                 .environment()
                 .iter()
-                .map(|e| (e.name().unwrap_or_default().to_owned(), e.value().unwrap_or_default().to_owned()))
+                .map(|e| {
+                    (
+                        e.name().unwrap_or_default().to_owned(),
+                        e.value().unwrap_or_default().to_owned(),
+                    )
+                })
                 .collect();
             env.sort();
-            let mut secrets: Vec<(String, String)> =
-                c.secrets().iter().map(|s| (s.name().to_owned(), s.value_from().to_owned())).collect();
+            let mut secrets: Vec<(String, String)> = c
+                .secrets()
+                .iter()
+                .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+                .collect();
             secrets.sort();
             let ports: Vec<(i32, String)> = c
                 .port_mappings()
                 .iter()
-                .map(|p| (p.container_port().unwrap_or(0), p.protocol().map(|p| p.as_str()).unwrap_or("tcp").to_owned()))
+                .map(|p| {
+                    (
+                        p.container_port().unwrap_or(0),
+                        p.protocol().map(|p| p.as_str()).unwrap_or("tcp").to_owned(),
+                    )
+                })
                 .collect();
             let log = c.log_configuration().map(|l| {
                 let opts: BTreeMap<&String, &String> = l.options().map(|o| o.iter().collect()).unwrap_or_default();
@@ -468,7 +544,12 @@ pub fn fingerprint(
             let mounts: Vec<(String, String)> = c
                 .mount_points()
                 .iter()
-                .map(|m| (m.source_volume().unwrap_or_default().to_owned(), m.container_path().unwrap_or_default().to_owned()))
+                .map(|m| {
+                    (
+                        m.source_volume().unwrap_or_default().to_owned(),
+                        m.container_path().unwrap_or_default().to_owned(),
+                    )
+                })
                 .collect();
             json!({
                 "name": c.name(),
@@ -498,7 +579,13 @@ pub fn fingerprint(
 }
 
 pub fn described_fingerprint(td: &TaskDefinition) -> Value {
-    fingerprint(td.cpu(), td.memory(), td.execution_role_arn(), td.task_role_arn(), td.container_definitions())
+    fingerprint(
+        td.cpu(),
+        td.memory(),
+        td.execution_role_arn(),
+        td.task_role_arn(),
+        td.container_definitions(),
+    )
 }
 
 /// What differs between two fingerprints, field by field (for the drift
@@ -521,7 +608,10 @@ pub fn fingerprint_diff(have: &Value, want: &Value) -> Vec<String> {
                     for (k, wv) in wo {
                         if ho.get(k) != Some(wv) {
                             if k == "image" {
-                                out.push(format!("container {name} image {} (wants {wv})", ho.get(k).unwrap_or(&Value::Null)));
+                                out.push(format!(
+                                    "container {name} image {} (wants {wv})",
+                                    ho.get(k).unwrap_or(&Value::Null)
+                                ));
                             } else {
                                 out.push(format!("container {name} {k} differs"));
                             }
@@ -564,13 +654,28 @@ pub async fn register(cx: &Ctx, inputs: &TaskInputs) -> StepResult<String> {
             .aws("RegisterTaskDefinition")
     })
     .await?;
-    Ok(out.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_owned())
+    Ok(out
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .unwrap_or_default()
+        .to_owned())
 }
 
 async fn describe_task_definition(cx: &Ctx, arn: &str) -> StepResult<TaskDefinition> {
-    let out = cx.aws.ecs.describe_task_definition().task_definition(arn).send().await.aws("DescribeTaskDefinition")?;
+    let out = cx
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .aws("DescribeTaskDefinition")?;
     out.task_definition().cloned().ok_or_else(|| {
-        AwsError::custom("DescribeTaskDefinition", "EmptyResponse", format!("no task definition {arn}"))
+        AwsError::custom(
+            "DescribeTaskDefinition",
+            "EmptyResponse",
+            format!("no task definition {arn}"),
+        )
     })
 }
 
@@ -611,10 +716,17 @@ impl Step for TaskDef {
         "task-definition"
     }
     fn deps(&self) -> Vec<String> {
-        let mut d: Vec<String> = ["role-exec", "role-task", "log-app", "log-otel", "secret-db-connection", "secret-db-credentials"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut d: Vec<String> = [
+            "role-exec",
+            "role-task",
+            "log-app",
+            "log-otel",
+            "secret-db-connection",
+            "secret-db-credentials",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         if self.own_image {
             d.push("ecr-repo".into());
         }
@@ -633,13 +745,18 @@ impl Step for TaskDef {
             .send()
             .await
             .aws("ListTaskDefinitions")?;
-        Ok(out.task_definition_arns().first().map(|arn| Record::new(arn).with("family", family(cx))))
+        Ok(out
+            .task_definition_arns()
+            .first()
+            .map(|arn| Record::new(arn).with("family", family(cx))))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
         let inputs = TaskInputs::from_ctx(cx)?;
         let arn = register(cx, &inputs).await?;
-        Ok(Record::new(arn).with("family", inputs.family).with("image", inputs.image))
+        Ok(Record::new(arn)
+            .with("family", inputs.family)
+            .with("image", inputs.image))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
@@ -657,7 +774,12 @@ impl Step for TaskDef {
             let arn = register(cx, &inputs).await?;
             drift.push(format!("registered {arn}"));
             // The service step reads this record to roll the new revision out.
-            cx.set_record("task-def", Record::new(arn).with("family", inputs.family).with("image", inputs.image));
+            cx.set_record(
+                "task-def",
+                Record::new(arn)
+                    .with("family", inputs.family)
+                    .with("image", inputs.image),
+            );
         }
         Ok(drift)
     }
@@ -666,7 +788,14 @@ impl Step for TaskDef {
         let fam = family(cx);
         let active = revisions(cx, &fam, TaskDefinitionStatus::Active).await?;
         for arn in &active {
-            let r = cx.aws.ecs.deregister_task_definition().task_definition(arn).send().await.aws("DeregisterTaskDefinition");
+            let r = cx
+                .aws
+                .ecs
+                .deregister_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .aws("DeregisterTaskDefinition");
             match r {
                 Err(e) if e.is_not_found() || e.code_is("ClientException") => {}
                 r => {
@@ -710,7 +839,8 @@ pub fn deployment_configuration() -> DeploymentConfiguration {
 fn deployment_ok(d: Option<&DeploymentConfiguration>) -> bool {
     d.is_some_and(|d| {
         d.strategy() == Some(&DeploymentStrategy::BlueGreen)
-            && d.deployment_circuit_breaker().is_some_and(|c| c.enable() && c.rollback())
+            && d.deployment_circuit_breaker()
+                .is_some_and(|c| c.enable() && c.rollback())
     })
 }
 
@@ -718,7 +848,10 @@ pub struct Service;
 
 impl Service {
     fn network(cx: &Ctx) -> StepResult<NetworkConfiguration> {
-        let subnets = subnet_steps(Tier::Private).iter().map(|s| cx.id_of(s)).collect::<StepResult<Vec<_>>>()?;
+        let subnets = subnet_steps(Tier::Private)
+            .iter()
+            .map(|s| cx.id_of(s))
+            .collect::<StepResult<Vec<_>>>()?;
         Ok(NetworkConfiguration::builder()
             .awsvpc_configuration(
                 AwsVpcConfiguration::builder()
@@ -735,7 +868,11 @@ impl Service {
     /// alternate ECS shifts to; ECS rewrites the production rule's weights
     /// with the infrastructure role.
     fn load_balancer(cx: &Ctx) -> StepResult<LoadBalancer> {
-        let role = cx.rec("role-ecs-infra")?.attr("arn").map(str::to_owned).unwrap_or_default();
+        let role = cx
+            .rec("role-ecs-infra")?
+            .attr("arn")
+            .map(str::to_owned)
+            .unwrap_or_default();
         Ok(LoadBalancer::builder()
             .target_group_arn(cx.id_of(Color::Blue.step())?)
             .container_name(APP_CONTAINER)
@@ -777,7 +914,10 @@ impl Service {
         }
         let td = cx.id_of("task-def")?;
         if s.task_definition() != Some(td.as_str()) {
-            d.push(format!("runs {} (wants {td})", s.task_definition().unwrap_or("nothing")));
+            d.push(format!(
+                "runs {} (wants {td})",
+                s.task_definition().unwrap_or("nothing")
+            ));
         }
         let want = strategy_key(&capacity_strategy(cx.settings.spot_percent)?);
         let have = strategy_key(s.capacity_provider_strategy());
@@ -788,7 +928,11 @@ impl Service {
             d.push("deployment is not BLUE_GREEN with a rolling-back circuit breaker".into());
         }
         if s.enable_execute_command() != cx.settings.enable_exec {
-            d.push(format!("ECS Exec is {} (wants {})", s.enable_execute_command(), cx.settings.enable_exec));
+            d.push(format!(
+                "ECS Exec is {} (wants {})",
+                s.enable_execute_command(),
+                cx.settings.enable_exec
+            ));
         }
         if s.health_check_grace_period_seconds() != Some(HEALTH_GRACE_SECONDS) {
             d.push(format!(
@@ -809,10 +953,18 @@ impl Step for Service {
         "ecs-service"
     }
     fn deps(&self) -> Vec<String> {
-        let mut d: Vec<String> = ["ecs-cluster", "task-def", "tg-blue", "tg-green", "rule-api", "role-ecs-infra", "sg-app"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut d: Vec<String> = [
+            "ecs-cluster",
+            "task-def",
+            "tg-blue",
+            "tg-green",
+            "rule-api",
+            "role-ecs-infra",
+            "sg-app",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         d.extend(subnet_steps(Tier::Private));
         // Tasks pull images and read secrets through the NAT gateways.
         for l in ['a', 'b', 'c'] {
@@ -858,14 +1010,20 @@ impl Step for Service {
             req.clone().send().await.aws("CreateService")
         })
         .await?;
-        let svc = out.service().cloned().ok_or_else(|| {
-            AwsError::custom("CreateService", "EmptyResponse", "no service in the response")
-        })?;
+        let svc = out
+            .service()
+            .cloned()
+            .ok_or_else(|| AwsError::custom("CreateService", "EmptyResponse", "no service in the response"))?;
         Ok(Self::record(&svc).pending())
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
-        let Some(svc) = services(cx).await?.iter().find(|s| s.service_name() == Some(rec.id.as_str())).cloned() else {
+        let Some(svc) = services(cx)
+            .await?
+            .iter()
+            .find(|s| s.service_name() == Some(rec.id.as_str()))
+            .cloned()
+        else {
             return Ok(vec![]);
         };
         let bounds = super::scaling::bounds(cx).await?;
@@ -912,17 +1070,40 @@ impl Step for Service {
             .wait(Duration::from_secs(30 * 60))
             .await
             .map_err(|e| waiter_err("WaitServicesStable", e))?;
-        Ok(Record { ready: true, ..rec.clone() })
+        Ok(Record {
+            ready: true,
+            ..rec.clone()
+        })
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         let cluster = cluster_name(cx);
         let gone = |e: &AwsError| e.is_not_found() || e.code_is("ServiceNotActiveException");
-        match cx.aws.ecs.update_service().cluster(&cluster).service(&rec.id).desired_count(0).send().await.aws("UpdateService") {
+        match cx
+            .aws
+            .ecs
+            .update_service()
+            .cluster(&cluster)
+            .service(&rec.id)
+            .desired_count(0)
+            .send()
+            .await
+            .aws("UpdateService")
+        {
             Err(e) if gone(&e) => return Ok(()),
             r => r.map(|_| ())?,
         }
-        match cx.aws.ecs.delete_service().cluster(&cluster).service(&rec.id).force(true).send().await.aws("DeleteService") {
+        match cx
+            .aws
+            .ecs
+            .delete_service()
+            .cluster(&cluster)
+            .service(&rec.id)
+            .force(true)
+            .send()
+            .await
+            .aws("DeleteService")
+        {
             Err(e) if gone(&e) => return Ok(()),
             r => r.map(|_| ())?,
         }
@@ -973,7 +1154,10 @@ pub fn judge(svc: &EcsService, target: &str) -> Rollout {
     }
     // The service runs the target but lists no deployment for it (a
     // consolidated history): settled when everything is completed.
-    let settled = svc.deployments().iter().all(|d| d.rollout_state() == Some(&S::Completed))
+    let settled = svc
+        .deployments()
+        .iter()
+        .all(|d| d.rollout_state() == Some(&S::Completed))
         && svc.running_count() == svc.desired_count();
     match svc.deployments().iter().find(|d| d.status() == Some("PRIMARY")) {
         Some(p) if settled => Rollout::Done(p.id().unwrap_or_default().to_owned()),
@@ -989,7 +1173,9 @@ fn judge_service_deployment(d: &aws_sdk_ecs::types::ServiceDeployment) -> Rollou
     match d.status() {
         Some(S::Successful) => Rollout::Done(arn),
         Some(S::RollbackSuccessful) => Rollout::Failed(format!("deployment {arn} was rolled back: {why}")),
-        Some(S::RollbackFailed) => Rollout::Failed(format!("deployment {arn} failed and its rollback failed too: {why}")),
+        Some(S::RollbackFailed) => {
+            Rollout::Failed(format!("deployment {arn} failed and its rollback failed too: {why}"))
+        }
         Some(S::Stopped) => Rollout::Failed(format!("deployment {arn} was stopped: {why}")),
         _ => Rollout::InProgress,
     }
@@ -999,7 +1185,9 @@ fn judge_service_deployment(d: &aws_sdk_ecs::types::ServiceDeployment) -> Rollou
 async fn load_records(engine: &crate::ops::Engine, ids: &[String]) -> Result<(), crate::ops::Error> {
     let cx = &engine.cx;
     for id in ids {
-        let Some(step) = engine.steps.iter().find(|s| s.id() == id) else { continue };
+        let Some(step) = engine.steps.iter().find(|s| s.id() == id) else {
+            continue;
+        };
         match step.find(cx).await? {
             Some(rec) => cx.set_record(id, rec),
             None => {
@@ -1023,11 +1211,18 @@ pub async fn deploy(engine: &crate::ops::Engine, timeout: Duration) -> Result<St
         needed.extend(td.deps().iter().map(|d| d.trim_end_matches(":ready").to_owned()));
     }
     load_records(engine, &needed).await?;
-    let svc = describe_service(cx).await?.ok_or_else(|| Error::Failed("the service is not active; run `provision up`".into()))?;
+    let svc = describe_service(cx)
+        .await?
+        .ok_or_else(|| Error::Failed("the service is not active; run `provision up`".into()))?;
     let current = svc.task_definition().unwrap_or_default().to_owned();
     let inputs = TaskInputs::from_ctx(cx)?;
-    let unchanged = !current.is_empty() && described_fingerprint(&describe_task_definition(cx, &current).await?) == inputs.desired_fingerprint()?;
-    let target = if unchanged { current.clone() } else { register(cx, &inputs).await? };
+    let unchanged = !current.is_empty()
+        && described_fingerprint(&describe_task_definition(cx, &current).await?) == inputs.desired_fingerprint()?;
+    let target = if unchanged {
+        current.clone()
+    } else {
+        register(cx, &inputs).await?
+    };
     let before = svc.current_service_deployment().map(str::to_owned);
     cx.waiting("deploy", &format!("rolling out {target}"));
     let out = cx
@@ -1044,18 +1239,29 @@ pub async fn deploy(engine: &crate::ops::Engine, timeout: Duration) -> Result<St
         .aws("UpdateService")?;
     let mut label = out
         .service()
-        .and_then(|s| s.deployments().iter().find(|d| d.task_definition() == Some(target.as_str())))
+        .and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.task_definition() == Some(target.as_str()))
+        })
         .and_then(|d| d.id())
         .unwrap_or("")
         .to_owned();
     let started = tokio::time::Instant::now();
-    let backoff = Backoff { first: Duration::from_secs(5), max: Duration::from_secs(30), timeout };
+    let backoff = Backoff {
+        first: Duration::from_secs(5),
+        max: Duration::from_secs(30),
+        timeout,
+    };
     let outcome = wait::poll(&format!("deployment of {target}"), backoff, || async {
         let Some(svc) = describe_service(cx).await? else {
             return Ok(Some(Rollout::Failed("the service is no longer active".into())));
         };
         // Native blue/green: the service deployment has the authoritative status.
-        if let Some(arn) = svc.current_service_deployment().filter(|a| Some(*a) != before.as_deref()) {
+        if let Some(arn) = svc
+            .current_service_deployment()
+            .filter(|a| Some(*a) != before.as_deref())
+        {
             let out = cx
                 .aws
                 .ecs
@@ -1169,13 +1375,34 @@ mod tests {
         let cs = inputs().containers().unwrap();
         let app = cs.iter().find(|c| c.name() == Some("app")).unwrap();
         let s: BTreeMap<&str, &str> = app.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
-        assert_eq!(s["DB_HOST"], "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:host::");
-        assert_eq!(s["DB_PORT"], "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:port::");
-        assert_eq!(s["DB_NAME"], "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:dbname::");
-        assert_eq!(s["DB_PASSWORD"], "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:password::");
-        assert_eq!(s["DB_USERNAME"], "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:username::");
-        assert!(app.environment().iter().all(|e| !e.name().unwrap_or_default().contains("PASSWORD")));
-        assert_eq!(app.health_check().unwrap().command(), ["CMD", "python", "healthcheck.py"]);
+        assert_eq!(
+            s["DB_HOST"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:host::"
+        );
+        assert_eq!(
+            s["DB_PORT"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:port::"
+        );
+        assert_eq!(
+            s["DB_NAME"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:dbname::"
+        );
+        assert_eq!(
+            s["DB_PASSWORD"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:password::"
+        );
+        assert_eq!(
+            s["DB_USERNAME"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:username::"
+        );
+        assert!(app
+            .environment()
+            .iter()
+            .all(|e| !e.name().unwrap_or_default().contains("PASSWORD")));
+        assert_eq!(
+            app.health_check().unwrap().command(),
+            ["CMD", "python", "healthcheck.py"]
+        );
         assert_eq!(app.stop_timeout(), Some(120));
         assert_eq!(app.readonly_root_filesystem(), Some(true));
         assert_eq!(app.essential(), Some(true));
@@ -1185,7 +1412,10 @@ mod tests {
         assert_eq!(otel.essential(), Some(false));
         assert!(otel.image().unwrap().ends_with(":v0.43.3"));
         assert_eq!(otel.command(), [OTEL_CONFIG]);
-        assert_eq!(otel.log_configuration().unwrap().options().unwrap()["awslogs-group"], "/provision/dev1/otel-collector");
+        assert_eq!(
+            otel.log_configuration().unwrap().options().unwrap()["awslogs-group"],
+            "/provision/dev1/otel-collector"
+        );
     }
 
     #[test]
@@ -1212,7 +1442,13 @@ mod tests {
                 c
             })
             .collect();
-        let have = fingerprint(Some("512"), Some("1024"), Some(&i.exec_role), Some(&i.task_role), &described);
+        let have = fingerprint(
+            Some("512"),
+            Some("1024"),
+            Some(&i.exec_role),
+            Some(&i.task_role),
+            &described,
+        );
         assert_eq!(have, want);
         let mut v2 = i.clone();
         v2.image = v2.image.replace(":v1", ":v2");
@@ -1240,13 +1476,25 @@ mod tests {
     }
 
     fn dep(id: &str, td: &str, status: &str, state: DeploymentRolloutState) -> Deployment {
-        Deployment::builder().id(id).task_definition(td).status(status).rollout_state(state).build()
+        Deployment::builder()
+            .id(id)
+            .task_definition(td)
+            .status(status)
+            .rollout_state(state)
+            .build()
     }
 
     #[test]
     fn rollouts_are_judged_from_the_deployments() {
         use DeploymentRolloutState as S;
-        let s = svc("td:2", vec![dep("d2", "td:2", "PRIMARY", S::InProgress), dep("d1", "td:1", "ACTIVE", S::Completed)], 2);
+        let s = svc(
+            "td:2",
+            vec![
+                dep("d2", "td:2", "PRIMARY", S::InProgress),
+                dep("d1", "td:1", "ACTIVE", S::Completed),
+            ],
+            2,
+        );
         assert_eq!(judge(&s, "td:2"), Rollout::InProgress);
         let s = svc("td:2", vec![dep("d2", "td:2", "PRIMARY", S::Completed)], 2);
         assert_eq!(judge(&s, "td:2"), Rollout::Done("d2".into()));
@@ -1271,7 +1519,9 @@ mod tests {
         let ecs_conf = aws_sdk_ecs::Config::builder()
             .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
             .region(aws_sdk_ecs::config::Region::new("ap-southeast-2"))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
             .http_client(aws_smithy_mocks::create_mock_http_client())
             .interceptor(interceptor)
             .build();
@@ -1283,11 +1533,31 @@ mod tests {
         clients.ecs = aws_sdk_ecs::Client::from_conf(ecs_conf);
         let cx = Ctx::new(clients, settings(), Arc::new(crate::report::Quiet));
         for (step, id, arn) in [
-            ("task-def", "arn:aws:ecs:ap-southeast-2:123456789012:task-definition/task-api-dev1:1", None),
-            ("tg-blue", "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/tg-blue-dev1/1", None),
-            ("tg-green", "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/tg-green-dev1/2", None),
-            ("rule-api", "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:listener-rule/app/alb-api-dev1/3/4/5", None),
-            ("role-ecs-infra", "role-ecs-infra-dev1", Some("arn:aws:iam::123456789012:role/role-ecs-infra-dev1")),
+            (
+                "task-def",
+                "arn:aws:ecs:ap-southeast-2:123456789012:task-definition/task-api-dev1:1",
+                None,
+            ),
+            (
+                "tg-blue",
+                "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/tg-blue-dev1/1",
+                None,
+            ),
+            (
+                "tg-green",
+                "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/tg-green-dev1/2",
+                None,
+            ),
+            (
+                "rule-api",
+                "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:listener-rule/app/alb-api-dev1/3/4/5",
+                None,
+            ),
+            (
+                "role-ecs-infra",
+                "role-ecs-infra-dev1",
+                Some("arn:aws:iam::123456789012:role/role-ecs-infra-dev1"),
+            ),
             ("sg-app", "sg-0app", None),
             ("subnet-private-a", "subnet-a", None),
             ("subnet-private-b", "subnet-b", None),
@@ -1315,15 +1585,22 @@ mod tests {
                     && strategy == vec![("FARGATE".to_string(), 30, 1), ("FARGATE_SPOT".to_string(), 70, 0)]
                     && d.and_then(|d| d.strategy()) == Some(&DeploymentStrategy::BlueGreen)
                     && d.and_then(|d| d.bake_time_in_minutes()).is_some()
-                    && d.and_then(|d| d.deployment_circuit_breaker()).is_some_and(|c| c.enable() && c.rollback())
+                    && d.and_then(|d| d.deployment_circuit_breaker())
+                        .is_some_and(|c| c.enable() && c.rollback())
                     && lb.len() == 1
                     && lb[0].target_group_arn().is_some_and(|t| t.contains("tg-blue"))
                     && lb[0].container_name() == Some("app")
                     && lb[0].container_port() == Some(5000)
-                    && adv.and_then(|a| a.alternate_target_group_arn()).is_some_and(|t| t.contains("tg-green"))
-                    && adv.and_then(|a| a.production_listener_rule()).is_some_and(|r| r.contains("listener-rule"))
+                    && adv
+                        .and_then(|a| a.alternate_target_group_arn())
+                        .is_some_and(|t| t.contains("tg-green"))
+                    && adv
+                        .and_then(|a| a.production_listener_rule())
+                        .is_some_and(|r| r.contains("listener-rule"))
                     && adv.and_then(|a| a.role_arn()) == Some("arn:aws:iam::123456789012:role/role-ecs-infra-dev1")
-                    && net.is_some_and(|n| n.assign_public_ip() == Some(&AssignPublicIp::Disabled) && n.subnets().len() == 3)
+                    && net.is_some_and(|n| {
+                        n.assign_public_ip() == Some(&AssignPublicIp::Disabled) && n.subnets().len() == 3
+                    })
                     && req.desired_count() == Some(2)
                     && req.health_check_grace_period_seconds() == Some(60)
                     && req.propagate_tags() == Some(&PropagateTags::Service)
@@ -1334,11 +1611,20 @@ mod tests {
             })
             .then_output(|| {
                 CreateServiceOutput::builder()
-                    .service(EcsService::builder().service_name("svc-api-dev1").service_arn("arn:svc").desired_count(2).build())
+                    .service(
+                        EcsService::builder()
+                            .service_name("svc-api-dev1")
+                            .service_arn("arn:svc")
+                            .desired_count(2)
+                            .build(),
+                    )
                     .build()
             });
         let cx = mocked_ctx(&[&rule]);
-        let rec = Service.create(&cx).await.expect("the request matched every expectation");
+        let rec = Service
+            .create(&cx)
+            .await
+            .expect("the request matched every expectation");
         assert_eq!(rule.num_calls(), 1);
         assert_eq!(rec.id, "svc-api-dev1");
         assert!(!rec.ready);

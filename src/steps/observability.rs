@@ -91,7 +91,10 @@ pub struct Topic;
 
 impl Topic {
     fn key(cx: &Ctx) -> String {
-        cx.settings.kms_key_arn.clone().unwrap_or_else(|| SNS_MANAGED_KEY.to_owned())
+        cx.settings
+            .kms_key_arn
+            .clone()
+            .unwrap_or_else(|| SNS_MANAGED_KEY.to_owned())
     }
 
     async fn arn(cx: &Ctx) -> StepResult<String> {
@@ -102,7 +105,9 @@ impl Topic {
     /// other (confirmed) email subscriptions. Without the flag, existing
     /// subscriptions are left alone.
     async fn email_drift(cx: &Ctx, topic: &str, fix: bool) -> StepResult<Vec<String>> {
-        let Some(email) = cx.settings.alarm_email.as_deref() else { return Ok(vec![]) };
+        let Some(email) = cx.settings.alarm_email.as_deref() else {
+            return Ok(vec![]);
+        };
         let mut subs = Vec::new();
         let mut token = None;
         loop {
@@ -123,7 +128,10 @@ impl Topic {
         }
         let emails: Vec<_> = subs.iter().filter(|s| s.protocol() == Some("email")).collect();
         let mut drift = Vec::new();
-        if !emails.iter().any(|s| s.endpoint().is_some_and(|e| e.eq_ignore_ascii_case(email))) {
+        if !emails
+            .iter()
+            .any(|s| s.endpoint().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+        {
             drift.push(format!("{email} is not subscribed"));
             if fix {
                 cx.aws
@@ -138,13 +146,23 @@ impl Topic {
                     .aws("Subscribe")?;
             }
         }
-        for s in emails.iter().filter(|s| s.endpoint().is_some_and(|e| !e.eq_ignore_ascii_case(email))) {
+        for s in emails
+            .iter()
+            .filter(|s| s.endpoint().is_some_and(|e| !e.eq_ignore_ascii_case(email)))
+        {
             let endpoint = s.endpoint().unwrap_or_default();
             drift.push(format!("{endpoint} is subscribed but --alarm-email is {email}"));
             // A pending subscription has no ARN yet and cannot be removed.
             if let Some(arn) = s.subscription_arn().filter(|a| a.starts_with("arn:")) {
                 if fix {
-                    cx.aws.sns.unsubscribe().subscription_arn(arn).send().await.aws("Unsubscribe").or_not_found()?;
+                    cx.aws
+                        .sns
+                        .unsubscribe()
+                        .subscription_arn(arn)
+                        .send()
+                        .await
+                        .aws("Unsubscribe")
+                        .or_not_found()?;
                 }
             }
         }
@@ -166,7 +184,15 @@ impl Step for Topic {
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
         let arn = Self::arn(cx).await?;
-        let out = cx.aws.sns.get_topic_attributes().topic_arn(&arn).send().await.aws("GetTopicAttributes").or_not_found()?;
+        let out = cx
+            .aws
+            .sns
+            .get_topic_attributes()
+            .topic_arn(&arn)
+            .send()
+            .await
+            .aws("GetTopicAttributes")
+            .or_not_found()?;
         Ok(out.map(|o| {
             let attrs = o.attributes().cloned().unwrap_or_default();
             let mut r = Record::new(&arn).with("arn", &arn);
@@ -203,14 +229,20 @@ impl Step for Topic {
             .aws("CreateTopic")?;
         let arn = out.topic_arn().unwrap_or(&arn).to_owned();
         Self::email_drift(cx, &arn, true).await?;
-        Ok(Record::new(&arn).with("arn", &arn).with("kms", Self::key(cx)).with("policy", policy))
+        Ok(Record::new(&arn)
+            .with("arn", &arn)
+            .with("kms", Self::key(cx))
+            .with("policy", policy))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
         let mut drift = Vec::new();
         let key = Self::key(cx);
         if rec.attr("kms") != Some(key.as_str()) {
-            drift.push(format!("encryption key {} (wants {key})", rec.attr("kms").unwrap_or("none")));
+            drift.push(format!(
+                "encryption key {} (wants {key})",
+                rec.attr("kms").unwrap_or("none")
+            ));
             if fix {
                 cx.aws
                     .sns
@@ -246,7 +278,14 @@ impl Step for Topic {
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws.sns.delete_topic().topic_arn(&rec.id).send().await.aws("DeleteTopic").map(|_| ())
+            cx.aws
+                .sns
+                .delete_topic()
+                .topic_arn(&rec.id)
+                .send()
+                .await
+                .aws("DeleteTopic")
+                .map(|_| ())
         })
         .await
     }
@@ -298,7 +337,11 @@ pub struct M {
 pub enum Source {
     Metric(M),
     /// A metric-math expression over `m1`, `m2`, ….
-    Math { expression: &'static str, label: &'static str, metrics: Vec<M> },
+    Math {
+        expression: &'static str,
+        label: &'static str,
+        metrics: Vec<M>,
+    },
 }
 
 /// A desired alarm.
@@ -323,7 +366,12 @@ pub fn alarm_spec(purpose: &str, d: &Dims) -> Option<AlarmSpec> {
         "cpu" => AlarmSpec {
             purpose: "cpu",
             description: "The API service's average CPU is above 80% (auto scaling targets 70%)",
-            source: Source::Metric(M { namespace: "AWS/ECS", name: "CPUUtilization", dims: svc, stat: "Average" }),
+            source: Source::Metric(M {
+                namespace: "AWS/ECS",
+                name: "CPUUtilization",
+                dims: svc,
+                stat: "Average",
+            }),
             period: 60,
             evaluation_periods: 2,
             datapoints: 2,
@@ -354,8 +402,18 @@ pub fn alarm_spec(purpose: &str, d: &Dims) -> Option<AlarmSpec> {
                 expression: "FILL(m1, 0) + FILL(m2, 0)",
                 label: "5xx responses (ELB + targets)",
                 metrics: vec![
-                    M { namespace: "AWS/ApplicationELB", name: "HTTPCode_ELB_5XX_Count", dims: lb.clone(), stat: "Sum" },
-                    M { namespace: "AWS/ApplicationELB", name: "HTTPCode_Target_5XX_Count", dims: lb, stat: "Sum" },
+                    M {
+                        namespace: "AWS/ApplicationELB",
+                        name: "HTTPCode_ELB_5XX_Count",
+                        dims: lb.clone(),
+                        stat: "Sum",
+                    },
+                    M {
+                        namespace: "AWS/ApplicationELB",
+                        name: "HTTPCode_Target_5XX_Count",
+                        dims: lb,
+                        stat: "Sum",
+                    },
                 ],
             },
             period: 60,
@@ -372,8 +430,18 @@ pub fn alarm_spec(purpose: &str, d: &Dims) -> Option<AlarmSpec> {
                 expression: "MAX([FILL(m1, 0), FILL(m2, 0)])",
                 label: "Unhealthy targets (worst target group)",
                 metrics: vec![
-                    M { namespace: "AWS/ApplicationELB", name: "UnHealthyHostCount", dims: tg(&d.tg_blue), stat: "Maximum" },
-                    M { namespace: "AWS/ApplicationELB", name: "UnHealthyHostCount", dims: tg(&d.tg_green), stat: "Maximum" },
+                    M {
+                        namespace: "AWS/ApplicationELB",
+                        name: "UnHealthyHostCount",
+                        dims: tg(&d.tg_blue),
+                        stat: "Maximum",
+                    },
+                    M {
+                        namespace: "AWS/ApplicationELB",
+                        name: "UnHealthyHostCount",
+                        dims: tg(&d.tg_green),
+                        stat: "Maximum",
+                    },
                 ],
             },
             period: 60,
@@ -407,18 +475,41 @@ fn metric(m: &M) -> Metric {
     Metric::builder()
         .namespace(m.namespace)
         .metric_name(m.name)
-        .set_dimensions(Some(m.dims.iter().map(|(k, v)| Dimension::builder().name(*k).value(v).build()).collect()))
+        .set_dimensions(Some(
+            m.dims
+                .iter()
+                .map(|(k, v)| Dimension::builder().name(*k).value(v).build())
+                .collect(),
+        ))
         .build()
 }
 
 fn queries(spec: &AlarmSpec) -> Vec<MetricDataQuery> {
-    let Source::Math { expression, label, metrics } = &spec.source else { return vec![] };
-    let mut q = vec![MetricDataQuery::builder().id("e1").expression(*expression).label(*label).return_data(true).build()];
+    let Source::Math {
+        expression,
+        label,
+        metrics,
+    } = &spec.source
+    else {
+        return vec![];
+    };
+    let mut q = vec![MetricDataQuery::builder()
+        .id("e1")
+        .expression(*expression)
+        .label(*label)
+        .return_data(true)
+        .build()];
     for (i, m) in metrics.iter().enumerate() {
         q.push(
             MetricDataQuery::builder()
                 .id(format!("m{}", i + 1))
-                .metric_stat(MetricStat::builder().metric(metric(m)).period(spec.period).stat(m.stat).build())
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(metric(m))
+                        .period(spec.period)
+                        .stat(m.stat)
+                        .build(),
+                )
                 .return_data(false)
                 .build(),
         );
@@ -440,7 +531,9 @@ pub fn spec_doc(spec: &AlarmSpec, topic: &str) -> Value {
     };
     let source = match &spec.source {
         Source::Metric(m) => json!({"metric": metric_doc(m)}),
-        Source::Math { expression, metrics, .. } => {
+        Source::Math {
+            expression, metrics, ..
+        } => {
             json!({"expression": expression, "metrics": metrics.iter().map(metric_doc).collect::<Vec<_>>()})
         }
     };
@@ -461,7 +554,14 @@ pub fn spec_doc(spec: &AlarmSpec, topic: &str) -> Value {
 /// The same document for an alarm as DescribeAlarms returns it.
 pub fn alarm_doc(a: &MetricAlarm) -> Value {
     let dims = |ds: &[Dimension]| -> Vec<(String, String)> {
-        ds.iter().map(|d| (d.name().unwrap_or_default().to_owned(), d.value().unwrap_or_default().to_owned())).collect()
+        ds.iter()
+            .map(|d| {
+                (
+                    d.name().unwrap_or_default().to_owned(),
+                    d.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
     };
     let (source, period) = if a.metrics().is_empty() {
         let m = json!({
@@ -493,7 +593,10 @@ pub fn alarm_doc(a: &MetricAlarm) -> Value {
             .collect();
         ms.sort_by(|x, y| x.0.cmp(y.0));
         let period = ms.first().and_then(|m| m.2);
-        (json!({"expression": expr, "metrics": ms.into_iter().map(|m| m.1).collect::<Vec<_>>()}), period)
+        (
+            json!({"expression": expr, "metrics": ms.into_iter().map(|m| m.1).collect::<Vec<_>>()}),
+            period,
+        )
     };
     json!({
         "source": source,
@@ -608,14 +711,19 @@ impl Step for Alarm {
     fn deps(&self) -> Vec<String> {
         // Every alarm reads the dimensions of all of them (Dims), so each
         // depends on the same named steps; none needs them usable.
-        ["sns-alarms", "alb", "tg-blue", "tg-green", "db-cluster", "ecs-service"].iter().map(|s| s.to_string()).collect()
+        ["sns-alarms", "alb", "tg-blue", "tg-green", "db-cluster", "ecs-service"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
         let name = self.name(cx);
-        Ok(alarms(cx).await?.iter().find(|a| a.alarm_name() == Some(name.as_str())).map(|a| {
-            Record::new(&name).with("arn", a.alarm_arn().unwrap_or_default())
-        }))
+        Ok(alarms(cx)
+            .await?
+            .iter()
+            .find(|a| a.alarm_name() == Some(name.as_str()))
+            .map(|a| Record::new(&name).with("arn", a.alarm_arn().unwrap_or_default())))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
@@ -626,7 +734,12 @@ impl Step for Alarm {
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
-        let Some(a) = alarms(cx).await?.iter().find(|a| a.alarm_name() == Some(rec.id.as_str())).cloned() else {
+        let Some(a) = alarms(cx)
+            .await?
+            .iter()
+            .find(|a| a.alarm_name() == Some(rec.id.as_str()))
+            .cloned()
+        else {
             return Ok(vec![]);
         };
         let want = spec_doc(&self.spec(cx)?, &cx.id_of("sns-alarms")?);
@@ -638,7 +751,14 @@ impl Step for Alarm {
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
-        cx.aws.cloudwatch.delete_alarms().alarm_names(&rec.id).send().await.aws("DeleteAlarms").or_not_found()?;
+        cx.aws
+            .cloudwatch
+            .delete_alarms()
+            .alarm_names(&rec.id)
+            .send()
+            .await
+            .aws("DeleteAlarms")
+            .or_not_found()?;
         Ok(())
     }
 }
@@ -669,9 +789,7 @@ pub fn dashboard_body(d: &Dims) -> Value {
     let r = d.region.as_str();
     let svc = |ns: &str, name: &str| json!([ns, name, "ClusterName", d.cluster, "ServiceName", d.service]);
     let alb = |name: &str| json!(["AWS/ApplicationELB", name, "LoadBalancer", d.lb]);
-    let tg = |name: &str, t: &str, label: &str| {
-        json!(["AWS/ApplicationELB", name, "LoadBalancer", d.lb, "TargetGroup", t, {"label": label}])
-    };
+    let tg = |name: &str, t: &str, label: &str| json!(["AWS/ApplicationELB", name, "LoadBalancer", d.lb, "TargetGroup", t, {"label": label}]);
     let db = |name: &str| json!(["AWS/RDS", name, "DBClusterIdentifier", d.db_cluster]);
     let widgets = vec![
         widget(
@@ -727,7 +845,14 @@ pub fn dashboard_body(d: &Dims) -> Value {
             12,
         ),
         widget("Aurora CPU (%)", r, json!([db("CPUUtilization")]), "Average", 0, 18),
-        widget("Aurora connections", r, json!([db("DatabaseConnections")]), "Average", 12, 18),
+        widget(
+            "Aurora connections",
+            r,
+            json!([db("DatabaseConnections")]),
+            "Average",
+            12,
+            18,
+        ),
     ];
     json!({"widgets": widgets})
 }
@@ -762,12 +887,23 @@ impl Step for Dashboard {
         "dashboard"
     }
     fn deps(&self) -> Vec<String> {
-        ["alb", "tg-blue", "tg-green", "db-cluster", "ecs-service"].iter().map(|s| s.to_string()).collect()
+        ["alb", "tg-blue", "tg-green", "db-cluster", "ecs-service"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
         let name = dashboard_name(cx);
-        let out = cx.aws.cloudwatch.get_dashboard().dashboard_name(&name).send().await.aws("GetDashboard").or_not_found()?;
+        let out = cx
+            .aws
+            .cloudwatch
+            .get_dashboard()
+            .dashboard_name(&name)
+            .send()
+            .await
+            .aws("GetDashboard")
+            .or_not_found()?;
         Ok(out.map(|o| {
             Record::new(&name)
                 .with("arn", o.dashboard_arn().unwrap_or_default())
@@ -880,25 +1016,44 @@ mod tests {
     fn alarms_watch_the_metrics_the_issue_names() {
         let d = dims();
         let cpu = alarm_spec("cpu", &d).unwrap();
-        assert_eq!((cpu.threshold, cpu.period, cpu.evaluation_periods, cpu.datapoints), (80.0, 60, 2, 2));
+        assert_eq!(
+            (cpu.threshold, cpu.period, cpu.evaluation_periods, cpu.datapoints),
+            (80.0, 60, 2, 2)
+        );
         assert_eq!(cpu.comparison, ComparisonOperator::GreaterThanThreshold);
-        assert!(matches!(&cpu.source, Source::Metric(m) if m.namespace == "AWS/ECS" && m.name == "CPUUtilization"
-            && m.dims == vec![("ClusterName", "ecs-api-dev1".to_string()), ("ServiceName", "svc-api-dev1".to_string())]));
+        assert!(
+            matches!(&cpu.source, Source::Metric(m) if m.namespace == "AWS/ECS" && m.name == "CPUUtilization"
+            && m.dims == vec![("ClusterName", "ecs-api-dev1".to_string()), ("ServiceName", "svc-api-dev1".to_string())])
+        );
         let tasks = alarm_spec("tasks", &d).unwrap();
         assert_eq!(tasks.treat_missing, "breaching");
         assert_eq!(tasks.comparison, ComparisonOperator::LessThanThreshold);
         assert_eq!(tasks.threshold, 2.0);
-        assert!(matches!(&tasks.source, Source::Metric(m) if m.namespace == "ECS/ContainerInsights" && m.name == "RunningTaskCount"));
+        assert!(
+            matches!(&tasks.source, Source::Metric(m) if m.namespace == "ECS/ContainerInsights" && m.name == "RunningTaskCount")
+        );
         let unhealthy = alarm_spec("unhealthy", &d).unwrap();
-        let Source::Math { metrics, .. } = &unhealthy.source else { panic!("math") };
+        let Source::Math { metrics, .. } = &unhealthy.source else {
+            panic!("math")
+        };
         assert_eq!(metrics.len(), 2);
-        assert!(metrics.iter().all(|m| m.name == "UnHealthyHostCount" && m.dims[0].0 == "LoadBalancer" && m.dims[1].0 == "TargetGroup"));
+        assert!(metrics
+            .iter()
+            .all(|m| m.name == "UnHealthyHostCount" && m.dims[0].0 == "LoadBalancer" && m.dims[1].0 == "TargetGroup"));
         let q = queries(&unhealthy);
-        assert_eq!(q.iter().filter(|q| q.return_data() == Some(true)).count(), 1, "one expression returns data");
+        assert_eq!(
+            q.iter().filter(|q| q.return_data() == Some(true)).count(),
+            1,
+            "one expression returns data"
+        );
         let db = alarm_spec("db-cpu", &d).unwrap();
-        assert!(matches!(&db.source, Source::Metric(m) if m.namespace == "AWS/RDS" && m.dims[0] == ("DBClusterIdentifier", "aurora-catalog-dev1".to_string())));
+        assert!(
+            matches!(&db.source, Source::Metric(m) if m.namespace == "AWS/RDS" && m.dims[0] == ("DBClusterIdentifier", "aurora-catalog-dev1".to_string()))
+        );
         let five = alarm_spec("5xx", &d).unwrap();
-        assert!(matches!(&five.source, Source::Math { metrics, .. } if metrics.iter().any(|m| m.name == "HTTPCode_ELB_5XX_Count")));
+        assert!(
+            matches!(&five.source, Source::Math { metrics, .. } if metrics.iter().any(|m| m.name == "HTTPCode_ELB_5XX_Count"))
+        );
     }
 
     #[test]
@@ -948,8 +1103,12 @@ mod tests {
     fn the_topic_policy_lets_cloudwatch_publish_over_tls_only() {
         let p = topic_policy(TOPIC, "123456789012");
         let st = p["Statement"].as_array().unwrap();
-        assert!(st.iter().any(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com"
-            && s["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"));
-        assert!(st.iter().any(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
+        assert!(st
+            .iter()
+            .any(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com"
+                && s["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"));
+        assert!(st
+            .iter()
+            .any(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
     }
 }

@@ -184,12 +184,16 @@ pub fn cpu_tracking() -> StepResult<TargetTrackingScalingPolicyConfiguration> {
 }
 
 fn tracking_drift(have: Option<&TargetTrackingScalingPolicyConfiguration>) -> Vec<String> {
-    let Some(h) = have else { return vec!["not a target-tracking policy".into()] };
+    let Some(h) = have else {
+        return vec!["not a target-tracking policy".into()];
+    };
     let mut d = Vec::new();
     if (h.target_value() - CPU_TARGET).abs() > f64::EPSILON {
         d.push(format!("target {} (wants {CPU_TARGET})", h.target_value()));
     }
-    let metric = h.predefined_metric_specification().map(|m| m.predefined_metric_type().as_str());
+    let metric = h
+        .predefined_metric_specification()
+        .map(|m| m.predefined_metric_type().as_str());
     if metric != Some(MetricType::EcsServiceAverageCpuUtilization.as_str()) {
         d.push(format!("metric {metric:?} (wants ECSServiceAverageCPUUtilization)"));
     }
@@ -237,7 +241,10 @@ impl Step for CpuPolicy {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(policies(cx).await?.first().map(|p| Record::new(p.policy_arn()).with("name", p.policy_name())))
+        Ok(policies(cx)
+            .await?
+            .first()
+            .map(|p| Record::new(p.policy_arn()).with("name", p.policy_name())))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {

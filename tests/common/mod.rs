@@ -288,12 +288,43 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
     let ec2 = &aws.ec2;
     let mut m = BTreeMap::new();
     let mine = |tags: &[aws_sdk_ec2::types::Tag]| {
-        tags.iter().any(|t| t.key() == Some("EnvironmentSuffix") && t.value() == Some(s))
+        tags.iter()
+            .any(|t| t.key() == Some("EnvironmentSuffix") && t.value() == Some(s))
     };
-    m.insert("vpc", ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len());
-    m.insert("subnet", ec2.describe_subnets().filters(f()).send().await.unwrap().subnets().len());
-    m.insert("igw", ec2.describe_internet_gateways().filters(f()).send().await.unwrap().internet_gateways().len());
-    m.insert("eip", ec2.describe_addresses().filters(f()).send().await.unwrap().addresses().len());
+    m.insert(
+        "vpc",
+        ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len(),
+    );
+    m.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .len(),
+    );
+    m.insert(
+        "igw",
+        ec2.describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()
+            .len(),
+    );
+    m.insert(
+        "eip",
+        ec2.describe_addresses()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .addresses()
+            .len(),
+    );
     let nats = ec2.describe_nat_gateways().send().await.unwrap();
     m.insert(
         "nat",
@@ -303,12 +334,53 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
             .filter(|n| matches!(n.state().map(|x| x.as_str()), Some("pending") | Some("available")))
             .count(),
     );
-    m.insert("route-table", ec2.describe_route_tables().filters(f()).send().await.unwrap().route_tables().len());
-    m.insert("security-group", ec2.describe_security_groups().filters(f()).send().await.unwrap().security_groups().len());
-    m.insert("flow-log", ec2.describe_flow_logs().filter(f()).send().await.unwrap().flow_logs().len());
-    let roles = aws.iam.list_roles().path_prefix(format!("/provision/{s}/")).send().await.unwrap();
+    m.insert(
+        "route-table",
+        ec2.describe_route_tables()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len(),
+    );
+    m.insert(
+        "security-group",
+        ec2.describe_security_groups()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .len(),
+    );
+    m.insert(
+        "flow-log",
+        ec2.describe_flow_logs()
+            .filter(f())
+            .send()
+            .await
+            .unwrap()
+            .flow_logs()
+            .len(),
+    );
+    let roles = aws
+        .iam
+        .list_roles()
+        .path_prefix(format!("/provision/{s}/"))
+        .send()
+        .await
+        .unwrap();
     m.insert("iam-role", roles.roles().len());
-    let mut groups = aws.logs.describe_log_groups().log_group_name_prefix(format!("/provision/{s}/")).send().await.unwrap().log_groups().len();
+    let mut groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/provision/{s}/"))
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .len();
     groups += aws
         .logs
         .describe_log_groups()
@@ -319,12 +391,28 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
         .log_groups()
         .len();
     m.insert("log-group", groups);
-    let repos = aws.ecr.describe_repositories().send().await.map(|o| o.repositories().to_vec()).unwrap_or_default();
-    m.insert("ecr", repos.iter().filter(|r| r.repository_name() == Some(&format!("ecr-api-{s}"))).count());
+    let repos = aws
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .map(|o| o.repositories().to_vec())
+        .unwrap_or_default();
+    m.insert(
+        "ecr",
+        repos
+            .iter()
+            .filter(|r| r.repository_name() == Some(&format!("ecr-api-{s}")))
+            .count(),
+    );
     let clusters = aws.rds.describe_db_clusters().send().await.unwrap();
     m.insert(
         "db-cluster",
-        clusters.db_clusters().iter().filter(|c| c.db_cluster_identifier() == Some(&format!("aurora-catalog-{s}"))).count(),
+        clusters
+            .db_clusters()
+            .iter()
+            .filter(|c| c.db_cluster_identifier() == Some(&format!("aurora-catalog-{s}")))
+            .count(),
     );
     let instances = aws.rds.describe_db_instances().send().await.unwrap();
     m.insert(
@@ -338,33 +426,61 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
     let secrets = aws.secrets.list_secrets().send().await.unwrap();
     m.insert(
         "secret",
-        secrets.secret_list().iter().filter(|x| x.name() == Some(&format!("db-connection-{s}"))).count(),
+        secrets
+            .secret_list()
+            .iter()
+            .filter(|x| x.name() == Some(&format!("db-connection-{s}")))
+            .count(),
     );
     let lbs = aws.elb.describe_load_balancers().send().await.unwrap();
     m.insert(
         "load-balancer",
-        lbs.load_balancers().iter().filter(|l| l.load_balancer_name() == Some(&format!("alb-api-{s}"))).count(),
+        lbs.load_balancers()
+            .iter()
+            .filter(|l| l.load_balancer_name() == Some(&format!("alb-api-{s}")))
+            .count(),
     );
     let tgs = aws.elb.describe_target_groups().send().await.unwrap();
     m.insert(
         "target-group",
         tgs.target_groups()
             .iter()
-            .filter(|t| t.target_group_name().is_some_and(|n| n.ends_with(&format!("-{s}")) && n.starts_with("tg-")))
+            .filter(|t| {
+                t.target_group_name()
+                    .is_some_and(|n| n.ends_with(&format!("-{s}")) && n.starts_with("tg-"))
+            })
             .count(),
     );
     let clusters = aws.ecs.list_clusters().send().await.unwrap();
     let ecs_cluster = format!("ecs-api-{s}");
-    let arns: Vec<String> = clusters.cluster_arns().iter().filter(|a| a.ends_with(&format!("/{ecs_cluster}"))).cloned().collect();
+    let arns: Vec<String> = clusters
+        .cluster_arns()
+        .iter()
+        .filter(|a| a.ends_with(&format!("/{ecs_cluster}")))
+        .cloned()
+        .collect();
     let active = if arns.is_empty() {
         0
     } else {
-        let d = aws.ecs.describe_clusters().set_clusters(Some(arns)).send().await.unwrap();
+        let d = aws
+            .ecs
+            .describe_clusters()
+            .set_clusters(Some(arns))
+            .send()
+            .await
+            .unwrap();
         d.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count()
     };
     m.insert("ecs-cluster", active);
     let services = if active > 0 {
-        let d = aws.ecs.describe_services().cluster(&ecs_cluster).services(format!("svc-api-{s}")).send().await.unwrap();
+        let d = aws
+            .ecs
+            .describe_services()
+            .cluster(&ecs_cluster)
+            .services(format!("svc-api-{s}"))
+            .send()
+            .await
+            .unwrap();
         d.services().iter().filter(|x| x.status() == Some("ACTIVE")).count()
     } else {
         0

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Drives provision through scripts/fault_proxy.py and writes the engine figures.
+
+Run by scripts/bench-engine.sh, which builds the binary and starts moto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = ["--db-engine-version", "16.4"]  # moto lacks DescribeDBEngineVersions
+
+
+class Proxy:
+    def __init__(self, upstream: str, *extra: str) -> None:
+        self.dir = tempfile.mkdtemp()
+        port_file = Path(self.dir) / "port"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "scripts/fault_proxy.py"),
+                "--upstream",
+                upstream,
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/__proxy/stats") as r:
+            return json.load(r)
+
+    def reset(self) -> None:
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.url}/__proxy/reset", method="POST")
+        ).read()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def run(
+    binary: str, endpoint: str, state: str, *args: str
+) -> tuple[float, subprocess.CompletedProcess]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", ""),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "ap-southeast-2",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PROVISION_STATE_DIR": state,
+    }
+    t = time.monotonic()
+    p = subprocess.run(
+        [binary, *args], env=env, capture_output=True, text=True, cwd=state, check=False
+    )
+    return time.monotonic() - t, p
+
+
+def must(result: tuple[float, subprocess.CompletedProcess]) -> float:
+    secs, p = result
+    if p.returncode != 0:
+        sys.exit(f"provision failed:\n{p.stderr[-3000:]}")
+    return secs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--moto", required=True)
+    ap.add_argument("--simulation", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    state = tempfile.mkdtemp()
+    res: dict = {}
+
+    # 1. API-call economy.
+    px = Proxy(a.moto)
+    must(run(a.binary, px.url, state, "up", "--suffix", "bcalls", *PIN))
+    _, st = run(a.binary, px.url, state, "status", "--suffix", "bcalls", "--json", *PIN)
+    kinds = sorted({r["kind"] for r in json.loads(st.stdout)["steps"]})
+    px.reset()
+    must(run(a.binary, px.url, state, "up", "--suffix", "bcalls", *PIN))
+    up_calls = px.stats()["calls"]
+    px.reset()
+    must(run(a.binary, px.url, state, "status", "--suffix", "bcalls", *PIN))
+    status_calls = px.stats()["calls"]
+    must(run(a.binary, px.url, state, "down", "--suffix", "bcalls", "--yes"))
+    px.close()
+    res["economy"] = {
+        "kinds": len(kinds),
+        "budget": 1.5 * len(kinds),
+        "converged_up_calls": sum(up_calls.values()),
+        "status_calls": sum(status_calls.values()),
+        "converged_up_by_operation": up_calls,
+        "status_by_operation": status_calls,
+    }
+
+    # 2. Parallel speed-up with 30 ms per call.
+    px = Proxy(a.moto, "--latency-ms", "30")
+    p8 = must(run(a.binary, px.url, state, "up", "--suffix", "bpar8", *PIN))
+    p1 = must(run(a.binary, px.url, state, "up", "--suffix", "bpar1", "--parallelism", "1", *PIN))
+    calls = sum(px.stats()["calls"].values())
+    px.close()
+    for s in ("bpar8", "bpar1"):
+        must(run(a.binary, a.moto, state, "down", "--suffix", s, "--yes"))
+    res["latency"] = {
+        "latency_ms": 30,
+        "parallelism_8_s": round(p8, 2),
+        "parallelism_1_s": round(p1, 2),
+        "speedup": round(p1 / p8, 2),
+        "calls_both_runs": calls,
+    }
+
+    # 3. Throttling storm.
+    px = Proxy(a.moto, "--throttle-rate", "0.2", "--seed", "11")
+    up_s, up = run(a.binary, px.url, state, "up", "--suffix", "bstorm", *PIN)
+    down_s, down = run(a.binary, px.url, state, "down", "--suffix", "bstorm", "--yes")
+    stats = px.stats()
+    px.close()
+    res["throttling"] = {
+        "throttle_rate": 0.2,
+        "up_ok": up.returncode == 0,
+        "up_s": round(up_s, 2),
+        "down_ok": down.returncode == 0,
+        "down_s": round(down_s, 2),
+        "calls": stats["total"],
+        "throttled": sum(stats["throttled"].values()),
+    }
+
+    # 4. Simulated AWS clock.
+    res["simulation"] = json.loads(Path(a.simulation).read_text())
+
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+    e, lt, th, sim = res["economy"], res["latency"], res["throttling"], res["simulation"]
+
+    def mins(s: float) -> str:
+        return f"{s / 60:.1f} min"
+
+    up_row = [sim["up"][k] for k in ("critical_path_s", "parallelism_8_s", "parallelism_1_s")]
+    down_row = [sim["down"][k] for k in ("critical_path_s", "parallelism_8_s", "parallelism_1_s")]
+    up_per_kind = e["converged_up_calls"] / e["kinds"]
+    status_per_kind = e["status_calls"] / e["kinds"]
+    lines = [
+        "# Engine benchmark",
+        "",
+        f"Written by `scripts/bench-engine.sh` on {time.strftime('%Y-%m-%d')} (2 cores, moto",
+        "5.2.5; calls counted by `scripts/fault_proxy.py`).",
+        "",
+        "## AWS calls per resource kind",
+        "",
+        f"| | calls | per kind ({e['kinds']} kinds) | budget (1.5 per kind) |",
+        "|---|---|---|---|",
+        f"| converged `up` | {e['converged_up_calls']} | {up_per_kind:.2f} | {e['budget']:.0f} |",
+        f"| `status` | {e['status_calls']} | {status_per_kind:.2f} | {e['budget']:.0f} |",
+        "",
+        "## Parallelism under 30 ms of latency per call (cold `up`)",
+        "",
+        "| parallelism 8 | parallelism 1 | speed-up |",
+        "|---|---|---|",
+        f"| {lt['parallelism_8_s']} s | {lt['parallelism_1_s']} s | {lt['speedup']}x |",
+        "",
+        "## Throttling storm (20 % of calls throttled with each service's own error)",
+        "",
+        f"`up`: {'converged' if th['up_ok'] else 'FAILED'} in {th['up_s']} s; "
+        f"`down`: {'complete' if th['down_ok'] else 'FAILED'} in {th['down_s']} s; "
+        f"{th['throttled']} of {th['calls']} calls throttled.",
+        "",
+        f"## Simulated AWS clock ({sim['steps']} graph nodes, typical AWS durations, paused clock)",
+        "",
+        "| | critical path | parallelism 8 | parallelism 1 |",
+        "|---|---|---|---|",
+        "| `up` | " + " | ".join(mins(x) for x in up_row) + " |",
+        "| `down` | " + " | ".join(mins(x) for x in down_row) + " |",
+        "",
+        "For comparison, teams report 20 to 40 minutes for a comparable CloudFormation/CDK",
+        "stack (VPC with a NAT gateway per AZ, ALB, ECS service, Aurora with two instances).",
+    ]
+    md = "\n".join(lines) + "\n"
+    out.with_suffix(".md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
