@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PIN = ["--db-engine-version", "16.4"]  # moto lacks DescribeDBEngineVersions
+PIN: list[str] = []  # stack flags for every run
 
 
 class Proxy:

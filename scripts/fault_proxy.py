@@ -643,6 +643,42 @@ class ProxyState:
             }
 
 
+# ------------------------------------------------------------- gap fillers --
+# Operations moto does not implement (HTTP 500) that the provisioner needs,
+# answered here the way AWS answers them. Kept deliberately tiny.
+
+#: The Aurora PostgreSQL versions the emulated region "offers" (newest 16.x: 16.6).
+AURORA_POSTGRES_VERSIONS = [
+    ("15.10", "available"),
+    ("16.2", "available"),
+    ("16.4", "available"),
+    ("16.6", "available"),
+    ("16.8", "deprecated"),
+    ("17.2", "available"),
+]
+
+
+def describe_db_engine_versions() -> bytes:
+    entries = "".join(
+        "<DBEngineVersion><Engine>aurora-postgresql</Engine>"
+        f"<EngineVersion>{v}</EngineVersion>"
+        f"<MajorEngineVersion>{v.split('.')[0]}</MajorEngineVersion>"
+        f"<DBParameterGroupFamily>aurora-postgresql{v.split('.')[0]}</DBParameterGroupFamily>"
+        f"<Status>{status}</Status></DBEngineVersion>"
+        for v, status in AURORA_POSTGRES_VERSIONS
+    )
+    return (
+        '<DescribeDBEngineVersionsResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">'
+        f"<DescribeDBEngineVersionsResult><DBEngineVersions>{entries}</DBEngineVersions>"
+        "</DescribeDBEngineVersionsResult><ResponseMetadata>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        "</DescribeDBEngineVersionsResponse>"
+    ).encode()
+
+
+GAP_FILLERS = {"DescribeDBEngineVersions": describe_db_engine_versions}
+
+
 # ---------------------------------------------------------- classification --
 def signing_service(headers: Any, query: dict[str, list[str]]) -> str | None:
     """SigV4 signing name from Authorization (or presigned X-Amz-Credential)."""
@@ -879,6 +915,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if protocol == "cbor" and self.server.cbor_bridge:
             self._forward_cbor_as_json(body, operation)
             return
+        if operation in GAP_FILLERS and self.server.cbor_bridge:
+            self._send(200, [("Content-Type", "text/xml")], GAP_FILLERS[operation]())
+            return
         self._forward(body, operation)
 
     def _upstream_call(
@@ -1058,6 +1097,7 @@ def parse_upstream(value: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parent = os.getppid()
     ap = argparse.ArgumentParser(
         description="Loopback fault-injection proxy in front of moto_server.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1092,8 +1132,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-cbor-bridge",
         dest="cbor_bridge",
         action="store_false",
-        help="forward smithy-rpc-v2-cbor calls unchanged (by default they are translated "
-        "to AWS JSON 1.0 for moto, which has no CBOR support, and the answer back to CBOR)",
+        help="forward everything unchanged: no CBOR translation (by default smithy-rpc-v2-cbor "
+        "calls are translated to AWS JSON 1.0 for moto, which has no CBOR support, and the "
+        "answer back to CBOR) and no answers for operations moto lacks "
+        "(DescribeDBEngineVersions)",
     )
     ap.add_argument("--verbose", "-v", action="store_true", help="log every request to stderr")
     ap.add_argument(
@@ -1139,7 +1181,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
 
     if args.exit_with_parent:
-        parent = os.getppid()
 
         def watch_parent() -> None:
             while os.getppid() == parent:

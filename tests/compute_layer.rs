@@ -804,8 +804,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .unwrap();
     assert_eq!(alarms.metric_alarms().len(), 5);
     for a in alarms.metric_alarms() {
-        assert_eq!(a.alarm_actions(), [topic.clone()], "{:?}", a.alarm_name());
-        assert_eq!(a.ok_actions(), [topic.clone()], "{:?}", a.alarm_name());
+        assert_eq!(a.alarm_actions(), std::slice::from_ref(&topic), "{:?}", a.alarm_name());
+        assert_eq!(a.ok_actions(), std::slice::from_ref(&topic), "{:?}", a.alarm_name());
     }
     let by_name: BTreeMap<&str, &aws_sdk_cloudwatch::types::MetricAlarm> = alarms
         .metric_alarms()
@@ -983,7 +983,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .await
         .unwrap();
     assert_eq!(a.metric_alarms()[0].threshold(), Some(80.0));
-    assert_eq!(a.metric_alarms()[0].alarm_actions(), [topic.clone()]);
+    assert_eq!(a.metric_alarms()[0].alarm_actions(), std::slice::from_ref(&topic));
 
     // ------------------------------------------------ deploy
     let out = env.ok("deploy", &["--image-tag", "v2", "--timeout", "120"]);

@@ -1,12 +1,11 @@
 //! The data layer (ECR, Aurora, secrets, IAM roles) end to end against the
 //! moto server, through the real binary.
 //!
-//! moto 5.2.5 does not implement `DescribeDBEngineVersions` (HTTP 500), so
-//! every test talks to moto through a small loopback proxy ([`Proxy`]) that
-//! answers that one call with a fixed list of versions (what a region would
-//! offer) and forwards everything else. The proxy also counts calls per
-//! operation, which is how the discovery-economy test measures a converged
-//! run.
+//! Every test talks to moto through its own instance of the project's proxy
+//! (`scripts/fault_proxy.py`), which answers `DescribeDBEngineVersions`
+//! (not implemented by moto 5.2.5) with a fixed list (15.10, 16.2, 16.4,
+//! 16.6, 16.8 deprecated, 17.2) and counts calls per operation: that is how
+//! the discovery-economy check measures a converged run.
 //!
 //! What moto drops or fakes (so not asserted here): instances are
 //! `available` at once; the RDS-managed master secret always says username
@@ -18,24 +17,10 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 
 const MOTO: &str = "data";
-
-/// What the proxy says the region offers; the newest 16.x is 16.6.
-const OFFERED: &[(&str, &str)] = &[
-    ("15.10", "available"),
-    ("16.2", "available"),
-    ("16.4", "available"),
-    ("16.6", "available"),
-    ("16.8", "deprecated"),
-    ("17.2", "available"),
-];
 
 /// The steps of this layer.
 const DATA_STEPS: &[&str] = &[
@@ -52,161 +37,6 @@ const DATA_STEPS: &[&str] = &[
     "role-ecs-infra",
 ];
 
-// ---------------------------------------------------------------- proxy
-
-/// A loopback HTTP proxy in front of moto: answers DescribeDBEngineVersions
-/// itself, forwards the rest, counts calls by operation.
-struct Proxy {
-    url: String,
-    calls: Arc<Mutex<BTreeMap<String, usize>>>,
-}
-
-impl Proxy {
-    fn start(upstream: &str) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let upstream = upstream.trim_start_matches("http://").to_owned();
-        let calls: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-        let counted = calls.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let upstream = upstream.clone();
-                let counted = counted.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(conn, &upstream, &counted);
-                });
-            }
-        });
-        Proxy { url, calls }
-    }
-
-    fn reset(&self) {
-        self.calls.lock().unwrap().clear();
-    }
-
-    fn count(&self, op: &str) -> usize {
-        self.calls.lock().unwrap().get(op).copied().unwrap_or(0)
-    }
-
-    fn snapshot(&self) -> BTreeMap<String, usize> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-fn engine_versions_xml() -> String {
-    let entries: String = OFFERED
-        .iter()
-        .map(|(v, status)| {
-            let major = v.split('.').next().unwrap();
-            format!(
-                "<DBEngineVersion><Engine>aurora-postgresql</Engine><EngineVersion>{v}</EngineVersion>\
-                 <MajorEngineVersion>{major}</MajorEngineVersion><DBParameterGroupFamily>aurora-postgresql{major}\
-                 </DBParameterGroupFamily><Status>{status}</Status></DBEngineVersion>"
-            )
-        })
-        .collect();
-    format!(
-        "<DescribeDBEngineVersionsResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
-         <DescribeDBEngineVersionsResult><DBEngineVersions>{entries}</DBEngineVersions></DescribeDBEngineVersionsResult>\
-         <ResponseMetadata><RequestId>7d0f3c1e-0000-4000-8000-000000000000</RequestId></ResponseMetadata>\
-         </DescribeDBEngineVersionsResponse>"
-    )
-}
-
-/// One request per connection (answered with `Connection: close`).
-fn serve(client: TcpStream, upstream: &str, calls: &Mutex<BTreeMap<String, usize>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(client.try_clone()?);
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push(line);
-    }
-    let mut length = 0usize;
-    let mut chunked = false;
-    let mut target = None;
-    for h in &head[1..] {
-        if let Some((k, v)) = h.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
-                "x-amz-target" => target = v.trim().rsplit('.').next().map(str::to_owned),
-                _ => {}
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    }
-    let op = target.or_else(|| {
-        String::from_utf8_lossy(&body)
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("Action=").map(str::to_owned))
-    });
-    let op = op.unwrap_or_else(|| head[0].split_whitespace().take(2).collect::<Vec<_>>().join(" "));
-    *calls.lock().unwrap().entry(op.clone()).or_default() += 1;
-
-    let mut client = client;
-    if op == "DescribeDBEngineVersions" {
-        let xml = engine_versions_xml();
-        write!(
-            client,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-            xml.len()
-        )?;
-        return client.flush();
-    }
-    let mut up = TcpStream::connect(upstream)?;
-    let mut req = head[0].clone();
-    for h in &head[1..] {
-        let k = h.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-        if !["connection", "keep-alive", "content-length", "transfer-encoding"].contains(&k.as_str()) {
-            req.push_str(h);
-        }
-    }
-    req.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
-    up.write_all(req.as_bytes())?;
-    up.write_all(&body)?;
-    let mut resp = Vec::new();
-    up.read_to_end(&mut resp)?;
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .unwrap_or(resp.len());
-    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-    let mut out = String::new();
-    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
-        if !line.to_ascii_lowercase().starts_with("connection:") {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    client.write_all(out.as_bytes())?;
-    client.write_all(&resp[split..])?;
-    client.flush()
-}
-
 // ---------------------------------------------------------------- helpers
 
 struct Env {
@@ -220,8 +50,8 @@ struct Env {
 
 impl Env {
     async fn new(prefix: &str) -> Env {
-        let moto_url = moto(MOTO);
-        let proxy = Proxy::start(&moto_url);
+        let moto_url = moto_direct(MOTO);
+        let proxy = Proxy::start(&moto_url, &[]);
         let p = Provision::new(&proxy.url);
         Env {
             aws: clients(&moto_url).await,
@@ -241,6 +71,8 @@ impl Env {
         let out = self.p.run(&args);
         self.transcript.push_str(&stdout(&out));
         self.transcript.push_str(&stderr(&out));
+        // The state as each command left it (`down` removes the file).
+        self.transcript.push_str(&read_tree(&self.p.state_dir));
         out
     }
 
@@ -429,6 +261,20 @@ async fn data_leftovers(aws: &provision::aws::Clients, suffix: &str) -> Vec<Stri
             .map(|r| format!("role {}", r.role_name())),
     );
     left
+}
+
+/// Every step of this layer is `present` (found, no drift) in a `status
+/// --json` document. (The whole stack's `converged` also depends on the
+/// compute layer, some of whose settings moto drops.)
+fn assert_data_steps_present(doc: &Value) {
+    let rows = doc["steps"].as_array().expect("steps");
+    for step in DATA_STEPS {
+        let row = rows
+            .iter()
+            .find(|r| r["step"] == *step)
+            .unwrap_or_else(|| panic!("{step} missing from status"));
+        assert_eq!(row["state"], "present", "{row}");
+    }
 }
 
 // ---------------------------------------------------------------- tests
@@ -713,11 +559,18 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     // (moto drops some ECS service settings, so the compute layer may
     // "repair" on every run: only this layer's steps are checked here.)
     for step in DATA_STEPS {
-        assert!(!err.contains(&format!("{step}: repaired")), "{step} drifted on a converged run:\n{err}");
-        assert!(err.contains(&format!("{step}: found")), "{step} not found on a converged run:\n{err}");
+        assert!(
+            !err.contains(&format!("{step}: repaired")),
+            "{step} drifted on a converged run:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("{step}: found")),
+            "{step} not found on a converged run:\n{err}"
+        );
     }
-    let calls = env.proxy.snapshot();
-    assert_eq!(env.proxy.count("DescribeDBEngineVersions"), 0, "{calls:?}");
+    let calls = env.proxy.calls();
+    let count = |op: &str| calls.get(op).copied().unwrap_or(0);
+    assert_eq!(count("DescribeDBEngineVersions"), 0, "{calls:?}");
     for op in [
         "DescribeRepositories",
         "DescribeDBClusters",
@@ -727,7 +580,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
         "ListSecrets",
         "ListRoles",
     ] {
-        assert_eq!(env.proxy.count(op), 1, "{op}: {calls:?}");
+        assert_eq!(count(op), 1, "{op}: {calls:?}");
     }
     assert!(
         !calls.contains_key("CreateDBCluster") && !calls.contains_key("ModifyDBCluster"),
@@ -735,9 +588,9 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     );
 
     // status: converged, with image count and database statuses.
-    let out = env.ok(&["-vvv"], &["status"], &["--json"]);
-    let doc: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["converged"], true, "{out}");
+    let out = env.run(&["-vvv"], &["status"], &["--json"]);
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_data_steps_present(&doc);
     assert_eq!(doc["details"]["ecr"]["image_count"], 0);
     assert_eq!(doc["details"]["ecr"]["newest_tag"], Value::Null);
     assert_eq!(doc["details"]["database"]["status"], "available");
@@ -750,6 +603,10 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     env.ok(&["-vvv"], &["down"], &["--yes"]);
     let all = env.all_output_and_state();
     assert!(all.contains(&cluster_id), "the transcript is real");
+    assert!(
+        all.contains(&format!("\"{master_secret}\"")),
+        "the state snapshots are in the transcript"
+    );
     assert!(!all.contains(&password), "the master password leaked");
 
     let left = data_leftovers(aws, &s).await;
@@ -770,7 +627,11 @@ async fn a_missing_db_secret_fails_before_anything_is_created() {
         "{err}"
     );
     assert_eq!(vpc_count(&env.aws, &s).await, 0, "nothing may be created");
-    assert_eq!(env.proxy.count("CreateVpc"), 0);
+    assert_eq!(env.proxy.calls().get("CreateVpc"), None);
+    assert!(
+        env.proxy.calls().contains_key("DescribeSecret"),
+        "the secret was looked up"
+    );
 
     // A secret without a password is refused too, without quoting it.
     let bad = format!("bad-creds-{s}");
@@ -834,12 +695,15 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
     let state: Value = serde_json::from_str(&std::fs::read_to_string(env.p.state_file(&s)).unwrap()).unwrap();
     assert_eq!(state["steps"]["secret-db-credentials"]["id"], ext_arn.as_str());
 
-    env.ok(&["-vvv"], &["status"], &["--db-secret-arn", &name, "--json"]);
+    let out = env.run(&["-vvv"], &["status"], &["--db-secret-arn", &name, "--json"]);
+    assert_data_steps_present(&serde_json::from_str(&stdout(&out)).unwrap());
     env.ok(&["-vvv"], &["down"], &["--db-secret-arn", &name, "--yes"]);
+    let all = env.all_output_and_state();
     assert!(
-        !env.all_output_and_state().contains(&password),
-        "the operator's password leaked"
+        all.contains(&format!("\"{ext_arn}\"")),
+        "the state snapshots are in the transcript"
     );
+    assert!(!all.contains(&password), "the operator's password leaked");
 
     let still = env
         .aws
@@ -853,7 +717,12 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
         still.deleted_date().is_none(),
         "the operator's secret must not be deleted"
     );
-    assert_eq!(data_leftovers(&env.aws, &s).await, Vec::<String>::new());
+    let left = data_leftovers(&env.aws, &s).await;
+    assert_eq!(
+        left,
+        [format!("secret Some({name:?})")],
+        "only the operator's secret stays"
+    );
     env.aws
         .secrets
         .delete_secret()

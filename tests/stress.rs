@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 const MOTO: &str = "stress";
 
-/// Flags every `up` here passes: moto lacks DescribeDBEngineVersions.
-const UP: &[&str] = &["--db-engine-version", "16.4"];
+/// Stack flags every `up` here passes.
+const UP: &[&str] = &[];
 
 fn up_args<'a>(s: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["up", "--suffix", s];
@@ -128,7 +128,7 @@ async fn lost_state_mid_run_status_tells_the_truth_and_down_removes_everything()
     let s = suffix("amnesia");
     p.ok(&up_args(&s, &[]));
     std::fs::remove_dir_all(&p.state_dir).unwrap();
-    let st = p.run(&["status", "--suffix", &s, "--json", "--db-engine-version", "16.4"]);
+    let st = p.run(&["status", "--suffix", &s, "--json"]);
     assert!(st.status.success(), "{}", stdout(&st));
     let doc: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
     assert_eq!(doc["converged"], true);
@@ -149,7 +149,7 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
     let p = Provision::new(&proxy.url);
     let s = suffix("econ");
     p.ok(&up_args(&s, &[]));
-    let st = p.ok(&["status", "--suffix", &s, "--json", "--db-engine-version", "16.4"]);
+    let st = p.ok(&["status", "--suffix", &s, "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
     let kinds: std::collections::BTreeSet<&str> =
         doc["steps"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
@@ -160,7 +160,7 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
     p.ok(&up_args(&s, &[]));
     let up_calls = proxy.calls();
     proxy.reset();
-    p.ok(&["status", "--suffix", &s, "--db-engine-version", "16.4"]);
+    p.ok(&["status", "--suffix", &s]);
     let status_calls = proxy.calls();
     eprintln!("kinds {} budget {budget}\nup {up_calls:?}\nstatus {status_calls:?}", kinds.len());
     assert!(total(&up_calls) <= budget, "converged up: {} calls for {} kinds: {up_calls:?}", total(&up_calls), kinds.len());

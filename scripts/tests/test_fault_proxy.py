@@ -562,3 +562,35 @@ def test_classify():
 if __name__ == "__main__":  # pragma: no cover
     with contextlib.suppress(SystemExit):
         sys.exit(pytest.main([__file__, "-v"]))
+
+
+def test_describe_db_engine_versions_is_answered_for_moto(proxy):
+    rds = client(proxy, "rds")
+    out = rds.describe_db_engine_versions(Engine="aurora-postgresql")
+    versions = {v["EngineVersion"]: v["Status"] for v in out["DBEngineVersions"]}
+    assert versions["16.6"] == "available"
+    assert versions["16.8"] == "deprecated"
+    assert all(
+        v["DBParameterGroupFamily"].startswith("aurora-postgresql") for v in out["DBEngineVersions"]
+    )
+    assert control(proxy, "stats")["calls"]["DescribeDBEngineVersions"] == 1
+
+
+def test_exit_with_parent_stops_the_proxy(moto_url):
+    # A parent shell starts the proxy and exits; the proxy must follow.
+    script = (
+        f"{sys.executable} {PROXY} --upstream {moto_url} --port 0 --exit-with-parent "
+        ">/dev/null 2>&1 & echo $!; sleep 2"
+    )
+    pid = int(
+        subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("the proxy outlived its parent")
