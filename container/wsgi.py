@@ -1,4 +1,4 @@
-"""WSGI entry point: ``gunicorn --config gunicorn.conf.py wsgi:app``."""
+"""WSGI entry point (``python -m app.serve`` serves ``wsgi:app`` with granian)."""
 
 from app import create_app
 

@@ -109,7 +109,9 @@ where
     loop {
         loop {
             let slot_free = busy < parallelism;
-            let Some(n) = queue.dequeue_where(|n| slot_free || policy.is_wait(n)) else { break };
+            let Some(n) = queue.dequeue_where(|n| slot_free || policy.is_wait(n)) else {
+                break;
+            };
             if !policy.is_wait(n) {
                 busy += 1;
             }
@@ -216,28 +218,22 @@ mod tests {
     async fn run_fake(g: &Graph, parallelism: usize, fail: &[&str]) -> (Summary, Vec<String>) {
         let rec = Recorder::default();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let summary = run(
-            g,
-            Policy::new(parallelism),
-            &rec,
-            std::future::pending(),
-            |n| {
-                let name = g.name(n).to_owned();
-                let cost = g.cost(n);
-                let fails = fail.contains(&name.as_str());
-                let log = log.clone();
-                async move {
-                    log.lock().unwrap().push(format!("start {name}"));
-                    tokio::time::sleep(cost).await;
-                    log.lock().unwrap().push(format!("end {name}"));
-                    if fails {
-                        Err(format!("{name}: CreateThing failed: Boom: no"))
-                    } else {
-                        Ok(Outcome::new("created", name))
-                    }
+        let summary = run(g, Policy::new(parallelism), &rec, std::future::pending(), |n| {
+            let name = g.name(n).to_owned();
+            let cost = g.cost(n);
+            let fails = fail.contains(&name.as_str());
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(format!("start {name}"));
+                tokio::time::sleep(cost).await;
+                log.lock().unwrap().push(format!("end {name}"));
+                if fails {
+                    Err(format!("{name}: CreateThing failed: Boom: no"))
+                } else {
+                    Ok(Outcome::new("created", name))
                 }
-            },
-        )
+            }
+        })
         .await;
         let lines = log.lock().unwrap().clone();
         (summary, lines)
@@ -267,7 +263,10 @@ mod tests {
         let rec = Recorder::default();
         let s = run(
             &g,
-            Policy { waits: &waits, ..Policy::new(1) },
+            Policy {
+                waits: &waits,
+                ..Policy::new(1)
+            },
             &rec,
             std::future::pending(),
             |n| {
@@ -280,7 +279,11 @@ mod tests {
         )
         .await;
         assert!(s.ok());
-        assert_eq!(s.elapsed, Duration::from_secs(100), "a and b (20 s in series) run during the waits");
+        assert_eq!(
+            s.elapsed,
+            Duration::from_secs(100),
+            "a and b (20 s in series) run during the waits"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -355,7 +358,10 @@ mod tests {
         let rec = Recorder::default();
         let s = run(
             &g,
-            Policy { keep_going: true, ..Policy::new(8) },
+            Policy {
+                keep_going: true,
+                ..Policy::new(8)
+            },
             &rec,
             std::future::pending(),
             |n| {

@@ -848,3 +848,68 @@ async fn image_push_passes_the_registry_password_on_stdin_only() {
     );
     env.ok(&[], &["step", "ecr-repo"], &["--undo"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_final_snapshot() {
+    let mut env = Env::new("dz").await;
+    let s = env.suffix.clone();
+    let cluster_id = env.name("aurora", "catalog");
+    env.ok(&[], &["up"], &["--protect-data"]);
+    let c = env
+        .aws
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&cluster_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.db_clusters()[0].deletion_protection(), Some(true));
+
+    // down refuses to touch any part of the database.
+    let out = env.run(&[], &["down"], &["--protect-data", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("deletion protection") && err.contains("hint:"), "{err}");
+    let f = aws_sdk_rds::types::Filter::builder()
+        .name("db-cluster-id")
+        .values(&cluster_id)
+        .build();
+    let inst = env.aws.rds.describe_db_instances().filters(f).send().await.unwrap();
+    assert_eq!(inst.db_instances().len(), 2, "no instance may be deleted");
+
+    // `up` without --protect-data turns protection off (drift repaired)...
+    let out = env.run(&[], &["up"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("db-cluster: repaired"), "{}", stderr(&out));
+    let c = env
+        .aws
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&cluster_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.db_clusters()[0].deletion_protection(), Some(false));
+
+    // ...and `down --protect-data` then keeps a final snapshot.
+    env.ok(&[], &["down"], &["--protect-data", "--yes"]);
+    let snaps = env.aws.rds.describe_db_cluster_snapshots().send().await.unwrap();
+    let finals: Vec<String> = snaps
+        .db_cluster_snapshots()
+        .iter()
+        .filter_map(|x| x.db_cluster_snapshot_identifier())
+        .filter(|id| id.starts_with(&format!("{cluster_id}-final-")))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(finals.len(), 1, "{finals:?}");
+    assert!(data_leftovers(&env.aws, &s).await.is_empty());
+    for id in finals {
+        env.aws
+            .rds
+            .delete_db_cluster_snapshot()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .unwrap();
+    }
+}

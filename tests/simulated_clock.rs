@@ -43,7 +43,12 @@ async fn parallelism_one_is_much_slower_than_the_default() {
     let (up, waits, _) = stack_graphs();
     let p8 = simulate(&up, &waits, 8).await;
     let p1 = simulate(&up, &waits, 1).await;
-    assert!(p1.makespan > p8.makespan, "p1 {:?} vs p8 {:?}", p1.makespan, p8.makespan);
+    assert!(
+        p1.makespan > p8.makespan,
+        "p1 {:?} vs p8 {:?}",
+        p1.makespan,
+        p8.makespan
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -70,6 +75,9 @@ async fn nothing_waits_for_the_database_instances_unless_it_needs_them_usable() 
         }
     }
     if let Some(svc) = ["ecs-service", "svc-api"].iter().find(|s| t.spans.contains_key(**s)) {
-        assert!(t.start(svc) < t.end("db-writer:ready"), "the service waited for the database");
+        assert!(
+            t.start(svc) < t.end("db-writer:ready"),
+            "the service waited for the database"
+        );
     }
 }

@@ -29,7 +29,12 @@ async fn a_throttling_storm_still_converges_and_tears_down() {
     let s = suffix("storm");
     p.ok(&up_args(&s, &[]));
     let stats = proxy.stats();
-    let throttled: u64 = stats["throttled"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let throttled: u64 = stats["throttled"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert!(throttled > 20, "the storm must really throttle: {throttled}");
     let aws = clients(&moto(MOTO)).await;
     assert_eq!(census(&aws, &s).await, full_census());
@@ -60,7 +65,12 @@ async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
         handles.push(std::thread::spawn(move || {
             let p = Provision::new(&url);
             let s = suffix(&format!("kill{i}"));
-            let mut child = p.command().args(up_args(&s, &[])).stderr(std::process::Stdio::null()).spawn().unwrap();
+            let mut child = p
+                .command()
+                .args(up_args(&s, &[]))
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
             std::thread::sleep(at);
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
@@ -70,7 +80,11 @@ async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
     }
     for h in handles {
         let (p, s, at, out) = h.join().unwrap();
-        assert!(out.status.success(), "up after a kill at {at:?} failed: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "up after a kill at {at:?} failed: {}",
+            stderr(&out)
+        );
         let lock = p.state_dir.join(format!("{s}.lock"));
         assert!(!lock.exists(), "lock left behind after the second run");
         assert_eq!(census(&aws, &s).await, full_census(), "after a kill at {at:?}");
@@ -102,7 +116,10 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let summary = err.split("error: up failed:").nth(1).expect("a failure summary");
-    assert!(summary.contains("step tg-blue: CreateTargetGroup failed: AccessDenied"), "{summary}");
+    assert!(
+        summary.contains("step tg-blue: CreateTargetGroup failed: AccessDenied"),
+        "{summary}"
+    );
     assert_eq!(summary.matches("step tg-blue:").count(), 1, "reported once: {summary}");
     assert!(summary.contains("skipped"), "dependents are skipped: {summary}");
     // Independent branches finished: the network and the database exist.
@@ -151,8 +168,12 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
     p.ok(&up_args(&s, &[]));
     let st = p.ok(&["status", "--suffix", &s, "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
-    let kinds: std::collections::BTreeSet<&str> =
-        doc["steps"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    let kinds: std::collections::BTreeSet<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
     assert!(kinds.len() >= 20, "{kinds:?}");
     let budget = (kinds.len() as f64 * 1.5) as u64;
 
@@ -162,9 +183,22 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
     proxy.reset();
     p.ok(&["status", "--suffix", &s]);
     let status_calls = proxy.calls();
-    eprintln!("kinds {} budget {budget}\nup {up_calls:?}\nstatus {status_calls:?}", kinds.len());
-    assert!(total(&up_calls) <= budget, "converged up: {} calls for {} kinds: {up_calls:?}", total(&up_calls), kinds.len());
-    assert!(total(&status_calls) <= budget, "status: {} calls for {} kinds: {status_calls:?}", total(&status_calls), kinds.len());
+    eprintln!(
+        "kinds {} budget {budget}\nup {up_calls:?}\nstatus {status_calls:?}",
+        kinds.len()
+    );
+    assert!(
+        total(&up_calls) <= budget,
+        "converged up: {} calls for {} kinds: {up_calls:?}",
+        total(&up_calls),
+        kinds.len()
+    );
+    assert!(
+        total(&status_calls) <= budget,
+        "status: {} calls for {} kinds: {status_calls:?}",
+        total(&status_calls),
+        kinds.len()
+    );
     p.ok(&["down", "--suffix", &s, "--yes"]);
 }
 
@@ -182,7 +216,9 @@ async fn under_latency_default_parallelism_is_at_least_three_times_faster() {
     p.ok(&up_args(&b, &["--parallelism", "1"]));
     let serial = t.elapsed();
     let speedup = serial.as_secs_f64() / parallel.as_secs_f64();
-    eprintln!("cold up with 30 ms per call: parallelism 8 {parallel:?}, parallelism 1 {serial:?}, speedup {speedup:.2}x");
+    eprintln!(
+        "cold up with 30 ms per call: parallelism 8 {parallel:?}, parallelism 1 {serial:?}, speedup {speedup:.2}x"
+    );
     assert!(speedup >= 3.0, "speedup {speedup:.2}x (p8 {parallel:?}, p1 {serial:?})");
     let q = Provision::new(&moto(MOTO));
     q.ok(&["down", "--suffix", &a, "--yes"]);
@@ -196,11 +232,16 @@ fn json_events_stream_one_object_per_transition() {
     let s = suffix("json");
     let out = p.run(&up_args(&s, &["--json"]));
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<serde_json::Value> =
-        stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
     let started = lines.iter().filter(|v| v["event"] == "started").count();
     let finished = lines.iter().filter(|v| v["event"] == "finished").count();
-    assert!(started > 30 && started == finished, "started {started} finished {finished}");
+    assert!(
+        started > 30 && started == finished,
+        "started {started} finished {finished}"
+    );
     assert_eq!(lines.last().unwrap()["event"], "done");
     assert!(lines.last().unwrap()["outputs"]["VpcId"].is_string());
     // Quiet: nothing but the result.

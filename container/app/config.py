@@ -91,8 +91,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, version: str = "1.0.0") -> Settings:
-        threads = _int("GUNICORN_THREADS", 0)
-        pool_max_default = max(threads, 4) if threads else 8
+        threads = _int("WSGI_THREADS", 0)
+        pool_max_default = threads if threads else 4
         return cls(
             db_host=os.environ.get("DB_HOST", "localhost"),
             db_port=_int("DB_PORT", 5432, minimum=1),

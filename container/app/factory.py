@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
 import time
+from multiprocessing import util as mp_util
 from typing import Any
 
 import orjson
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None, *, start_db: bool = True) -> Fl
 
     if start_db:
         db.open()
+        _close_on_exit(db)
     logging.getLogger("app").info(
         "service configured",
         extra={
@@ -68,6 +72,23 @@ def create_app(settings: Settings | None = None, *, start_db: bool = True) -> Fl
         },
     )
     return app
+
+
+def _close_on_exit(db: Database) -> None:
+    """Close the pool and flush spans when this (worker) process exits."""
+    done = threading.Event()
+
+    def shutdown() -> None:
+        if done.is_set():
+            return
+        done.set()
+        db.close(timeout=5.0)
+        telemetry.shutdown_tracing()
+
+    atexit.register(shutdown)
+    # granian forks its workers with multiprocessing, whose children skip atexit
+    # handlers but run multiprocessing finalizers.
+    mp_util.Finalize(None, shutdown, exitpriority=10)
 
 
 def _install_request_hooks(app: Flask) -> None:

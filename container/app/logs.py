@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import sys
-import time
 import traceback
 import uuid
 from datetime import UTC, datetime
@@ -81,29 +80,3 @@ def request_id_from(header_value: str | None) -> str:
     if header_value and _REQUEST_ID_RE.match(header_value):
         return header_value
     return uuid.uuid4().hex
-
-
-def gunicorn_logconfig() -> dict[str, Any]:
-    """logconfig_dict for gunicorn's own error log (its access log is off: the app logs)."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
-        "handlers": {
-            "stdout": {
-                "class": "logging.StreamHandler",
-                "formatter": "json",
-                "stream": "ext://sys.stdout",
-            }
-        },
-        "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stdout"]},
-        "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
-            "psycopg.pool": {"level": "WARNING"},
-        },
-    }
-
-
-def monotonic_ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)

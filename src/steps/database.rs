@@ -340,7 +340,7 @@ async fn refuse_if_protected(cx: &Ctx, op: &'static str) -> StepResult<()> {
 // ---------------------------------------------------------------- operator's secret
 
 /// The operator's `--db-secret-arn` resolved to its full ARN (DescribeSecret
-/// only: `down` and `status` never read its value).
+/// only: finding and deleting never read its value).
 async fn external_arn(cx: &Ctx) -> StepResult<Option<Arc<String>>> {
     let Some(id) = cx.settings.db_secret_arn.clone() else {
         return Ok(None);

@@ -900,6 +900,39 @@ impl Service {
         }
     }
 
+    /// The update that brings `svc` back to the desired service.
+    fn update(
+        cx: &Ctx,
+        svc: &EcsService,
+        bounds: Option<(i32, i32)>,
+    ) -> StepResult<aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder> {
+        let want_strategy = capacity_strategy(cx.settings.spot_percent)?;
+        let strategy_changed = strategy_key(svc.capacity_provider_strategy()) != strategy_key(&want_strategy);
+        let mut req = cx
+            .aws
+            .ecs
+            .update_service()
+            .cluster(cluster_name(cx))
+            .service(svc.service_name().unwrap_or_default())
+            .task_definition(cx.id_of("task-def")?)
+            .set_capacity_provider_strategy(Some(want_strategy))
+            .deployment_configuration(deployment_configuration())
+            .enable_execute_command(cx.settings.enable_exec)
+            .health_check_grace_period_seconds(HEALTH_GRACE_SECONDS);
+        let count = svc.desired_count();
+        let want_count = match bounds {
+            Some((min, max)) => count.clamp(min, max),
+            None => DESIRED_COUNT,
+        };
+        if count != want_count {
+            req = req.desired_count(want_count);
+        }
+        if strategy_changed && !svc.capacity_provider_strategy().is_empty() {
+            req = req.force_new_deployment(true);
+        }
+        Ok(req)
+    }
+
     /// What differs from the desired service; `bounds` are the scalable
     /// target's min/max when auto scaling manages the count.
     pub fn drift(cx: &Ctx, s: &EcsService, bounds: Option<(i32, i32)>) -> StepResult<Vec<String>> {
@@ -1014,6 +1047,15 @@ impl Step for Service {
             .service()
             .cloned()
             .ok_or_else(|| AwsError::custom("CreateService", "EmptyResponse", "no service in the response"))?;
+        // The service as created must be the service asked for. An endpoint
+        // that silently drops fields (moto drops the capacity strategy and
+        // the deployment configuration) is corrected now, from the create
+        // response, instead of surfacing as drift on the next run.
+        let dropped = Self::drift(cx, &svc, None)?;
+        if !dropped.is_empty() {
+            tracing::warn!(fields = ?dropped, "CreateService did not keep every field; updating the service");
+            Self::update(cx, &svc, None)?.send().await.aws("UpdateService")?;
+        }
         Ok(Self::record(&svc).pending())
     }
 
@@ -1030,31 +1072,7 @@ impl Step for Service {
         let drift = Self::drift(cx, &svc, bounds)?;
         if fix && !drift.is_empty() {
             let td = cx.id_of("task-def")?;
-            let want_strategy = capacity_strategy(cx.settings.spot_percent)?;
-            let strategy_changed = strategy_key(svc.capacity_provider_strategy()) != strategy_key(&want_strategy);
-            let mut req = cx
-                .aws
-                .ecs
-                .update_service()
-                .cluster(cluster_name(cx))
-                .service(&rec.id)
-                .task_definition(&td)
-                .set_capacity_provider_strategy(Some(want_strategy))
-                .deployment_configuration(deployment_configuration())
-                .enable_execute_command(cx.settings.enable_exec)
-                .health_check_grace_period_seconds(HEALTH_GRACE_SECONDS);
-            let count = svc.desired_count();
-            let want_count = match bounds {
-                Some((min, max)) => count.clamp(min, max),
-                None => DESIRED_COUNT,
-            };
-            if count != want_count {
-                req = req.desired_count(want_count);
-            }
-            if strategy_changed {
-                req = req.force_new_deployment(true);
-            }
-            req.send().await.aws("UpdateService")?;
+            Self::update(cx, &svc, bounds)?.send().await.aws("UpdateService")?;
             cx.set_record("ecs-service", rec.clone().with("task_definition", td).pending());
         }
         Ok(drift)
@@ -1620,12 +1638,23 @@ mod tests {
                     )
                     .build()
             });
-        let cx = mocked_ctx(&[&rule]);
+        // The response above drops the strategy and the deployment
+        // configuration (as moto does): the tool must put them back at once.
+        let update = mock!(aws_sdk_ecs::Client::update_service)
+            .match_requests(|req| {
+                strategy_key(req.capacity_provider_strategy()) == strategy_key(&capacity_strategy(70).unwrap())
+                    && deployment_ok(req.deployment_configuration())
+                    && req.health_check_grace_period_seconds() == Some(HEALTH_GRACE_SECONDS)
+                    && req.service() == Some("svc-api-dev1")
+            })
+            .then_output(|| aws_sdk_ecs::operation::update_service::UpdateServiceOutput::builder().build());
+        let cx = mocked_ctx(&[&rule, &update]);
         let rec = Service
             .create(&cx)
             .await
             .expect("the request matched every expectation");
         assert_eq!(rule.num_calls(), 1);
+        assert_eq!(update.num_calls(), 1, "dropped fields are restored right after create");
         assert_eq!(rec.id, "svc-api-dev1");
         assert!(!rec.ready);
     }

@@ -66,7 +66,9 @@ pub async fn simulate(graph: &Graph, waits: &[bool], parallelism: usize) -> Time
 /// The default stack's up and down graphs (with which nodes are waits).
 pub fn stack_graphs() -> (Graph, Vec<bool>, Graph) {
     let cli = <provision::cli::Cli as clap::Parser>::try_parse_from(["provision", "plan", "--suffix", "sim"]).unwrap();
-    let provision::cli::Command::Plan(p) = cli.command else { unreachable!() };
+    let provision::cli::Command::Plan(p) = cli.command else {
+        unreachable!()
+    };
     let settings = p.stack.validate().unwrap();
     let steps = provision::steps::stack(&settings);
     let (up, nodes) = provision::ops::up_graph(&steps).unwrap();
