@@ -2,6 +2,7 @@
 # Lint and test the product-catalog API in container/ against the local PostgreSQL.
 #
 #   scripts/test-app.sh [extra pytest args]
+#   scripts/test-app.sh --setup-only     # just create/refresh container/.venv
 #
 # Creates (or reuses) container/.venv, installs requirements.txt and
 # requirements-dev.txt only when they changed, then runs ruff (lint + format
@@ -39,6 +40,10 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "$want" > "$stamp"
 else
     log "requirements up to date"
+fi
+
+if [[ "${1:-}" == "--setup-only" ]]; then
+    exit 0
 fi
 
 cd "$APP"

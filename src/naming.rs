@@ -88,6 +88,24 @@ pub fn tags(suffix: &Suffix, name: &str, step: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// Tag (or marker) carrying the fingerprint of the configuration a run
+/// applied after the resource was created.
+pub const TAG_CONFIGURED: &str = "provision:configured";
+
+/// A short, stable fingerprint of a desired configuration (FNV-1a, 64 bit).
+/// Written last, after every call that configures a resource succeeded, it
+/// lets a converged run see "configured as wanted" from the one describe it
+/// already made, instead of one extra call per property; a missing or
+/// different fingerprint means "check everything and repair".
+pub fn fingerprint(desired: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in desired.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Letter of the n-th availability zone slot (`a`, `b`, `c`).
 pub fn az_letter(i: usize) -> char {
     (b'a' + i as u8) as char
@@ -128,6 +146,13 @@ mod tests {
         assert!(name("tg", "green", &s).len() <= 32);
         assert!(name("alb", "api", &s).len() <= 32);
         assert_eq!(name("vpc", "main", &Suffix::parse("dev1").unwrap()), "vpc-main-dev1");
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_tell_configurations_apart() {
+        assert_eq!(fingerprint("a"), fingerprint("a"));
+        assert_ne!(fingerprint("policy v1"), fingerprint("policy v2"));
+        assert_eq!(fingerprint(""), "cbf29ce484222325");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The compute, traffic, scaling and observability layer end to end against
 //! the moto server, through the real binary, for the complete stack.
 //!
-//! moto 5.2.5 lacks `DescribeDBEngineVersions` (the data layer needs it), so
-//! the binary talks to a small loopback shim that answers that one call and
-//! forwards everything else to the project's proxy in front of moto.
+//! moto 5.2.5 lacks `DescribeDBEngineVersions` (the data layer needs it);
+//! the project's proxy in front of moto (`scripts/fault_proxy.py`, via
+//! `common::moto`) answers it.
 //!
 //! What moto drops (so asserted only where it keeps it): CreateService
 //! discards `capacityProviderStrategy`, `deploymentConfiguration`,
@@ -19,135 +19,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::Output;
 
 const MOTO: &str = "compute";
-
-// ---------------------------------------------------------------- engine-version shim
-
-fn engine_versions_xml() -> String {
-    let entries: String = ["15.10", "16.4", "16.6", "17.2"]
-        .iter()
-        .map(|v| {
-            let major = v.split('.').next().unwrap();
-            format!(
-                "<DBEngineVersion><Engine>aurora-postgresql</Engine><EngineVersion>{v}</EngineVersion>\
-                 <MajorEngineVersion>{major}</MajorEngineVersion><DBParameterGroupFamily>aurora-postgresql{major}\
-                 </DBParameterGroupFamily><Status>available</Status></DBEngineVersion>"
-            )
-        })
-        .collect();
-    format!(
-        "<DescribeDBEngineVersionsResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
-         <DescribeDBEngineVersionsResult><DBEngineVersions>{entries}</DBEngineVersions></DescribeDBEngineVersionsResult>\
-         <ResponseMetadata><RequestId>7d0f3c1e-0000-4000-8000-000000000001</RequestId></ResponseMetadata>\
-         </DescribeDBEngineVersionsResponse>"
-    )
-}
-
-/// Starts the shim; returns its URL.
-fn shim(upstream: &str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let upstream = upstream.trim_start_matches("http://").to_owned();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let upstream = upstream.clone();
-            std::thread::spawn(move || {
-                let _ = serve(conn, &upstream);
-            });
-        }
-    });
-    url
-}
-
-/// One request per connection (answered with `Connection: close`).
-fn serve(client: TcpStream, upstream: &str) -> std::io::Result<()> {
-    let mut reader = BufReader::new(client.try_clone()?);
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push(line);
-    }
-    let (mut length, mut chunked) = (0usize, false);
-    for h in &head[1..] {
-        if let Some((k, v)) = h.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
-                _ => {}
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    }
-    let mut client = client;
-    if String::from_utf8_lossy(&body)
-        .split('&')
-        .any(|kv| kv == "Action=DescribeDBEngineVersions")
-    {
-        let xml = engine_versions_xml();
-        write!(
-            client,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-            xml.len()
-        )?;
-        return client.flush();
-    }
-    let mut up = TcpStream::connect(upstream)?;
-    let mut req = head[0].clone();
-    for h in &head[1..] {
-        let k = h.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-        if !["connection", "keep-alive", "content-length", "transfer-encoding"].contains(&k.as_str()) {
-            req.push_str(h);
-        }
-    }
-    req.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
-    up.write_all(req.as_bytes())?;
-    up.write_all(&body)?;
-    let mut resp = Vec::new();
-    up.read_to_end(&mut resp)?;
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .unwrap_or(resp.len());
-    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-    let mut out = String::new();
-    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
-        if !line.to_ascii_lowercase().starts_with("connection:") {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    client.write_all(out.as_bytes())?;
-    client.write_all(&resp[split..])?;
-    client.flush()
-}
 
 // ---------------------------------------------------------------- helpers
 
@@ -160,7 +34,7 @@ struct Env {
 impl Env {
     async fn new(prefix: &str) -> Env {
         let moto_url = moto(MOTO);
-        let p = Provision::new(&shim(&moto_url));
+        let p = Provision::new(&moto_url);
         Env {
             aws: clients(&moto_url).await,
             p,

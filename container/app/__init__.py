@@ -1,9 +1,7 @@
-"""Product-catalog API (Flask + psycopg 3)."""
+"""Product-catalog API (Flask + psycopg 3, served by granian).
 
-from __future__ import annotations
+Kept import-free so that ``python -m app.serve`` starts (and can handle SIGTERM)
+before the heavy web and database libraries load; use ``app.factory.create_app``.
+"""
 
 __version__ = "1.0.0"
-
-from app.factory import create_app
-
-__all__ = ["__version__", "create_app"]

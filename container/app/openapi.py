@@ -361,7 +361,9 @@ def _paths() -> dict[str, Any]:
                 "parameters": list_params,
                 "responses": {
                     "200": _ok("A page of products.", "ProductList"),
-                    "414": _error("Request line longer than 8190 bytes."),
+                    "414": {
+                        "description": "Request head too large for the HTTP server (empty body)."
+                    },
                     "422": _error("Invalid query parameter."),
                     "503": _UNAVAILABLE,
                 },

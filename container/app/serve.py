@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 from app.config import effective_cpu_count
 from app.logs import JsonFormatter, configure_logging
@@ -57,12 +58,16 @@ def main() -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 
+    # Stopped before granian has set up its own (graceful) handlers: nothing is
+    # running yet, so exit cleanly rather than die of the default SIGTERM action.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     configure_logging(level)
     workers = _env_int("WEB_CONCURRENCY", effective_cpu_count())
     threads = _env_int("WSGI_THREADS", 2)
     # Each worker sizes its connection pool to its threads (Settings.from_env).
     os.environ["WSGI_THREADS"] = str(threads)
+    os.environ["CATALOG_SERVER"] = "granian"  # see wsgi.py
     graceful = _env_int("GRACEFUL_TIMEOUT", 90)
     host = os.environ.get("HOST", "0.0.0.0")
     port = _env_int("PORT", 5000)

@@ -1,4 +1,4 @@
-"""Fixtures: a throwaway PostgreSQL database per run, in-process apps, real gunicorn servers."""
+"""Fixtures: a throwaway PostgreSQL database per run, in-process apps, real servers."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import requests
 # Tests run with tracing off (test_tracing.py turns it on in its own server process).
 os.environ["OTEL_SDK_DISABLED"] = "true"
 
-from app import create_app
 from app.config import Settings
+from app.factory import create_app
 from tests.pgproxy import free_port
 
 CONTAINER_DIR = Path(__file__).resolve().parent.parent
@@ -132,7 +132,7 @@ def clean(app, db_conn) -> None:
     db_conn.execute("TRUNCATE products RESTART IDENTITY")
 
 
-# -- real gunicorn servers ---------------------------------------------------------
+# -- real production servers ---------------------------------------------------------
 def dockerfile_cmd() -> list[str]:
     """The exec-form CMD of the Dockerfile: tests run the very same command."""
     for line in (CONTAINER_DIR / "Dockerfile").read_text().splitlines():
@@ -198,7 +198,8 @@ def server_env(dbname: str, port: int, **extra: str) -> dict[str, str]:
             "DB_RECONNECT_TIMEOUT": "3",
             "RETRY_AFTER_SECONDS": "3",
             "WEB_CONCURRENCY": "2",
-            "GUNICORN_THREADS": "4",
+            "WSGI_THREADS": "2",
+            "GRACEFUL_TIMEOUT": "30",
             "OTEL_SDK_DISABLED": "true",
             "AWS_REGION": "eu-test-1",
             "PYTHONUNBUFFERED": "1",

@@ -1,7 +1,7 @@
 """Property-based fuzzing of the API from its own OpenAPI document (schemathesis).
 
 Every operation of the document the service serves at /api/openapi.json is called
-on a real gunicorn server with generated valid and invalid inputs; every response
+on the real production server with generated valid and invalid inputs; every response
 must be a non-5xx that matches the documented status codes, content type, headers
 and schema. Examples are bounded so the whole run stays well under two minutes.
 """
@@ -66,8 +66,8 @@ def test_api_conforms_to_its_openapi_document(case, live):
         excluded.append(positive_data_acceptance)
     response = case.call(base_url=live.url)
     if response.status_code == 414:
-        # gunicorn refuses request lines over 8190 bytes before the app runs (a
-        # documented JSON 414): a correct rejection of schema-violating data that
+        # The HTTP server refuses huge request heads before the app runs (a
+        # documented 414): a correct rejection of schema-violating data that
         # schemathesis' negative-data check does not list.
         excluded.append(negative_data_rejection)
     case.validate_response(response, excluded_checks=excluded)

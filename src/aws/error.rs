@@ -96,6 +96,12 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
     const NOT_FOUND: &[&str] = &[
         "NoSuchEntity",
         "NoSuchBucket",
+        "NoSuchBucketPolicy",
+        "NoSuchLifecycleConfiguration",
+        "NoSuchPublicAccessBlockConfiguration",
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "NoSuchTagSet",
+        "OwnershipControlsNotFoundError",
         "ResourceNotFoundException",
         "RepositoryNotFoundException",
         "LifecyclePolicyNotFoundException",

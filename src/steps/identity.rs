@@ -275,6 +275,37 @@ impl Role {
         Ok(())
     }
 
+    /// The fingerprint of the permissions this role should carry.
+    async fn fingerprint(&self, cx: &Ctx) -> StepResult<String> {
+        let account = cx.account_id().await?;
+        let doc = (self.policy)(cx, &account)?;
+        Ok(crate::naming::fingerprint(&format!("{doc};{}", self.managed.join(","))))
+    }
+
+    /// The role's description, ending in the fingerprint of the permissions
+    /// last applied in full. `ListRoles` returns descriptions (not tags), so
+    /// the one discovery call also says whether the policies need checking.
+    fn description(cx: &Ctx, id: &str, fingerprint: Option<&str>) -> String {
+        match fingerprint {
+            Some(f) => format!("provision {}: {id} (permissions {f})", cx.suffix()),
+            None => format!("provision {}: {id}", cx.suffix()),
+        }
+    }
+
+    /// Written after the policies: says every call before it succeeded.
+    async fn mark_configured(&self, cx: &Ctx, name: &str) -> StepResult<()> {
+        let f = self.fingerprint(cx).await?;
+        cx.aws
+            .iam
+            .update_role()
+            .role_name(name)
+            .description(Self::description(cx, self.id, Some(&f)))
+            .send()
+            .await
+            .aws("UpdateRole")?;
+        Ok(())
+    }
+
     async fn attach(&self, cx: &Ctx, name: &str) -> StepResult<()> {
         for m in &self.managed {
             cx.aws
@@ -304,11 +335,14 @@ impl Step for Role {
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
         let name = self.name(cx);
-        Ok(roles(cx)
-            .await?
-            .iter()
-            .find(|r| r.role_name() == name)
-            .map(|r| Record::new(r.role_name()).with("arn", r.arn())))
+        Ok(roles(cx).await?.iter().find(|r| r.role_name() == name).map(|r| {
+            let f = r
+                .description()
+                .and_then(|d| d.rsplit_once("(permissions "))
+                .map(|(_, f)| f.trim_end_matches(')'))
+                .unwrap_or_default();
+            Record::new(r.role_name()).with("arn", r.arn()).with("permissions", f)
+        }))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
@@ -326,7 +360,7 @@ impl Step for Role {
             .role_name(&name)
             .path(role_path(cx))
             .assume_role_policy_document(trust_policy(self.service, &account).to_string())
-            .description(format!("provision {}: {}", cx.suffix(), self.id))
+            .description(Self::description(cx, self.id, None))
             .set_tags(Some(tags))
             .send()
             .await
@@ -349,10 +383,14 @@ impl Step for Role {
         };
         self.put_policy(cx, &name).await?;
         self.attach(cx, &name).await?;
+        self.mark_configured(cx, &name).await?;
         Ok(Record::new(name).with("arn", arn))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
+        if rec.attr("permissions") == Some(self.fingerprint(cx).await?.as_str()) {
+            return Ok(vec![]);
+        }
         let account = cx.account_id().await?;
         let want = (self.policy)(cx, &account)?;
         let have = cx
@@ -416,6 +454,9 @@ impl Step for Role {
                     self.attach(cx, &rec.id).await?;
                 }
             }
+        }
+        if fix {
+            self.mark_configured(cx, &rec.id).await?;
         }
         Ok(drift)
     }

@@ -317,6 +317,15 @@ impl LogBucket {
         Ok(bucket_name(cx.suffix().as_str(), &cx.account_id().await?))
     }
 
+    /// The fingerprint of the configuration [`Self::configure`] applies.
+    async fn fingerprint(cx: &Ctx, bucket: &str) -> StepResult<String> {
+        let account = cx.account_id().await?;
+        Ok(crate::naming::fingerprint(&format!(
+            "AES256;public-access-block:all;expire:{LOG_EXPIRY_DAYS};{}",
+            bucket_policy(bucket, &account, cx.region())
+        )))
+    }
+
     /// Encryption, public access block, ownership, lifecycle, policy, tags:
     /// all idempotent puts.
     async fn configure(cx: &Ctx, bucket: &str) -> StepResult<()> {
@@ -400,8 +409,13 @@ impl LogBucket {
             .send()
             .await
             .aws("PutBucketPolicy")?;
-        let tags: Vec<aws_sdk_s3::types::Tag> = cx
-            .tags(bucket, "alb-logs")
+        // Tagged last: the fingerprint says every put above went through.
+        let mut tags = cx.tags(bucket, "alb-logs");
+        tags.push((
+            crate::naming::TAG_CONFIGURED.into(),
+            Self::fingerprint(cx, bucket).await?,
+        ));
+        let tags: Vec<aws_sdk_s3::types::Tag> = tags
             .into_iter()
             .filter_map(|(k, v)| aws_sdk_s3::types::Tag::builder().key(k).value(v).build().ok())
             .collect();
@@ -487,17 +501,32 @@ impl Step for LogBucket {
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
         let name = Self::name(cx).await?;
-        let found = cx
+        let tagging = cx
             .aws
             .s3
-            .head_bucket()
+            .get_bucket_tagging()
             .bucket(&name)
             .send()
             .await
-            .aws("HeadBucket")
-            .or_not_found()?;
-        Ok(found
-            .map(|_| Record::new(&name).with("arn", format!("arn:{}:s3:::{name}", crate::aws::partition(cx.region())))))
+            .aws("GetBucketTagging");
+        // One call tells both whether the bucket exists and, through the
+        // fingerprint tag, whether it is configured as wanted.
+        let configured = match tagging {
+            Ok(t) => t
+                .tag_set()
+                .iter()
+                .find(|t| t.key() == crate::naming::TAG_CONFIGURED)
+                .map(|t| t.value().to_owned())
+                .unwrap_or_default(),
+            Err(e) if e.code_is("NoSuchTagSet") => String::new(),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(
+            Record::new(&name)
+                .with("arn", format!("arn:{}:s3:::{name}", crate::aws::partition(cx.region())))
+                .with("configured", configured),
+        ))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
@@ -532,6 +561,9 @@ impl Step for LogBucket {
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
         let s3 = &cx.aws.s3;
         let b = rec.id.as_str();
+        if rec.attr("configured") == Some(Self::fingerprint(cx, b).await?.as_str()) {
+            return Ok(vec![]);
+        }
         let mut drift = Vec::new();
         let pab = s3
             .get_public_access_block()
@@ -598,7 +630,9 @@ impl Step for LogBucket {
         if !expires {
             drift.push(format!("lifecycle expiry of {LOG_EXPIRY_DAYS} days missing"));
         }
-        if fix && !drift.is_empty() {
+        if fix {
+            // Also when nothing differs: the fingerprint tag makes the next
+            // run's check free.
             Self::configure(cx, b).await?;
         }
         Ok(drift)
@@ -798,13 +832,39 @@ impl Step for Alb {
 
     async fn wait_ready(&self, cx: &Ctx, rec: &Record) -> StepResult<Record> {
         cx.waiting("alb", "load balancer to become active");
-        cx.aws
-            .elb
-            .wait_until_load_balancer_available()
-            .load_balancer_arns(&rec.id)
-            .wait(Duration::from_secs(15 * 60))
-            .await
-            .map_err(|e| waiter_err("WaitLoadBalancerAvailable", e))?;
+        // Polled with backoff from 1 s to 15 s rather than the SDK waiter's
+        // fixed 15 s first delay: an ALB that is active in seconds is not
+        // waited on for 15.
+        let backoff = Backoff {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(15),
+            timeout: Duration::from_secs(15 * 60),
+        };
+        wait::poll("the load balancer to become active", backoff, || async {
+            let out = cx
+                .aws
+                .elb
+                .describe_load_balancers()
+                .load_balancer_arns(&rec.id)
+                .send()
+                .await
+                .aws("DescribeLoadBalancers")?;
+            let state = out
+                .load_balancers()
+                .first()
+                .and_then(|l| l.state())
+                .and_then(|s| s.code());
+            match state.map(|c| c.as_str()) {
+                Some("active") => Ok(Some(())),
+                Some("failed") => Err(AwsError::custom(
+                    "DescribeLoadBalancers",
+                    "LoadBalancerFailed",
+                    "the load balancer failed to provision",
+                )),
+                _ => Ok(None),
+            }
+        })
+        .await?;
         Ok(Record {
             ready: true,
             ..rec.clone()

@@ -11,7 +11,7 @@ use super::{Ctx, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, ErrorClass};
 use crate::cli::Settings;
-use crate::naming::{az_letter, MANAGED_BY, TAG_MANAGED_BY, TAG_STEP, TAG_SUFFIX};
+use crate::naming::{az_letter, MANAGED_BY, TAG_CONFIGURED, TAG_MANAGED_BY, TAG_STEP, TAG_SUFFIX};
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
@@ -28,9 +28,6 @@ use std::time::Duration;
 pub const AZ_COUNT: usize = 3;
 pub const APP_PORT: i32 = 5000;
 pub const DB_PORT: i32 = 5432;
-/// Marks a resource whose follow-up calls after create all succeeded, so a
-/// crash between create and configure is repaired on the next run.
-const TAG_CONFIGURED: &str = "provision:configured";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
