@@ -105,23 +105,34 @@ pub fn wait_nodes(nodes: &[Node]) -> Vec<bool> {
     nodes.iter().map(|n| matches!(n, Node::Ready(_))).collect()
 }
 
-/// The teardown graph: a step is destroyed after every step that depends on
-/// it (through either phase).
-pub fn down_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
+/// One node per step (phases folded together), edges on the steps' ids.
+fn step_graph(
+    steps: &[StepRef],
+    with_ordering: bool,
+    cost: impl Fn(&StepRef) -> std::time::Duration,
+) -> Result<Graph, GraphError> {
     let spec = steps.iter().map(|s| {
-        let deps: BTreeSet<String> = s.deps().iter().map(|d| base_step(d).to_owned()).collect();
-        (
-            s.id().to_owned(),
-            deps.into_iter().collect::<Vec<_>>(),
-            s.timing().destroy,
-        )
+        let ordering = if with_ordering { Vec::new() } else { s.ordering_deps() };
+        let deps: BTreeSet<String> = s
+            .deps()
+            .iter()
+            .filter(|d| !ordering.contains(d))
+            .map(|d| base_step(d).to_owned())
+            .collect();
+        (s.id().to_owned(), deps.into_iter().collect::<Vec<_>>(), cost(s))
     });
-    Ok(Graph::new(spec)?.reversed())
+    Graph::new(spec)
+}
+
+/// The teardown graph: a step is destroyed after every step that depends on
+/// it (through either phase), except for creation-order-only dependencies.
+pub fn down_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
+    Ok(step_graph(steps, false, |s| s.timing().destroy)?.reversed())
 }
 
 /// Graph over the steps alone (no ready nodes), in dependency order.
 pub fn find_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
-    down_graph(steps).map(|g| g.reversed())
+    step_graph(steps, true, |s| s.timing().create)
 }
 
 type BoxFut = Pin<Box<dyn Future<Output = Result<Outcome, AwsError>> + Send>>;

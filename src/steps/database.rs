@@ -1021,10 +1021,17 @@ impl Step for Instance {
     }
     fn deps(&self) -> Vec<String> {
         let mut d = vec!["db-cluster".to_string()];
-        if self.role == "reader" {
-            d.push("db-writer".into());
-        }
+        d.extend(self.ordering_deps());
         d
+    }
+    /// Aurora makes the first instance of a cluster its writer, so the
+    /// reader is created after the writer; deleting both at once is fine.
+    fn ordering_deps(&self) -> Vec<String> {
+        if self.role == "reader" {
+            vec!["db-writer".into()]
+        } else {
+            vec![]
+        }
     }
     fn timing(&self) -> Timing {
         Timing::secs(5, 600, 600)

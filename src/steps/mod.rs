@@ -69,6 +69,12 @@ pub trait Step: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// Step ids this one needs; `"x:ready"` to need x usable.
     fn deps(&self) -> Vec<String>;
+    /// The part of [`deps`](Step::deps) that only orders creation: `down`
+    /// does not wait for these (e.g. Aurora's reader is created after the
+    /// writer, but both can be deleted at once).
+    fn ordering_deps(&self) -> Vec<String> {
+        Vec::new()
+    }
     fn timing(&self) -> Timing {
         Timing::default()
     }
