@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("app.errors")
@@ -80,7 +80,7 @@ def error_response(
     body: dict[str, Any] = {"error": error, "detail": detail}
     if fields:
         body["fields"] = fields
-    request_id = g.get("request_id") if g else None
+    request_id = request.environ.get("catalog.request_id") if request else None
     if request_id:
         body["request_id"] = request_id
     resp = Response(orjson.dumps(body), status=status, mimetype="application/json")

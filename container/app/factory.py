@@ -10,7 +10,7 @@ from multiprocessing import util as mp_util
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from flask.json.provider import JSONProvider
 
 from app import telemetry
@@ -18,9 +18,9 @@ from app.cache import VersionedCache
 from app.config import Settings
 from app.db import Database
 from app.errors import register_error_handlers
-from app.logs import configure_logging, request_id_from
+from app.logs import AccessLog, configure_logging, request_id_from
 
-access_log = logging.getLogger("app.access")
+access_log = AccessLog()
 
 
 class OrjsonProvider(JSONProvider):
@@ -92,32 +92,36 @@ def _close_on_exit(db: Database) -> None:
 
 
 def _install_request_hooks(app: Flask) -> None:
+    # Per-request state lives in the WSGI environ (plain dict lookups): these hooks
+    # run on every request, and each werkzeug proxy access costs microseconds.
     @app.before_request
     def _start() -> None:
-        g.start = time.perf_counter()
-        g.request_id = request_id_from(request.headers.get("X-Request-Id"))
+        environ = request.environ
+        environ["catalog.start"] = time.perf_counter()
+        environ["catalog.request_id"] = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        request_id = g.get("request_id")
+        environ = request.environ
+        request_id = environ.get("catalog.request_id")
         if request_id:
             response.headers["X-Request-Id"] = request_id
-        start = g.get("start")
-        duration = round((time.perf_counter() - start) * 1000, 3) if start else None
-        extra = {
+        start = environ.get("catalog.start")
+        fields: dict[str, Any] = {
             "request_id": request_id,
-            "method": request.method,
-            "path": request.path,
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
             "status": response.status_code,
-            "duration_ms": duration,
+            "duration_ms": round((time.perf_counter() - start) * 1000, 3) if start else None,
             "bytes": response.calculate_content_length(),
-            "remote_addr": request.headers.get("X-Forwarded-For", request.remote_addr),
-            "user_agent": request.headers.get("User-Agent"),
+            "remote_addr": environ.get("HTTP_X_FORWARDED_FOR") or environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
         }
         trace_id = telemetry.current_trace_id()
         if trace_id:
-            extra["trace_id"] = trace_id
-        if request.query_string:
-            extra["query"] = request.query_string.decode("latin-1")[:512]
-        access_log.info("request", extra=extra)
+            fields["trace_id"] = trace_id
+        query = environ.get("QUERY_STRING")
+        if query:
+            fields["query"] = query[:512]
+        access_log.write(fields)
         return response

@@ -10,9 +10,13 @@ from psycopg import sql
 from app.errors import APIError
 from app.validation import ListParams, encode_cursor
 
-COLUMNS = sql.SQL(
+_COLUMN_LIST = (
     "id, name, description, price, currency, category, sku, stock, created_at, updated_at"
 )
+COLUMNS = sql.SQL(_COLUMN_LIST)
+# Hot, fixed statements as plain strings: composing them per request costs more
+# than running them (psycopg prepares them server-side after a few executions).
+_GET_ONE = f"SELECT {_COLUMN_LIST} FROM products WHERE id = %s"
 _SORT_COLUMNS = {
     "id": "id",
     "name": "name",
@@ -99,9 +103,7 @@ def list_products(conn: psycopg.Connection, params: ListParams) -> dict[str, Any
 
 
 def get_product(conn: psycopg.Connection, product_id: int) -> dict[str, Any] | None:
-    return conn.execute(
-        sql.SQL("SELECT {} FROM products WHERE id = %s").format(COLUMNS), (product_id,)
-    ).fetchone()
+    return conn.execute(_GET_ONE, (product_id,)).fetchone()
 
 
 def _integrity(exc: psycopg.IntegrityError, sku: Any) -> APIError:

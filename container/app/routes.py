@@ -95,7 +95,7 @@ def openapi() -> Response:
 # -- products ---------------------------------------------------------------------
 @bp.get("/api/products")
 def list_products() -> Response:
-    params = parse_list_params(request.args)
+    params = parse_list_params(request.args.to_dict())  # first value of each
     key = ("products", *params.cache_key())
     cache = _cache()
 

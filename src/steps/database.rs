@@ -41,11 +41,11 @@
 //! touched: `down` stops and says how to turn protection off.
 
 use super::network::{self, subnet_steps, Tier, DB_PORT};
-use super::{Ctx, Step, StepRef, StepResult, Timing};
+use super::{tag_value, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, ErrorClass, NotFoundExt};
 use crate::cli::Settings;
-use crate::naming::{TAG_STEP, TAG_SUFFIX};
+use crate::naming::TAG_SUFFIX;
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_rds::client::Waiters;
@@ -54,7 +54,6 @@ use aws_sdk_rds::types::{
     ServerlessV2ScalingConfiguration,
 };
 use aws_sdk_secretsmanager::types::{FilterNameStringType, SecretListEntry};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -110,10 +109,6 @@ fn rds_tags(cx: &Ctx, name: &str, step: &str) -> Vec<aws_sdk_rds::types::Tag> {
         .into_iter()
         .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
         .collect()
-}
-
-fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsError {
-    AwsError::custom(op, "WaiterFailed", DisplayErrorContext(&e).to_string())
 }
 
 // ---------------------------------------------------------------- engine version
@@ -313,7 +308,7 @@ async fn secrets(cx: &Ctx) -> StepResult<Arc<Vec<SecretListEntry>>> {
 }
 
 fn secret_tag<'a>(s: &'a SecretListEntry, key: &str) -> Option<&'a str> {
-    s.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+    tag_value(s.tags(), key, |t| t.key(), |t| t.value())
 }
 
 /// Whether the cluster refuses deletion; `down` then stops before touching
@@ -960,9 +955,8 @@ impl Step for Cluster {
             req.send().await.aws("DeleteDBCluster").map(|_| ())
         })
         .await;
-        match r {
-            Err(e) if e.is_not_found() => return Ok(()),
-            r => r?,
+        if r.or_not_found()?.is_none() {
+            return Ok(());
         }
         cx.waiting("db-cluster", "Aurora cluster to be deleted");
         cx.aws
@@ -1147,9 +1141,8 @@ impl Step for Instance {
                 .map(|_| ())
         })
         .await;
-        match r {
-            Err(e) if e.is_not_found() => return Ok(()),
-            r => r?,
+        if r.or_not_found()?.is_none() {
+            return Ok(());
         }
         cx.waiting(self.id, "Aurora instance to be deleted");
         cx.aws
@@ -1285,11 +1278,7 @@ impl Step for ConnectionSecret {
         Ok(secrets(cx)
             .await?
             .iter()
-            .find(|s| {
-                s.name() == Some(name.as_str())
-                    && secret_tag(s, TAG_SUFFIX) == Some(cx.suffix().as_str())
-                    && secret_tag(s, TAG_STEP) == Some("secret-db-connection")
-            })
+            .find(|s| s.name() == Some(name.as_str()) && cx.owns("secret-db-connection", |k| secret_tag(s, k)))
             .map(|s| {
                 let arn = s.arn().unwrap_or_default();
                 let mut r = Record::new(arn).with("arn", arn).with("name", &name);

@@ -5,7 +5,7 @@
 
 use super::load_balancer::Color;
 use super::network::{subnet_steps, Tier, APP_PORT};
-use super::{Ctx, Step, StepRef, StepResult, Timing};
+use super::{build_err, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt};
 use crate::cli::Settings;
@@ -20,7 +20,6 @@ use aws_sdk_ecs::types::{
     PropagateTags, RuntimePlatform, Secret, Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinition,
     TaskDefinitionStatus, TransportProtocol, Volume,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,14 +63,6 @@ fn ecs_tags(cx: &Ctx, name: &str, step: &str) -> Vec<Tag> {
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
-}
-
-fn build_err(e: impl std::fmt::Display) -> AwsError {
-    AwsError::custom("BuildRequest", "InvalidRequest", e.to_string())
-}
-
-fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsError {
-    AwsError::custom(op, "WaiterFailed", DisplayErrorContext(&e).to_string())
 }
 
 /// FARGATE_SPOT for `spot`% of the tasks, FARGATE for the rest and for the

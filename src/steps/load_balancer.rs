@@ -8,7 +8,7 @@
 //! the production listener), whichever step asks first.
 
 use super::network::{subnet_steps, Tier, APP_PORT};
-use super::{Ctx, Step, StepRef, StepResult, Timing};
+use super::{build_err, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, NotFoundExt};
 use crate::cli::Settings;
@@ -21,7 +21,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
     PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Rule, RuleCondition,
     Tag, TargetGroupAttribute, TargetGroupTuple, TargetTypeEnum,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -114,14 +113,6 @@ fn elb_tags(cx: &Ctx, name: &str, step: &str) -> Vec<Tag> {
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
-}
-
-fn build_err(e: impl std::fmt::Display) -> AwsError {
-    AwsError::custom("BuildRequest", "InvalidRequest", e.to_string())
-}
-
-fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsError {
-    AwsError::custom(op, "WaiterFailed", DisplayErrorContext(&e).to_string())
 }
 
 // ---------------------------------------------------------------- inventory
@@ -642,9 +633,8 @@ impl Step for LogBucket {
         // The load balancer may still flush a last log file: empty and
         // delete until the bucket stays empty.
         wait::delete(Backoff::DRAIN.with_timeout(Duration::from_secs(300)), || async {
-            match Self::empty(cx, &rec.id).await {
-                Err(e) if e.is_not_found() => return Ok(()),
-                r => r?,
+            if Self::empty(cx, &rec.id).await.or_not_found()?.is_none() {
+                return Ok(());
             }
             cx.aws
                 .s3
@@ -872,7 +862,7 @@ impl Step for Alb {
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
-        match cx
+        if cx
             .aws
             .elb
             .delete_load_balancer()
@@ -880,10 +870,11 @@ impl Step for Alb {
             .send()
             .await
             .aws("DeleteLoadBalancer")
+            .or_not_found()?
+            .is_none()
         {
-            Err(e) if e.is_not_found() => return Ok(()),
-            r => r?,
-        };
+            return Ok(());
+        }
         cx.waiting("alb", "load balancer to be deleted");
         cx.aws
             .elb

@@ -25,6 +25,7 @@ use crate::naming;
 use crate::report::{Event, Reporter};
 use crate::state::Record;
 use async_trait::async_trait;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
@@ -201,6 +202,13 @@ impl Ctx {
         naming::tags(&self.settings.suffix, name, step)
     }
 
+    /// Whether a resource whose tags `tag` reads belongs to `step` of this
+    /// suffix. Checked on the client too: a tag filter an API ignores (or a
+    /// copy-pasted tag) must never make us adopt another stack's resource.
+    pub fn owns<'a>(&self, step: &str, tag: impl Fn(&str) -> Option<&'a str>) -> bool {
+        tag(naming::TAG_STEP) == Some(step) && tag(naming::TAG_SUFFIX) == Some(self.suffix().as_str())
+    }
+
     /// An idempotency token for one create call of one step in this run.
     pub fn client_token(&self, step: &str) -> String {
         let t = format!("{}-{}-{}", self.settings.suffix, step, self.run_id);
@@ -288,6 +296,16 @@ pub fn tag_value<'a, T>(
     v: impl Fn(&'a T) -> Option<&'a str>,
 ) -> Option<&'a str> {
     tags.iter().find(|t| k(t) == Some(key)).and_then(v)
+}
+
+/// A request builder refused its input (a required field left unset).
+pub(crate) fn build_err(e: impl std::fmt::Display) -> AwsError {
+    AwsError::custom("BuildRequest", "InvalidRequest", e.to_string())
+}
+
+/// An SDK waiter gave up or failed, named after the wait `op`.
+pub(crate) fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsError {
+    AwsError::custom(op, "WaiterFailed", DisplayErrorContext(&e).to_string())
 }
 
 /// Checks that need AWS but must pass before anything is created (e.g. an

@@ -7,11 +7,11 @@
 
 use super::identity::Role;
 use super::logs::LogGroup;
-use super::{Ctx, Step, StepRef, StepResult, Timing};
+use super::{tag_value, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
-use crate::aws::{AwsError, AwsResultExt, ErrorClass};
+use crate::aws::{AwsError, AwsResultExt, ErrorClass, NotFoundExt};
 use crate::cli::Settings;
-use crate::naming::{az_letter, MANAGED_BY, TAG_CONFIGURED, TAG_MANAGED_BY, TAG_STEP, TAG_SUFFIX};
+use crate::naming::{az_letter, MANAGED_BY, TAG_CONFIGURED, TAG_MANAGED_BY, TAG_SUFFIX};
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
@@ -19,7 +19,6 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, Filter, FlowLogsResourceType, IpPermission, IpRange, LogDestinationType,
     ResourceType, Tag, TagSpecification, TrafficType, UserIdGroupPair,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -190,19 +189,13 @@ fn tag_spec(cx: &Ctx, rt: ResourceType, name: &str, step: &str, extra: &[(&str, 
 }
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
-    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+    tag_value(tags, key, |t| t.key(), |t| t.value())
 }
 
-/// Whether a resource belongs to `step` of this suffix. Checked on the
-/// client too: the tag filters are the server's job, but a filter an API
-/// ignores (or a copy-pasted tag) must never make us adopt another stack's
-/// resource.
+/// Whether a resource belongs to `step` of this suffix (see [`Ctx::owns`]);
+/// the tag filters are the server's job, this is the client's check.
 fn owned_by(cx: &Ctx, tags: &[Tag], step: &str) -> bool {
-    tag(tags, TAG_STEP) == Some(step) && tag(tags, TAG_SUFFIX) == Some(cx.suffix().as_str())
-}
-
-fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsError {
-    AwsError::custom(op, "WaiterFailed", DisplayErrorContext(&e).to_string())
+    cx.owns(step, |k| tag(tags, k))
 }
 
 /// The three availability zones the stack uses: the first three available
@@ -796,7 +789,7 @@ impl Step for NatGateway {
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
-        match cx
+        if cx
             .aws
             .ec2
             .delete_nat_gateway()
@@ -804,10 +797,11 @@ impl Step for NatGateway {
             .send()
             .await
             .aws("DeleteNatGateway")
+            .or_not_found()?
+            .is_none()
         {
-            Err(e) if e.is_not_found() => return Ok(()),
-            r => r?,
-        };
+            return Ok(());
+        }
         cx.waiting(&self.id, "NAT gateway to be deleted");
         cx.aws
             .ec2

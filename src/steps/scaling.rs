@@ -2,7 +2,7 @@
 //! tasks) and a target-tracking policy on the service's average CPU.
 
 use super::ecs::{cluster_name, service_name};
-use super::{Ctx, Step, StepRef, StepResult};
+use super::{build_err, Ctx, Step, StepRef, StepResult};
 use crate::aws::{AwsError, AwsResultExt};
 use crate::cli::Settings;
 use crate::state::Record;
@@ -172,7 +172,7 @@ pub fn cpu_tracking() -> StepResult<TargetTrackingScalingPolicyConfiguration> {
     let metric = PredefinedMetricSpecification::builder()
         .predefined_metric_type(MetricType::EcsServiceAverageCpuUtilization)
         .build()
-        .map_err(|e| AwsError::custom("BuildRequest", "InvalidRequest", e.to_string()))?;
+        .map_err(build_err)?;
     TargetTrackingScalingPolicyConfiguration::builder()
         .target_value(CPU_TARGET)
         .predefined_metric_specification(metric)
@@ -180,7 +180,7 @@ pub fn cpu_tracking() -> StepResult<TargetTrackingScalingPolicyConfiguration> {
         .scale_out_cooldown(COOLDOWN)
         .disable_scale_in(false)
         .build()
-        .map_err(|e| AwsError::custom("BuildRequest", "InvalidRequest", e.to_string()))
+        .map_err(build_err)
 }
 
 fn tracking_drift(have: Option<&TargetTrackingScalingPolicyConfiguration>) -> Vec<String> {
