@@ -158,7 +158,7 @@ wait_http "http://127.0.0.1:$PORT/health/ready"
 run_wrk list_no_cache "http://127.0.0.1:$PORT/api/products?limit=20"
 stop_server
 
-start_server gunicorn "${APP_ENV[@]}" WSGI_THREADS="$THREADS" \
+start_server gunicorn "${APP_ENV[@]}" WSGI_THREADS=4 \
     gunicorn --worker-class gthread --workers "$WORKERS" --threads 4 \
     --bind "127.0.0.1:$PORT" --log-level warning wsgi:app
 wait_http "http://127.0.0.1:$PORT/health/ready"
@@ -205,7 +205,7 @@ rows = [
     ("item", "granian + PostgreSQL", "GET /api/products/<random id>"),
     ("list_random_pages", f"granian, {$PRODUCTS // 20} different pages", "GET /api/products?limit=20&offset=<random>"),
     ("list_no_cache", "granian, list cache off", "GET /api/products?limit=20"),
-    ("list_gunicorn_gthread", f"gunicorn gthread ({doc['server']['workers']} workers x 4 threads), cache on", "GET /api/products?limit=20"),
+    ("list_gunicorn_gthread", f"gunicorn gthread ({doc['server']['workers']} workers x 4 threads, pool 4), cache on", "GET /api/products?limit=20"),
 ]
 lines = [
     "# Product-catalog API benchmark",

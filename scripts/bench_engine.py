@@ -95,19 +95,20 @@ def main() -> None:
     a = ap.parse_args()
     state = tempfile.mkdtemp()
     res: dict = {}
+    run_id = f"{os.getpid() % 10000:04d}"  # fresh suffixes: every up here is cold
 
     # 1. API-call economy.
     px = Proxy(a.moto)
-    must(run(a.binary, px.url, state, "up", "--suffix", "bcalls", *PIN))
-    _, st = run(a.binary, px.url, state, "status", "--suffix", "bcalls", "--json", *PIN)
+    must(run(a.binary, px.url, state, "up", "--suffix", f"bcalls{run_id}", *PIN))
+    _, st = run(a.binary, px.url, state, "status", "--suffix", f"bcalls{run_id}", "--json", *PIN)
     kinds = sorted({r["kind"] for r in json.loads(st.stdout)["steps"]})
     px.reset()
-    must(run(a.binary, px.url, state, "up", "--suffix", "bcalls", *PIN))
+    must(run(a.binary, px.url, state, "up", "--suffix", f"bcalls{run_id}", *PIN))
     up_calls = px.stats()["calls"]
     px.reset()
-    must(run(a.binary, px.url, state, "status", "--suffix", "bcalls", *PIN))
+    must(run(a.binary, px.url, state, "status", "--suffix", f"bcalls{run_id}", *PIN))
     status_calls = px.stats()["calls"]
-    must(run(a.binary, px.url, state, "down", "--suffix", "bcalls", "--yes"))
+    must(run(a.binary, px.url, state, "down", "--suffix", f"bcalls{run_id}", "--yes"))
     px.close()
     res["economy"] = {
         "kinds": len(kinds),
@@ -120,12 +121,16 @@ def main() -> None:
 
     # 2. Parallel speed-up with 30 ms per call.
     px = Proxy(a.moto, "--latency-ms", "30")
-    p8 = must(run(a.binary, px.url, state, "up", "--suffix", "bpar8", *PIN))
-    p1 = must(run(a.binary, px.url, state, "up", "--suffix", "bpar1", "--parallelism", "1", *PIN))
+    p8 = must(run(a.binary, px.url, state, "up", "--suffix", f"bpar8{run_id}", *PIN))
+    p1 = must(
+        run(a.binary, px.url, state, "up", "--suffix", f"bpar1{run_id}", "--parallelism", "1", *PIN)
+    )
     calls = sum(px.stats()["calls"].values())
     px.close()
-    for s in ("bpar8", "bpar1"):
-        must(run(a.binary, a.moto, state, "down", "--suffix", s, "--yes"))
+    plain = Proxy(a.moto)  # CloudWatch needs the proxy's CBOR bridge
+    for s in (f"bpar8{run_id}", f"bpar1{run_id}"):
+        must(run(a.binary, plain.url, state, "down", "--suffix", s, "--yes"))
+    plain.close()
     res["latency"] = {
         "latency_ms": 30,
         "parallelism_8_s": round(p8, 2),
@@ -136,8 +141,8 @@ def main() -> None:
 
     # 3. Throttling storm.
     px = Proxy(a.moto, "--throttle-rate", "0.2", "--seed", "11")
-    up_s, up = run(a.binary, px.url, state, "up", "--suffix", "bstorm", *PIN)
-    down_s, down = run(a.binary, px.url, state, "down", "--suffix", "bstorm", "--yes")
+    up_s, up = run(a.binary, px.url, state, "up", "--suffix", f"bstorm{run_id}", *PIN)
+    down_s, down = run(a.binary, px.url, state, "down", "--suffix", f"bstorm{run_id}", "--yes")
     stats = px.stats()
     px.close()
     res["throttling"] = {

@@ -198,7 +198,6 @@ def server_env(dbname: str, port: int, **extra: str) -> dict[str, str]:
             "DB_RECONNECT_TIMEOUT": "3",
             "RETRY_AFTER_SECONDS": "3",
             "WEB_CONCURRENCY": "2",
-            "WSGI_THREADS": "2",
             "GRACEFUL_TIMEOUT": "30",
             "OTEL_SDK_DISABLED": "true",
             "AWS_REGION": "eu-test-1",

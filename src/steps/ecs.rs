@@ -1324,7 +1324,8 @@ pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, Value>) {
     if !cx.has("ecs-service") {
         return;
     }
-    let v = match describe_service(cx).await {
+    // The service as discovered moments ago by this same run.
+    let v = match services(cx).await.map(|v| v.first().cloned()) {
         Ok(Some(s)) => {
             let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
             json!({
