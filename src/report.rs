@@ -112,19 +112,21 @@ impl Human {
             live,
             running: Mutex::new(BTreeMap::new()),
         });
-        if live {
-            let weak = Arc::downgrade(&me);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tick.tick().await;
-                    match weak.upgrade() {
-                        Some(h) => h.redraw(),
-                        None => break,
-                    }
+        // A terminal gets a live line redrawn every second; a log (CI) gets a
+        // "still running" line every 30 s, so a long wait is never silent.
+        let weak = Arc::downgrade(&me);
+        let period = Duration::from_secs(if live { 1 } else { 30 });
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(h) if h.live => h.redraw(),
+                    Some(h) => h.still_running(),
+                    None => break,
                 }
-            });
-        }
+            }
+        });
         me
     }
 
@@ -144,28 +146,42 @@ impl Human {
         }
     }
 
-    fn redraw(&self) {
+    /// `step (waiting for what) 42s` for up to `max` running steps.
+    fn running_summary(&self, max: usize) -> Option<String> {
         let running = self.running.lock().unwrap();
         if running.is_empty() {
-            return;
+            return None;
         }
         let parts: Vec<String> = running
             .iter()
-            .take(4)
+            .take(max)
             .map(|(n, (since, what))| {
                 let secs = since.elapsed().as_secs();
                 if what.is_empty() {
                     format!("{n} {secs}s")
                 } else {
-                    format!("{n} ({what}) {secs}s")
+                    format!("{n} (waiting for {what}) {secs}s")
                 }
             })
             .collect();
-        let more = running.len().saturating_sub(4);
+        let more = running.len().saturating_sub(max);
         let mut text = format!("running {}: {}", running.len(), parts.join(", "));
         if more > 0 {
             text.push_str(&format!(" +{more}"));
         }
+        Some(text)
+    }
+
+    fn still_running(&self) {
+        if let Some(text) = self.running_summary(usize::MAX) {
+            self.line(&format!("still {text}"));
+        }
+    }
+
+    fn redraw(&self) {
+        let Some(mut text) = self.running_summary(4) else {
+            return;
+        };
         text.truncate(160);
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{text}");
