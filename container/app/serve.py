@@ -9,7 +9,7 @@ happen in Rust, outside the GIL); see README.md "Benchmark".
 Environment:
   HOST / PORT            bind address (0.0.0.0:5000)
   WEB_CONCURRENCY        worker processes (default: usable CPUs, cgroup-aware, >= 2)
-  WSGI_THREADS           Python threads per worker = DB pool size per worker (1)
+  WSGI_THREADS           Python threads per worker = DB pool size per worker (2)
   GRACEFUL_TIMEOUT       seconds a stopping worker may finish in-flight requests (90;
                          ECS stopTimeout is 120 s)
   LOG_LEVEL              INFO
@@ -63,13 +63,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     configure_logging(level)
-    # One single-threaded worker per usable CPU (at least 2, so a 1-vCPU task still
-    # serves two requests at once): measured on 2 cores, more Python threads per
-    # worker cost GIL hand-offs (p99 ~100 ms instead of ~5 ms at saturation) and more
-    # processes than cores cost tail latency too. Raise WSGI_THREADS when database
-    # round-trips are long and the CPU is not saturated.
+    # One worker process per usable CPU (at least 2, so a 1-vCPU task still has a
+    # spare process), 2 threads each: the second thread overlaps a database
+    # round-trip (longer against a remote Aurora) and keeps one slow request from
+    # stalling its worker. Measured on 2 cores, 1 and 2 threads serve the same rate;
+    # more processes than cores only added tail latency.
     workers = _env_int("WEB_CONCURRENCY", max(2, effective_cpu_count()))
-    threads = _env_int("WSGI_THREADS", 1)
+    threads = _env_int("WSGI_THREADS", 2)
     # Each worker sizes its connection pool to its threads (Settings.from_env).
     os.environ["WSGI_THREADS"] = str(threads)
     os.environ["CATALOG_SERVER"] = "granian"  # see wsgi.py
@@ -89,9 +89,12 @@ def main() -> None:
         websockets=False,
         workers=workers,
         blocking_threads=threads,
-        # Requests a worker takes on at once; the rest wait in the listen backlog
-        # (shared fairly by the workers) rather than in one worker's queue.
-        backpressure=_env_int("WSGI_BACKPRESSURE", threads * 2),
+        # granian's backpressure caps the *connections* a worker serves at once, and
+        # an idle keep-alive connection (the ALB keeps many) holds its slot: a low
+        # value starves new connections. Keep it well above the expected number of
+        # concurrent connections; the threads bound the work in progress anyway.
+        backpressure=_env_int("WSGI_BACKPRESSURE", 1024),
+        backlog=2048,
         respawn_failed_workers=True,
         workers_kill_timeout=graceful,
         log_level=LogLevels(level.lower()),

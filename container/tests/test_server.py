@@ -191,3 +191,18 @@ def test_server_stays_up_after_protocol_garbage(server):
                 assert not raw or raw.startswith("HTTP/1.1 4")
                 assert "<html" not in raw.lower()
     assert requests.get(server.url + "/health", timeout=5).status_code == 200
+
+
+def test_idle_keepalive_connections_do_not_starve_new_ones(server):
+    # A load balancer keeps many idle keep-alive connections open to each target.
+    idle = []
+    try:
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+            idle.append(s)  # left open and idle
+        assert requests.get(server.url + "/api/products?limit=1", timeout=5).status_code == 200
+    finally:
+        for s in idle:
+            s.close()
