@@ -413,6 +413,8 @@ impl TaskInputs {
             )
             .environment(env("PORT", &APP_PORT.to_string()))
             .environment(env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"))
+            // 4318 is the collector's OTLP/HTTP port; the SDK defaults to gRPC.
+            .environment(env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
             .environment(env("OTEL_SERVICE_NAME", &self.service_name))
             .environment(env("AWS_REGION", &self.region))
             .environment(env("APP_ENV", &self.environment))
