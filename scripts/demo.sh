@@ -27,7 +27,8 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 100); do [[ -s "$WORK/proxy.port" ]] && break; sleep 0.1; done
 
-export AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$WORK/proxy.port")"
+PROXY_PORT="$(cat "$WORK/proxy.port")"
+export AWS_ENDPOINT_URL="http://127.0.0.1:${PROXY_PORT}"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=ap-southeast-2
 export AWS_EC2_METADATA_DISABLED=true PROVISION_STATE_DIR="$WORK/state"
 cd "$WORK"
