@@ -237,8 +237,7 @@ impl Engine {
         if rec.ready {
             return Ok(Outcome::new("ready", rec.id));
         }
-        let mut rec = step.wait_ready(cx, &rec).await?;
-        rec.ready = true;
+        let rec = wait_usable(cx, &step, &rec).await?;
         let out = Outcome::new("ready", rec.id.clone());
         cx.set_record(step.id(), rec);
         self.save()
@@ -406,7 +405,7 @@ impl Engine {
                 Some(rec) => {
                     let rec = if dep.ends_with(":ready") && !rec.ready {
                         self.cx.waiting(&base, "to be usable");
-                        d.wait_ready(&self.cx, &rec).await?
+                        wait_usable(&self.cx, &d, &rec).await?
                     } else {
                         rec
                     };
@@ -431,6 +430,13 @@ impl Engine {
     pub fn records(&self) -> std::collections::HashMap<String, Record> {
         self.cx.records()
     }
+}
+
+/// Waits for `step`'s resource to be usable and marks its record ready.
+async fn wait_usable(cx: &Ctx, step: &StepRef, rec: &Record) -> Result<Record, AwsError> {
+    let mut rec = step.wait_ready(cx, rec).await?;
+    rec.ready = true;
+    Ok(rec)
 }
 
 fn finish(command: &'static str, summary: Summary) -> Result<Summary, Error> {

@@ -156,7 +156,6 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_state_mid_run_status_tells_the_truth_and_down_removes_everything() {
-    let _ = moto(MOTO);
     let url = moto(MOTO);
     let aws = clients(&url).await;
     let p = Provision::new(&url);

@@ -1119,11 +1119,7 @@ impl Step for Instance {
             .wait(Duration::from_secs(60 * 60))
             .await
             .map_err(|e| waiter_err("WaitDBInstanceAvailable", e))?;
-        Ok(Record {
-            ready: true,
-            ..rec.clone()
-        }
-        .with("status", "available"))
+        Ok(rec.clone().with("status", "available"))
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {

@@ -1081,10 +1081,7 @@ impl Step for Service {
             .wait(Duration::from_secs(30 * 60))
             .await
             .map_err(|e| waiter_err("WaitServicesStable", e))?;
-        Ok(Record {
-            ready: true,
-            ..rec.clone()
-        })
+        Ok(rec.clone())
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {

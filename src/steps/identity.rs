@@ -257,9 +257,13 @@ impl Role {
         format!("arn:{}:iam::aws:policy/{name}", crate::aws::partition(cx.region()))
     }
 
-    async fn put_policy(&self, cx: &Ctx, name: &str) -> StepResult<()> {
+    /// The inline policy this role should carry (`null`: none).
+    async fn wanted_policy(&self, cx: &Ctx) -> StepResult<Value> {
         let account = cx.account_id().await?;
-        let doc = (self.policy)(cx, &account)?;
+        (self.policy)(cx, &account)
+    }
+
+    async fn put_policy(&self, cx: &Ctx, name: &str, doc: &Value) -> StepResult<()> {
         if doc.is_null() {
             return Ok(());
         }
@@ -276,10 +280,8 @@ impl Role {
     }
 
     /// The fingerprint of the permissions this role should carry.
-    async fn fingerprint(&self, cx: &Ctx) -> StepResult<String> {
-        let account = cx.account_id().await?;
-        let doc = (self.policy)(cx, &account)?;
-        Ok(crate::naming::fingerprint(&format!("{doc};{}", self.managed.join(","))))
+    fn fingerprint(&self, doc: &Value) -> String {
+        crate::naming::fingerprint(&format!("{doc};{}", self.managed.join(",")))
     }
 
     /// The role's description, ending in the fingerprint of the permissions
@@ -293,8 +295,8 @@ impl Role {
     }
 
     /// Written after the policies: says every call before it succeeded.
-    async fn mark_configured(&self, cx: &Ctx, name: &str) -> StepResult<()> {
-        let f = self.fingerprint(cx).await?;
+    async fn mark_configured(&self, cx: &Ctx, name: &str, doc: &Value) -> StepResult<()> {
+        let f = self.fingerprint(doc);
         cx.aws
             .iam
             .update_role()
@@ -381,18 +383,18 @@ impl Step for Role {
                 .unwrap_or_default(),
             Err(e) => return Err(e),
         };
-        self.put_policy(cx, &name).await?;
+        let doc = self.wanted_policy(cx).await?;
+        self.put_policy(cx, &name, &doc).await?;
         self.attach(cx, &name).await?;
-        self.mark_configured(cx, &name).await?;
+        self.mark_configured(cx, &name, &doc).await?;
         Ok(Record::new(name).with("arn", arn))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
-        if rec.attr("permissions") == Some(self.fingerprint(cx).await?.as_str()) {
+        let want = self.wanted_policy(cx).await?;
+        if rec.attr("permissions") == Some(self.fingerprint(&want).as_str()) {
             return Ok(vec![]);
         }
-        let account = cx.account_id().await?;
-        let want = (self.policy)(cx, &account)?;
         let have = cx
             .aws
             .iam
@@ -427,7 +429,7 @@ impl Step for Role {
                 "inline policy differs".to_string()
             });
             if fix {
-                self.put_policy(cx, &rec.id).await?;
+                self.put_policy(cx, &rec.id, &want).await?;
             }
         }
         if !self.managed.is_empty() {
@@ -456,7 +458,7 @@ impl Step for Role {
             }
         }
         if fix {
-            self.mark_configured(cx, &rec.id).await?;
+            self.mark_configured(cx, &rec.id, &want).await?;
         }
         Ok(drift)
     }

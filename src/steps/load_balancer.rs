@@ -855,10 +855,7 @@ impl Step for Alb {
             }
         })
         .await?;
-        Ok(Record {
-            ready: true,
-            ..rec.clone()
-        })
+        Ok(rec.clone())
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {

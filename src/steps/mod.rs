@@ -94,7 +94,8 @@ pub trait Step: Send + Sync + 'static {
     async fn reconcile(&self, _cx: &Ctx, _rec: &Record, _fix: bool) -> StepResult<Vec<String>> {
         Ok(Vec::new())
     }
-    /// Waits until a created resource is usable; returns the updated record.
+    /// Waits until a created resource is usable; returns the updated record
+    /// (the engine marks it ready).
     async fn wait_ready(&self, _cx: &Ctx, rec: &Record) -> StepResult<Record> {
         Ok(rec.clone())
     }

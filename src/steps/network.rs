@@ -782,10 +782,7 @@ impl Step for NatGateway {
             .wait(Duration::from_secs(15 * 60))
             .await
             .map_err(|e| waiter_err("WaitNatGatewayAvailable", e))?;
-        Ok(Record {
-            ready: true,
-            ..rec.clone()
-        })
+        Ok(rec.clone())
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
