@@ -3,7 +3,8 @@
 //! output (data on stdout, logs and progress on stderr).
 
 use crate::aws::Clients;
-use crate::cli::{Cli, Command, ImageCommand, Settings};
+use crate::cli::{Cli, Command, ImageCommand};
+use crate::config::Settings;
 use crate::ops::{self, Engine, Error, StepStatus};
 use crate::report::{Human, JsonLines, Quiet, Reporter};
 use crate::steps::{self, Ctx};
@@ -44,7 +45,7 @@ fn reporter(json: bool, quiet: bool) -> Arc<dyn Reporter> {
 /// Runs one command line to completion.
 pub fn run(cli: Cli) -> Result<(), Error> {
     init_tracing(cli.verbose, cli.quiet);
-    let max_attempts = crate::cli::validate_env(cli.region.as_deref())?;
+    let max_attempts = crate::config::validate_env(cli.region.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

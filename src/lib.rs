@@ -36,6 +36,7 @@
 pub mod app;
 pub mod aws;
 pub mod cli;
+pub mod config;
 pub mod graph;
 pub mod naming;
 pub mod ops;
@@ -43,3 +44,5 @@ pub mod report;
 pub mod runner;
 pub mod state;
 pub mod steps;
+#[cfg(test)]
+pub(crate) mod testing;

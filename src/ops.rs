@@ -3,12 +3,12 @@
 //! waits; `down` walks the reversed graph; `status` and `plan` only look.
 
 use crate::aws::AwsError;
-use crate::cli::InputError;
+use crate::config::InputError;
 use crate::graph::{Graph, GraphError};
 use crate::report::Reporter;
 use crate::runner::{self, Outcome, Policy, Summary};
 use crate::state::{Lock, Record, StateError, StateFile, Store};
-use crate::steps::{Ctx, StepRef};
+use crate::steps::{ready_node, Ctx, Need, StepRef};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -67,15 +67,6 @@ impl Error {
     }
 }
 
-/// The name of the node that waits for step `id` to be usable.
-pub fn ready_node(id: &str) -> String {
-    format!("{id}:ready")
-}
-
-fn base_step(dep: &str) -> &str {
-    dep.strip_suffix(":ready").unwrap_or(dep)
-}
-
 /// A node of the `up` graph: apply a step, or wait for it to be usable.
 #[derive(Clone)]
 pub enum Node {
@@ -90,7 +81,7 @@ pub fn up_graph(steps: &[StepRef]) -> Result<(Graph, Vec<Node>), GraphError> {
     let mut nodes = Vec::new();
     for s in steps {
         let t = s.timing();
-        spec.push((s.id().to_owned(), s.deps(), t.create));
+        spec.push((s.id().to_owned(), s.deps().iter().map(|d| d.node()).collect(), t.create));
         nodes.push(Node::Apply(s.clone()));
         if s.waits() {
             spec.push((ready_node(s.id()), vec![s.id().to_owned()], t.ready));
@@ -116,8 +107,8 @@ fn step_graph(
         let deps: BTreeSet<String> = s
             .deps()
             .iter()
-            .filter(|d| !ordering.contains(d))
-            .map(|d| base_step(d).to_owned())
+            .filter(|d| !ordering.contains(&d.step))
+            .map(|d| d.step.clone())
             .collect();
         (s.id().to_owned(), deps.into_iter().collect::<Vec<_>>(), cost(s))
     });
@@ -304,7 +295,7 @@ impl Engine {
                             row.state = "present".into();
                             row.id = Some(rec.id.clone());
                             row.attrs = rec.attrs.clone();
-                            let deps_present = step.deps().iter().all(|d| cx.has(base_step(d)));
+                            let deps_present = step.deps().iter().all(|d| cx.has(&d.step));
                             if with_drift && deps_present {
                                 match step.reconcile(cx, &rec, false).await {
                                     Ok(d) if !d.is_empty() => {
@@ -383,7 +374,7 @@ impl Engine {
             let dependents: Vec<StepRef> = self
                 .steps
                 .iter()
-                .filter(|s| s.deps().iter().any(|d| base_step(d) == name))
+                .filter(|s| s.deps().iter().any(|d| d.step == name))
                 .cloned()
                 .collect();
             for d in dependents {
@@ -399,11 +390,11 @@ impl Engine {
         }
         let mut missing = Vec::new();
         for dep in step.deps() {
-            let base = base_step(&dep).to_owned();
+            let base = dep.step.clone();
             let d = self.step_ref(&base).cloned().expect("graph validated");
             match d.find(&self.cx).await? {
                 Some(rec) => {
-                    let rec = if dep.ends_with(":ready") && !rec.ready {
+                    let rec = if dep.need == Need::Ready && !rec.ready {
                         self.cx.waiting(&base, "to be usable");
                         wait_usable(&self.cx, &d, &rec).await?
                     } else {

@@ -2,6 +2,7 @@
 //! error classification ([`error`]) and bounded waiting ([`wait`]).
 
 pub mod error;
+pub mod tags;
 pub mod wait;
 
 use aws_config::retry::RetryConfig;
@@ -52,7 +53,7 @@ impl Clients {
         if shared.region().is_none() {
             shared = shared
                 .into_builder()
-                .region(Region::from_static(crate::cli::DEFAULT_REGION))
+                .region(Region::from_static(crate::config::DEFAULT_REGION))
                 .build();
         }
         Self::from_conf(&shared)
@@ -67,7 +68,7 @@ impl Clients {
             region: shared
                 .region()
                 .map(|r| r.to_string())
-                .unwrap_or_else(|| crate::cli::DEFAULT_REGION.into()),
+                .unwrap_or_else(|| crate::config::DEFAULT_REGION.into()),
             ec2: aws_sdk_ec2::Client::new(shared),
             logs: aws_sdk_cloudwatchlogs::Client::new(shared),
             iam: aws_sdk_iam::Client::new(shared),
@@ -101,10 +102,10 @@ pub trait AwsResultExt<T> {
     fn aws(self, operation: &'static str) -> Result<T, AwsError>;
 }
 
-impl<T, E, R> AwsResultExt<T> for Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>
+impl<T, E> AwsResultExt<T>
+    for Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn aws(self, operation: &'static str) -> Result<T, AwsError> {
         self.map_err(|e| AwsError::from_sdk(operation, e))

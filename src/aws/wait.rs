@@ -31,6 +31,16 @@ impl Backoff {
         timeout: Duration::from_secs(90),
     };
 
+    /// EC2 is eventually consistent: for a few seconds after a create,
+    /// calls naming the new id may answer `*.NotFound` ("Eventual
+    /// consistency in the Amazon EC2 API", EC2 developer guide: use
+    /// exponential backoff, waiting up to a few minutes).
+    pub const CONSISTENCY: Backoff = Backoff {
+        first: Duration::from_millis(500),
+        max: Duration::from_secs(8),
+        timeout: Duration::from_secs(120),
+    };
+
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -61,6 +71,20 @@ where
             other => return other,
         }
     }
+}
+
+/// Runs a call that names ids this run just created or found (a new VPC's
+/// id in `CreateSubnet`, a new group in `AuthorizeSecurityGroupIngress`,
+/// …): EC2 may answer `*.NotFound` for them until the create has
+/// propagated, so that answer is retried with backoff, bounded by
+/// [`Backoff::CONSISTENCY`]. An id that is really missing still fails, with
+/// EC2's own error, once the bound passes.
+pub async fn consistent<T, F, Fut>(op: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    retry_while(ErrorClass::NotFound, Backoff::CONSISTENCY, op).await
 }
 
 /// Deletes something, treating not-found as done and retrying while AWS
@@ -153,6 +177,43 @@ mod tests {
         .unwrap_err();
         assert!(err.code_is("UnauthorizedOperation"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consistent_retries_not_found_until_the_id_propagates() {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let r = consistent(|| async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(AwsError::custom(
+                    "CreateSubnet",
+                    "InvalidVpcID.NotFound",
+                    "vpc-1 does not exist",
+                ))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(start.elapsed(), Duration::from_millis(1500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consistent_gives_up_on_an_id_that_never_appears() {
+        let start = Instant::now();
+        let err = consistent::<(), _, _>(|| async {
+            Err(AwsError::custom(
+                "CreateSubnet",
+                "InvalidVpcID.NotFound",
+                "vpc-1 does not exist",
+            ))
+        })
+        .await
+        .unwrap_err();
+        assert!(err.code_is("InvalidVpcID.NotFound"));
+        assert!(start.elapsed() <= Backoff::CONSISTENCY.timeout);
+        assert!(start.elapsed() >= Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]

@@ -41,10 +41,10 @@
 //! touched: `down` stops and says how to turn protection off.
 
 use super::network::{self, subnet_steps, Tier, DB_PORT};
-use super::{tag_value, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
+use super::{tag_value, waiter_err, Ctx, Dep, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, ErrorClass, NotFoundExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::naming::TAG_SUFFIX;
 use crate::state::Record;
 use async_trait::async_trait;
@@ -464,8 +464,8 @@ impl Step for DbSubnetGroup {
     fn kind(&self) -> &'static str {
         "db-subnet-group"
     }
-    fn deps(&self) -> Vec<String> {
-        subnet_steps(Tier::Isolated)
+    fn deps(&self) -> Vec<Dep> {
+        subnet_steps(Tier::Isolated).into_iter().map(Dep::id).collect()
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
@@ -592,7 +592,7 @@ impl Step for DbParams {
     fn kind(&self) -> &'static str {
         "db-cluster-parameter-group"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec![]
     }
 
@@ -748,7 +748,7 @@ impl Step for Cluster {
     fn kind(&self) -> &'static str {
         "db-cluster"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["db-subnets".into(), "db-params".into(), "sg-db".into(), "log-db".into()]
     }
     fn timing(&self) -> Timing {
@@ -1013,9 +1013,9 @@ impl Step for Instance {
     fn kind(&self) -> &'static str {
         "db-instance"
     }
-    fn deps(&self) -> Vec<String> {
-        let mut d = vec!["db-cluster".to_string()];
-        d.extend(self.ordering_deps());
+    fn deps(&self) -> Vec<Dep> {
+        let mut d = vec![Dep::id("db-cluster")];
+        d.extend(self.ordering_deps().into_iter().map(Dep::id));
         d
     }
     /// Aurora makes the first instance of a cluster its writer, so the
@@ -1187,7 +1187,7 @@ impl Step for CredentialsSecret {
     fn kind(&self) -> &'static str {
         "secret"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["db-cluster".into()]
     }
 
@@ -1265,7 +1265,7 @@ impl Step for ConnectionSecret {
     fn kind(&self) -> &'static str {
         "secret"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["db-cluster".into()]
     }
 

@@ -5,10 +5,10 @@
 
 use super::load_balancer::Color;
 use super::network::{subnet_steps, Tier, APP_PORT};
-use super::{build_err, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
+use super::{build_err, waiter_err, Ctx, Dep, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_ecs::client::Waiters;
@@ -215,7 +215,7 @@ impl Step for Cluster {
     fn kind(&self) -> &'static str {
         "ecs-cluster"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec![]
     }
 
@@ -708,8 +708,8 @@ impl Step for TaskDef {
     fn kind(&self) -> &'static str {
         "task-definition"
     }
-    fn deps(&self) -> Vec<String> {
-        let mut d: Vec<String> = [
+    fn deps(&self) -> Vec<Dep> {
+        let mut d: Vec<Dep> = [
             "role-exec",
             "role-task",
             "log-app",
@@ -717,8 +717,8 @@ impl Step for TaskDef {
             "secret-db-connection",
             "secret-db-credentials",
         ]
-        .iter()
-        .map(|s| s.to_string())
+        .into_iter()
+        .map(Dep::id)
         .collect();
         if self.own_image {
             d.push("ecr-repo".into());
@@ -978,8 +978,8 @@ impl Step for Service {
     fn kind(&self) -> &'static str {
         "ecs-service"
     }
-    fn deps(&self) -> Vec<String> {
-        let mut d: Vec<String> = [
+    fn deps(&self) -> Vec<Dep> {
+        let mut d: Vec<Dep> = [
             "ecs-cluster",
             "task-def",
             "tg-blue",
@@ -988,13 +988,13 @@ impl Step for Service {
             "role-ecs-infra",
             "sg-app",
         ]
-        .iter()
-        .map(|s| s.to_string())
+        .into_iter()
+        .map(Dep::id)
         .collect();
-        d.extend(subnet_steps(Tier::Private));
+        d.extend(subnet_steps(Tier::Private).into_iter().map(Dep::id));
         // Tasks pull images and read secrets through the NAT gateways.
         for l in ['a', 'b', 'c'] {
-            d.push(crate::ops::ready_node(&format!("nat-{l}")));
+            d.push(Dep::ready(format!("nat-{l}")));
         }
         d
     }
@@ -1216,7 +1216,7 @@ pub async fn deploy(engine: &crate::ops::Engine, timeout: Duration) -> Result<St
     let cx = &engine.cx;
     let mut needed: Vec<String> = vec!["ecs-cluster".into(), "ecs-service".into()];
     if let Some(td) = engine.steps.iter().find(|s| s.id() == "task-def") {
-        needed.extend(td.deps().iter().map(|d| d.trim_end_matches(":ready").to_owned()));
+        needed.extend(td.deps().into_iter().map(|d| d.step));
     }
     load_records(engine, &needed).await?;
     let svc = describe_service(cx)
@@ -1350,15 +1350,6 @@ mod tests {
     use aws_sdk_ecs::operation::create_service::CreateServiceOutput;
     use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState};
     use aws_smithy_mocks::{mock, MockResponseInterceptor, RuleMode};
-
-    fn settings() -> Settings {
-        use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["provision", "plan", "--suffix", "dev1"]).unwrap();
-        match cli.command {
-            crate::cli::Command::Plan(p) => p.stack.validate().unwrap(),
-            _ => unreachable!(),
-        }
-    }
 
     fn inputs() -> TaskInputs {
         TaskInputs {
@@ -1540,7 +1531,7 @@ mod tests {
             .build();
         let mut clients = crate::aws::Clients::from_conf(&shared);
         clients.ecs = aws_sdk_ecs::Client::from_conf(ecs_conf);
-        let cx = Ctx::new(clients, settings(), Arc::new(crate::report::Quiet));
+        let cx = crate::testing::ctx_with(clients, crate::testing::settings(&[]));
         for (step, id, arn) in [
             (
                 "task-def",

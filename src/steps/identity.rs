@@ -1,10 +1,10 @@
 //! IAM roles with least-privilege inline policies. Roles live under the
 //! path `/provision/{suffix}/`, so one `ListRoles` call finds them all.
 
-use super::{Ctx, Step, StepRef, StepResult};
+use super::{Ctx, Dep, Step, StepRef, StepResult};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, NotFoundExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -331,8 +331,8 @@ impl Step for Role {
     fn kind(&self) -> &'static str {
         "iam-role"
     }
-    fn deps(&self) -> Vec<String> {
-        self.deps.iter().map(|d| d.to_string()).collect()
+    fn deps(&self) -> Vec<Dep> {
+        self.deps.iter().map(|d| Dep::id(*d)).collect()
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
@@ -515,29 +515,6 @@ impl Step for Role {
     }
 }
 
-/// A context with no AWS behind it, for unit tests of documents built from
-/// settings and records.
-#[cfg(test)]
-pub(crate) fn test_ctx(flags: &[&str]) -> Ctx {
-    use clap::Parser;
-    let mut argv = vec!["provision", "plan", "--suffix", "dev1"];
-    argv.extend_from_slice(flags);
-    let cli = crate::cli::Cli::try_parse_from(argv).expect("flags parse");
-    let settings = match cli.command {
-        crate::cli::Command::Plan(p) => p.stack.validate().expect("flags validate"),
-        _ => unreachable!(),
-    };
-    let conf = aws_types::SdkConfig::builder()
-        .region(aws_types::region::Region::new("ap-southeast-2"))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
-    Ctx::new(
-        crate::aws::Clients::from_conf(&conf),
-        settings,
-        Arc::new(crate::report::Quiet),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,7 +525,7 @@ mod tests {
 
     /// The ARNs the dependencies of the roles recorded.
     fn stack_ctx(flags: &[&str]) -> (Ctx, Vec<String>) {
-        let cx = test_ctx(flags);
+        let cx = crate::testing::ctx(flags);
         let arns = [
             ("ecr-repo", "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1"),
             ("log-app", "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app"),
@@ -655,7 +632,7 @@ mod tests {
 
     #[test]
     fn exec_policy_needs_its_dependencies() {
-        let cx = test_ctx(&[]);
+        let cx = crate::testing::ctx(&[]);
         assert!(exec_policy(&cx, ACCOUNT).is_err());
     }
 
@@ -704,11 +681,11 @@ mod tests {
 
     #[test]
     fn the_roles_trust_the_right_services_and_use_no_full_access_policy() {
-        let cx = test_ctx(&[]);
+        let cx = crate::testing::ctx(&[]);
         let steps = steps(&cx.settings);
         let ids: Vec<&str> = steps.iter().map(|s| s.id()).collect();
         assert_eq!(ids, ["role-exec", "role-task", "role-ecs-infra"]);
-        assert!(steps[0].deps().contains(&"secret-db-credentials".to_string()));
+        assert!(steps[0].deps().contains(&Dep::id("secret-db-credentials")));
         let infra = Role {
             id: "role-ecs-infra",
             purpose: "ecsinfra",

@@ -8,10 +8,10 @@
 //! the production listener), whichever step asks first.
 
 use super::network::{subnet_steps, Tier, APP_PORT};
-use super::{build_err, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
+use super::{build_err, waiter_err, Ctx, Dep, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, NotFoundExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::client::Waiters;
@@ -486,7 +486,7 @@ impl Step for LogBucket {
     fn kind(&self) -> &'static str {
         "s3-bucket"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec![]
     }
 
@@ -725,10 +725,10 @@ impl Step for Alb {
     fn kind(&self) -> &'static str {
         "load-balancer"
     }
-    fn deps(&self) -> Vec<String> {
-        let mut d = subnet_steps(Tier::Public);
+    fn deps(&self) -> Vec<Dep> {
+        let mut d: Vec<Dep> = subnet_steps(Tier::Public).into_iter().map(Dep::id).collect();
         // An internet-facing load balancer needs the VPC's internet gateway.
-        d.extend(["sg-alb".to_string(), "igw".into(), "alb-logs".into()]);
+        d.extend(["sg-alb", "igw", "alb-logs"].map(Dep::id));
         d
     }
     fn timing(&self) -> Timing {
@@ -993,7 +993,7 @@ impl Step for TargetGroup {
     fn kind(&self) -> &'static str {
         "target-group"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["vpc".into()]
     }
 
@@ -1226,7 +1226,7 @@ impl Step for Listener {
     fn kind(&self) -> &'static str {
         "listener"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["alb".into()]
     }
 
@@ -1433,7 +1433,7 @@ impl Step for ApiRule {
     fn kind(&self) -> &'static str {
         "listener-rule"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec![self.listener.into(), "tg-blue".into(), "tg-green".into()]
     }
 
@@ -1560,15 +1560,6 @@ pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, Value>) {
 mod tests {
     use super::*;
 
-    pub(crate) fn test_settings(suffix: &str) -> Settings {
-        use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["provision", "plan", "--suffix", suffix]).unwrap();
-        match cli.command {
-            crate::cli::Command::Plan(p) => p.stack.validate().unwrap(),
-            _ => unreachable!(),
-        }
-    }
-
     fn rule_with(conditions: Vec<RuleCondition>, actions: Vec<Action>) -> Rule {
         Rule::builder()
             .rule_arn("arn:rule")
@@ -1644,7 +1635,7 @@ mod tests {
         assert!(serde_json::from_str::<Value>(f.message_body().unwrap()).is_ok());
         let r = redirect_to_https_action();
         assert_eq!(action_key(&r), "redirect:HTTPS:443:HTTP_301");
-        let mut s = test_settings("dev1");
+        let mut s = crate::testing::settings(&[]);
         assert_eq!(
             action_key(&Listener { https: false }.default_action(&s)),
             action_key(&not_found_action())

@@ -2,10 +2,10 @@
 //! (app, tracing sidecar, VPC flow logs) and the one RDS writes the
 //! database log to. Each has the stack's retention.
 
-use super::{Ctx, Step, StepRef, StepResult};
+use super::{Ctx, Dep, Step, StepRef, StepResult};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::AwsResultExt;
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -99,8 +99,8 @@ impl Step for LogGroup {
     fn kind(&self) -> &'static str {
         "log-group"
     }
-    fn deps(&self) -> Vec<String> {
-        self.deps.clone()
+    fn deps(&self) -> Vec<Dep> {
+        self.deps.iter().cloned().map(Dep::id).collect()
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {

@@ -5,13 +5,15 @@
 //!
 //! Adding a step: write a struct implementing [`Step`] in the family module
 //! it belongs to, and list it in that module's `steps()`. Its dependencies
-//! are step ids; `"x:ready"` means "x must be usable", plain `"x"` means
+//! are [`Dep`]s: [`Need::Ready`] means "x must be usable", [`Need::Id`]
 //! "x's identifier is enough" (which lets work proceed while a slow resource
-//! such as an Aurora instance is still being created).
+//! such as an Aurora instance is still being created). Step ids that other
+//! steps name are constants in [`ids`].
 
 pub mod database;
 pub mod ecs;
 pub mod identity;
+pub mod ids;
 pub mod load_balancer;
 pub mod logs;
 pub mod network;
@@ -20,7 +22,7 @@ pub mod registry;
 pub mod scaling;
 
 use crate::aws::{AwsError, Clients};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::naming;
 use crate::report::{Event, Reporter};
 use crate::state::Record;
@@ -34,6 +36,65 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub type StepResult<T> = Result<T, AwsError>;
+
+/// What a step needs of a dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Need {
+    /// Its identifier (and ARNs, names): enough to reference it.
+    Id,
+    /// The resource usable (its `wait_ready` has finished).
+    Ready,
+}
+
+/// One dependency edge: a step id and what is needed of it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dep {
+    pub step: String,
+    pub need: Need,
+}
+
+impl Dep {
+    pub fn id(step: impl Into<String>) -> Self {
+        Dep {
+            step: step.into(),
+            need: Need::Id,
+        }
+    }
+
+    pub fn ready(step: impl Into<String>) -> Self {
+        Dep {
+            step: step.into(),
+            need: Need::Ready,
+        }
+    }
+
+    /// The node of the `up` graph this edge points at: the step itself, or
+    /// its `{id}:ready` node.
+    pub fn node(&self) -> String {
+        match self.need {
+            Need::Id => self.step.clone(),
+            Need::Ready => ready_node(&self.step),
+        }
+    }
+}
+
+/// The name of the node that waits for step `id` to be usable.
+pub fn ready_node(id: &str) -> String {
+    format!("{id}:ready")
+}
+
+/// Needing only the identifier is the common case.
+impl From<&str> for Dep {
+    fn from(step: &str) -> Self {
+        Dep::id(step)
+    }
+}
+
+impl From<String> for Dep {
+    fn from(step: String) -> Self {
+        Dep::id(step)
+    }
+}
 
 /// How long AWS typically takes for a step, used to put the critical path
 /// first when parallelism is bounded, and by the simulated-clock tests.
@@ -68,8 +129,8 @@ pub trait Step: Send + Sync + 'static {
     fn id(&self) -> &str;
     /// The resource kind, for status grouping and API-call accounting.
     fn kind(&self) -> &'static str;
-    /// Step ids this one needs; `"x:ready"` to need x usable.
-    fn deps(&self) -> Vec<String>;
+    /// The steps this one needs, and whether it needs them usable.
+    fn deps(&self) -> Vec<Dep>;
     /// The part of [`deps`](Step::deps) that only orders creation: `down`
     /// does not wait for these (e.g. Aurora's reader is created after the
     /// writer, but both can be deleted at once).
@@ -225,6 +286,20 @@ impl Ctx {
                 format!("step `{step}` has no record; run it first (provision step {step})"),
             )
         })
+    }
+
+    /// An attribute of a finished dependency's record (an ARN, a name);
+    /// fails clearly rather than letting an empty value reach AWS.
+    pub fn attr(&self, step: &str, key: &str) -> StepResult<String> {
+        let rec = self.rec(step)?;
+        match rec.attr(key) {
+            Some(v) if !v.is_empty() => Ok(v.to_owned()),
+            _ => Err(AwsError::custom(
+                "Lookup",
+                "MissingAttribute",
+                format!("step `{step}` recorded no `{key}`; run `provision up` to refresh it"),
+            )),
+        }
     }
 
     pub fn id_of(&self, step: &str) -> StepResult<String> {

@@ -7,10 +7,10 @@
 
 use super::identity::Role;
 use super::logs::LogGroup;
-use super::{tag_value, waiter_err, Ctx, Step, StepRef, StepResult, Timing};
+use super::{tag_value, waiter_err, Ctx, Dep, Step, StepRef, StepResult, Timing};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, ErrorClass, NotFoundExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::naming::{az_letter, MANAGED_BY, TAG_CONFIGURED, TAG_MANAGED_BY, TAG_SUFFIX};
 use crate::state::Record;
 use async_trait::async_trait;
@@ -360,7 +360,7 @@ impl Step for Vpc {
     fn kind(&self) -> &'static str {
         "vpc"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec![]
     }
 
@@ -471,7 +471,7 @@ impl Step for Subnet {
     fn kind(&self) -> &'static str {
         "subnet"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["vpc".into()]
     }
 
@@ -540,7 +540,7 @@ impl Step for InternetGateway {
     fn kind(&self) -> &'static str {
         "internet-gateway"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["vpc".into()]
     }
 
@@ -644,7 +644,7 @@ impl Step for ElasticIp {
     fn kind(&self) -> &'static str {
         "elastic-ip"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["vpc".into()]
     }
 
@@ -700,9 +700,13 @@ impl Step for NatGateway {
     fn kind(&self) -> &'static str {
         "nat-gateway"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         let l = az_letter(self.az);
-        vec![subnet_step(Tier::Public, self.az), format!("eip-{l}"), "igw".into()]
+        vec![
+            subnet_step(Tier::Public, self.az).into(),
+            format!("eip-{l}").into(),
+            "igw".into(),
+        ]
     }
     fn timing(&self) -> Timing {
         Timing::secs(2, 120, 60)
@@ -948,13 +952,13 @@ impl Step for RouteTable {
     fn kind(&self) -> &'static str {
         "route-table"
     }
-    fn deps(&self) -> Vec<String> {
-        let mut d = vec!["vpc".to_string()];
-        d.extend(self.subnets.iter().cloned());
+    fn deps(&self) -> Vec<Dep> {
+        let mut d = vec![Dep::id("vpc")];
+        d.extend(self.subnets.iter().cloned().map(Dep::id));
         match &self.default_route {
-            Some(Target::Gateway(g)) => d.push(g.clone()),
+            Some(Target::Gateway(g)) => d.push(Dep::id(g.clone())),
             // A route to a NAT gateway is only useful once it is available.
-            Some(Target::Nat(n)) => d.push(crate::ops::ready_node(n)),
+            Some(Target::Nat(n)) => d.push(Dep::ready(n.clone())),
             None => {}
         }
         d
@@ -1352,11 +1356,11 @@ impl Step for SecurityGroup {
     fn kind(&self) -> &'static str {
         "security-group"
     }
-    fn deps(&self) -> Vec<String> {
-        let mut d = vec!["vpc".to_string()];
+    fn deps(&self) -> Vec<Dep> {
+        let mut d = vec![Dep::id("vpc")];
         for r in self.ingress.iter().chain(&self.egress) {
             if let Peer::Group(g) = r.peer {
-                d.push(g.to_string());
+                d.push(Dep::id(g));
             }
         }
         d
@@ -1482,7 +1486,7 @@ impl Step for FlowLog {
     fn kind(&self) -> &'static str {
         "flow-log"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["vpc".into(), "log-vpc-flow".into(), "role-flowlogs".into()]
     }
 

@@ -6,10 +6,10 @@
 //! database side by side.
 
 use super::load_balancer::Color;
-use super::{Ctx, Step, StepRef, StepResult};
+use super::{Ctx, Dep, Step, StepRef, StepResult};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, NotFoundExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat};
@@ -178,7 +178,7 @@ impl Step for Topic {
     fn kind(&self) -> &'static str {
         "sns-topic"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec![]
     }
 
@@ -708,13 +708,12 @@ impl Step for Alarm {
     fn kind(&self) -> &'static str {
         "cloudwatch-alarm"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         // Every alarm reads the dimensions of all of them (Dims), so each
         // depends on the same named steps; none needs them usable.
         ["sns-alarms", "alb", "tg-blue", "tg-green", "db-cluster", "ecs-service"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+            .map(Dep::id)
+            .to_vec()
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
@@ -886,11 +885,10 @@ impl Step for Dashboard {
     fn kind(&self) -> &'static str {
         "dashboard"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         ["alb", "tg-blue", "tg-green", "db-cluster", "ecs-service"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+            .map(Dep::id)
+            .to_vec()
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {

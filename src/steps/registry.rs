@@ -4,10 +4,10 @@
 //! last 10 images. Also `provision image push`: build `container/` with
 //! whichever container engine works here and push it to the repository.
 
-use super::{Ctx, Step, StepRef, StepResult};
+use super::{Ctx, Dep, Step, StepRef, StepResult};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsResultExt, NotFoundExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::ops::Error;
 use crate::state::Record;
 use async_trait::async_trait;
@@ -145,7 +145,7 @@ impl Step for EcrRepo {
     fn kind(&self) -> &'static str {
         "ecr-repository"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec![]
     }
 

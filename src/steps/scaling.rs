@@ -2,9 +2,9 @@
 //! tasks) and a target-tracking policy on the service's average CPU.
 
 use super::ecs::{cluster_name, service_name};
-use super::{build_err, Ctx, Step, StepRef, StepResult};
+use super::{build_err, Ctx, Dep, Step, StepRef, StepResult};
 use crate::aws::{AwsError, AwsResultExt};
-use crate::cli::Settings;
+use crate::config::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
 use aws_sdk_applicationautoscaling::types::{
@@ -113,7 +113,7 @@ impl Step for Target {
     fn kind(&self) -> &'static str {
         "scalable-target"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["ecs-service".into()]
     }
 
@@ -236,7 +236,7 @@ impl Step for CpuPolicy {
     fn kind(&self) -> &'static str {
         "scaling-policy"
     }
-    fn deps(&self) -> Vec<String> {
+    fn deps(&self) -> Vec<Dep> {
         vec!["scaling-target".into()]
     }
 

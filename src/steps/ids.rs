@@ -1,0 +1,39 @@
+//! The ids of the steps that other steps name (as dependencies, or to read
+//! their records). One constant per id, so an edge cannot name a step that
+//! does not exist by a typo, and renaming a step is one change.
+//!
+//! Step ids repeated per zone or tier (`subnet-private-a`, `nat-b`, …) are
+//! built by their family's functions (`network::subnet_step`).
+
+pub const VPC: &str = "vpc";
+pub const IGW: &str = "igw";
+pub const SG_ALB: &str = "sg-alb";
+pub const SG_APP: &str = "sg-app";
+pub const SG_DB: &str = "sg-db";
+pub const LOG_APP: &str = "log-app";
+pub const LOG_OTEL: &str = "log-otel";
+pub const LOG_DB: &str = "log-db";
+pub const LOG_VPC_FLOW: &str = "log-vpc-flow";
+pub const ROLE_EXEC: &str = "role-exec";
+pub const ROLE_TASK: &str = "role-task";
+pub const ROLE_ECS_INFRA: &str = "role-ecs-infra";
+pub const ROLE_FLOWLOGS: &str = "role-flowlogs";
+pub const ECR_REPO: &str = "ecr-repo";
+pub const DB_SUBNETS: &str = "db-subnets";
+pub const DB_PARAMS: &str = "db-params";
+pub const DB_CLUSTER: &str = "db-cluster";
+pub const DB_WRITER: &str = "db-writer";
+pub const DB_READER: &str = "db-reader";
+pub const SECRET_DB_CREDENTIALS: &str = "secret-db-credentials";
+pub const SECRET_DB_CONNECTION: &str = "secret-db-connection";
+pub const ALB_LOGS: &str = "alb-logs";
+pub const ALB: &str = "alb";
+pub const TG_BLUE: &str = "tg-blue";
+pub const TG_GREEN: &str = "tg-green";
+pub const RULE_API: &str = "rule-api";
+pub const ECS_CLUSTER: &str = "ecs-cluster";
+pub const TASK_DEF: &str = "task-def";
+pub const ECS_SERVICE: &str = "ecs-service";
+pub const SCALING_TARGET: &str = "scaling-target";
+pub const SNS_ALARMS: &str = "sns-alarms";
+pub const DASHBOARD: &str = "dashboard";
