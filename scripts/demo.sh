@@ -17,7 +17,8 @@ BIN="$CARGO_TARGET_DIR/debug/provision"
 
 export MOTO_INSTANCE=demo
 MOTO_URL="$(bash scripts/moto.sh start | tail -n 1)"
-python3 scripts/fault_proxy.py --upstream "$MOTO_URL" --port 0 --port-file "$WORK/proxy.port" >/dev/null 2>&1 &
+# The proxy needs cbor2, which `moto.sh start` installed into the venv.
+"${MOTO_VENV:-$ROOT/.venv-moto}/bin/python" scripts/fault_proxy.py --upstream "$MOTO_URL" --port 0 --port-file "$WORK/proxy.port" >/dev/null 2>&1 &
 PROXY_PID=$!
 cleanup() {
     kill "$PROXY_PID" 2>/dev/null || true

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Loopback fault-injection reverse proxy for AWS API calls (stdlib only).
+"""Loopback fault-injection reverse proxy for AWS API calls (stdlib + cbor2).
 
 Sits between an AWS SDK and a local moto_server::
 
@@ -29,9 +29,86 @@ the last path segment (rpc-v2-cbor) and ``S3:<METHOD>`` for S3.  A rule may also
 be written ``<service>:<Operation>`` (service = SigV4 signing name, e.g.
 ``ec2:CreateVpc``) or ``*`` for every operation.
 
+AWS-realism mode (``scripts/aws_realism.py``) makes the emulator as strict and
+as slow to settle as AWS, in four parts that can be switched on one by one:
+
+``rules`` (bool)
+    Requests are checked against a table of documented constraints of the calls
+    the provisioner makes (``aws_realism.RULES``: service, operations, parameter,
+    check and the AWS reference it comes from; ``GET /__proxy/realism/rules``
+    lists them). Covered: EC2 security group name/description/rule descriptions,
+    ClientToken, tags, ModifyVpcAttribute (one attribute per call), flow-log
+    aggregation interval; ECS clientToken (36 ASCII on CreateService), service /
+    cluster / family / container names, Fargate cpu-memory pairs and stopTimeout;
+    RDS cluster / instance / parameter group / subnet group names, Serverless v2
+    capacity range, backup retention; ELBv2 load balancer and target group names,
+    health check ranges (timeout below interval), at most 20 attributes, rule
+    priority; IAM role name, path and policy name; S3 bucket names; SNS topic
+    names; CloudWatch alarm name and period; Logs group names and retention
+    days; Secrets Manager names and request tokens; ECR repository names; App
+    Auto Scaling min <= max. A broken rule is answered with that service's own
+    validation error (EC2 ``InvalidParameterValue`` / ``...Combination``, RDS
+    ``InvalidParameterValue``, ELBv2 / IAM / CloudWatch ``ValidationError``, SNS
+    ``InvalidParameter``, ECS ``InvalidParameterException`` / ``ClientException``,
+    Logs ``InvalidParameterException``, Secrets Manager ``ValidationException``,
+    S3 ``InvalidBucketName``) in its wire protocol, and recorded in the stats
+    under ``realism_rejections`` ({operation, rule, message}) and in
+    ``GET /__proxy/realism/violations``. One rule is stricter than AWS on
+    purpose: ``PutMetricAlarm`` whose actions name a topic the proxy saw created
+    (or set) with ``KmsMasterKeyId`` ``alias/aws/sns`` gets ``ValidationError``.
+    CloudWatch cannot publish to a topic encrypted with the AWS managed key (SNS
+    Developer Guide, key management / compatibility with AWS services); real AWS
+    accepts such an alarm and silently drops its notifications, so the proxy
+    refuses it to make the mistake visible in a test.
+``eventual_consistency_seconds`` (number, 0 = off)
+    For that long after a successful EC2 CreateVpc, CreateSubnet,
+    CreateInternetGateway, CreateRouteTable, CreateSecurityGroup,
+    AllocateAddress or CreateNatGateway, a mutating EC2 call that names the new
+    id (ModifyVpcAttribute, ModifySubnetAttribute, AttachInternetGateway,
+    Create/ReplaceRoute, AssociateRouteTable, Authorize/RevokeSecurityGroup
+    Ingress/Egress, CreateNatGateway, CreateTags, CreateFlowLogs, and
+    CreateSubnet / CreateSecurityGroup / CreateRouteTable in a new VPC) gets the
+    400 NotFound error of that id type (``InvalidVpcID.NotFound``,
+    ``InvalidSubnetID.NotFound``, ``InvalidGroup.NotFound``,
+    ``InvalidRouteTableID.NotFound``, ``InvalidInternetGatewayID.NotFound``,
+    ``InvalidAllocationID.NotFound``, ``InvalidNatGatewayID.NotFound``), as real
+    EC2 does ("Eventual consistency in the Amazon EC2 API", EC2 Developer Guide).
+    Describe calls are not affected. Counted in ``eventual_consistency_rejections``.
+``lifecycle_seconds`` (number, 0 = off)
+    For that long after a create, answers show the pending state: NAT gateways
+    ``pending`` (``deleting`` after DeleteNatGateway) in CreateNatGateway /
+    DescribeNatGateways, load balancers ``provisioning`` in
+    DescribeLoadBalancers, DB instances and clusters ``creating`` in
+    Create/DescribeDBInstances and Create/DescribeDBClusters, and the primary
+    ECS deployment ``IN_PROGRESS`` (running count 0) in Create/UpdateService and
+    DescribeServices. Afterwards moto's own answer passes. Counted in
+    ``lifecycle_rewrites``.
+``image_pulls`` (bool)
+    On CreateService / UpdateService / RunTask the proxy looks up the task
+    definition (from the RegisterTaskDefinition answers it saw, else with its own
+    DescribeTaskDefinition call to moto) and, for each image in this account's
+    ECR (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`` or
+    ``@sha256:...``), asks moto's ECR DescribeImages whether it exists. If not,
+    and the service's desiredCount is above 0, later DescribeServices answers
+    show the primary deployment ``rolloutState`` ``FAILED`` with a
+    ``CannotPullContainerError`` reason, runningCount 0 and a service event, as
+    when the deployment circuit breaker trips; tasks started by RunTask show
+    ``STOPPED`` / ``TaskFailedToStart`` with that reason in DescribeTasks
+    (ListTasks is not rewritten). A later UpdateService with a good image (or
+    desiredCount 0) clears it. Recorded in ``image_pull_failures``.
+
+``--aws-realism`` turns on all four (eventual consistency 1.5 s, lifecycles
+2.0 s); ``--realism-ec-seconds S`` and ``--realism-lifecycle-seconds S`` change
+those durations (alone, they turn on just that part). At run time use the
+``realism`` key of ``POST /__proxy/config``: ``true`` (all on, defaults),
+``false`` (all off) or any subset of ``{"rules": true,
+"eventual_consistency_seconds": 2, "lifecycle_seconds": 0, "image_pulls": true}``.
+
 Control endpoints (never forwarded)::
 
-    GET  /__proxy/stats    counters as JSON
+    GET  /__proxy/stats    counters as JSON (with realism_rejections,
+                           eventual_consistency_rejections, lifecycle_rewrites,
+                           image_pull_failures)
     POST /__proxy/reset    zero the counters
     GET  /__proxy/config   current configuration
     POST /__proxy/config   change configuration, JSON body, any subset of:
@@ -39,14 +116,26 @@ Control endpoints (never forwarded)::
          "throttle_operations": ["CreateVpc"] | null,
          "fail": ["CreateVpc:2", {"operation": "S3:PUT", "count": -1,
                                   "code": "AccessDenied", "status": 403}],
-         "add_fail": [...]}          # "fail" replaces the rules, "add_fail" appends
+         "add_fail": [...],          # "fail" replaces the rules, "add_fail" appends
+         "realism": {"rules": true, "eventual_consistency_seconds": 2,
+                     "lifecycle_seconds": 0, "image_pulls": true} | true | false}
+    GET  /__proxy/realism/violations  {"count": N, "violations": [...], "rules": R}
+    GET  /__proxy/realism/rules       the rule table (id, service, operations,
+                                      parameter, code, citation)
     GET  /__proxy/health   {"ok": true}
+
+Fault injection (latency, throttling, ``--fail``) is decided first; a call it
+lets through is then checked by the realism mode before it reaches moto.
 
 Example::
 
     scripts/fault_proxy.py --upstream http://127.0.0.1:5000 --port 0 \\
         --port-file .run/proxy.port --throttle-rate 0.2 --seed 1 \\
-        --fail CreateNatGateway:2 --fail PutMetricAlarm:-1:LimitExceeded:400
+        --fail CreateNatGateway:2 --fail PutMetricAlarm:-1:LimitExceeded:400 \\
+        --aws-realism --realism-ec-seconds 2
+
+The CBOR codec is the ``cbor2`` package (pinned in scripts/requirements-moto.txt):
+run the proxy with ``.venv-moto/bin/python``; without cbor2 it exits with status 2.
 """
 
 from __future__ import annotations
@@ -55,15 +144,17 @@ import argparse
 import base64
 import contextlib
 import datetime
+import decimal
+import fractions
 import gzip
 import http.client
+import io
 import json
 import math
 import os
 import random
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -72,6 +163,22 @@ import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+try:
+    import cbor2
+except ImportError:  # reported by main(); the module stays importable
+    cbor2 = None
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+import aws_realism  # noqa: E402  (sibling module, found through the line above)
+
+CBOR2_MISSING = (
+    "fault_proxy: the Python package cbor2 is not installed for "
+    f"{sys.executable}. Run the proxy with <repo>/.venv-moto/bin/python (created by "
+    "`scripts/moto.sh install` from scripts/requirements-moto.txt), or `pip install cbor2`."
+)
 
 CONTROL_PREFIX = "/__proxy/"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
@@ -145,165 +252,36 @@ class CborError(ValueError):
     pass
 
 
-def _cbor_head(major: int, n: int) -> bytes:
-    if n < 24:
-        return bytes([(major << 5) | n])
-    if n < 0x100:
-        return bytes([(major << 5) | 24, n])
-    if n < 0x10000:
-        return bytes([(major << 5) | 25]) + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return bytes([(major << 5) | 26]) + n.to_bytes(4, "big")
-    return bytes([(major << 5) | 27]) + n.to_bytes(8, "big")
-
-
-class CborTimestamp(float):
-    """A float that is encoded as CBOR tag 1 (epoch seconds)."""
+def _require_cbor2() -> None:
+    if cbor2 is None:
+        raise CborError(CBOR2_MISSING)
 
 
 def cbor_encode(obj: Any) -> bytes:
-    """Encode JSON-like data (plus bytes / CborTimestamp) as definite-length CBOR."""
-    out = bytearray()
-
-    def enc(v: Any) -> None:
-        if v is None:
-            out.append(0xF6)
-        elif v is True:
-            out.append(0xF5)
-        elif v is False:
-            out.append(0xF4)
-        elif isinstance(v, CborTimestamp):
-            out.append(0xC1)  # tag 1
-            f = float(v)
-            enc(int(f) if f.is_integer() else f)
-        elif isinstance(v, int):
-            out.extend(_cbor_head(0, v) if v >= 0 else _cbor_head(1, -1 - v))
-        elif isinstance(v, float):
-            out.append(0xFB)
-            out.extend(struct.pack(">d", v))
-        elif isinstance(v, str):
-            raw = v.encode("utf-8")
-            out.extend(_cbor_head(3, len(raw)))
-            out.extend(raw)
-        elif isinstance(v, (bytes, bytearray)):
-            out.extend(_cbor_head(2, len(v)))
-            out.extend(v)
-        elif isinstance(v, (list, tuple)):
-            out.extend(_cbor_head(4, len(v)))
-            for item in v:
-                enc(item)
-        elif isinstance(v, dict):
-            out.extend(_cbor_head(5, len(v)))
-            for key, item in v.items():
-                enc(str(key))
-                enc(item)
-        else:
-            raise CborError(f"cannot CBOR-encode {type(v).__name__}")
-
-    enc(obj)
-    return bytes(out)
-
-
-def cbor_encode_str_map(data: dict[str, str]) -> bytes:
-    """Encode a flat ``{str: str}`` map as CBOR (enough for error bodies)."""
-    return cbor_encode(dict(data))
-
-
-_BREAK = object()
+    """Encode JSON-like data (plus bytes and ``cbor2.CBORTag``) as definite-length CBOR."""
+    _require_cbor2()
+    try:
+        return cbor2.dumps(obj)
+    except cbor2.CBORError as exc:
+        raise CborError(f"cannot CBOR-encode: {exc}") from exc
 
 
 def cbor_decode(data: bytes) -> Any:
-    """Decode one CBOR item (definite and indefinite lengths, tags, floats).
+    """Decode exactly one CBOR item (definite or indefinite lengths, tags, floats).
 
-    Byte strings become ``bytes``; tag 1 (epoch timestamp) becomes its number;
-    other tags are dropped (their content is kept).
+    Byte strings become ``bytes``; tag 1 (epoch timestamp) becomes a timezone-aware
+    ``datetime`` (``cbor_to_json_compatible`` turns it back into epoch seconds).
+    An empty body is an empty map.
     """
-    pos = 0
-
-    def take(n: int) -> bytes:
-        nonlocal pos
-        if pos + n > len(data):
-            raise CborError("truncated CBOR")
-        chunk = data[pos : pos + n]
-        pos += n
-        return chunk
-
-    def arg(info: int) -> int | None:
-        if info < 24:
-            return info
-        if info == 24:
-            return take(1)[0]
-        if info == 25:
-            return int.from_bytes(take(2), "big")
-        if info == 26:
-            return int.from_bytes(take(4), "big")
-        if info == 27:
-            return int.from_bytes(take(8), "big")
-        if info == 31:
-            return None  # indefinite length
-        raise CborError(f"bad CBOR additional info {info}")
-
-    def item() -> Any:
-        ib = take(1)[0]
-        major, info = ib >> 5, ib & 0x1F
-        if major == 7:
-            if info == 20:
-                return False
-            if info == 21:
-                return True
-            if info in (22, 23):
-                return None
-            if info == 25:
-                return struct.unpack(">e", take(2))[0]
-            if info == 26:
-                return struct.unpack(">f", take(4))[0]
-            if info == 27:
-                return struct.unpack(">d", take(8))[0]
-            if info == 31:
-                return _BREAK
-            if info < 24:
-                return info  # simple value
-            if info == 24:
-                return take(1)[0]
-            raise CborError(f"bad CBOR simple value {info}")
-        n = arg(info)
-        if major == 0:
-            return n
-        if major == 1:
-            return -1 - (n or 0)
-        if major in (2, 3):
-            if n is None:
-                parts = []
-                while (part := item()) is not _BREAK:
-                    parts.append(part)
-                return b"".join(parts) if major == 2 else "".join(parts)
-            raw = take(n)
-            return raw if major == 2 else raw.decode("utf-8")
-        if major == 4:
-            items = []
-            if n is None:
-                while (x := item()) is not _BREAK:
-                    items.append(x)
-            else:
-                items = [item() for _ in range(n)]
-            return items
-        if major == 5:
-            result = {}
-            if n is None:
-                while (key := item()) is not _BREAK:
-                    result[key] = item()
-            else:
-                for _ in range(n):
-                    key = item()
-                    result[key] = item()
-            return result
-        # major == 6: tag; keep the content (tag 1 = epoch seconds -> number)
-        return item()
-
     if not data:
         return {}
-    value = item()
-    if pos != len(data):
+    _require_cbor2()
+    fp = io.BytesIO(data)
+    try:
+        value = cbor2.CBORDecoder(fp).decode()
+    except cbor2.CBORError as exc:
+        raise CborError(str(exc)) from exc
+    if fp.tell() != len(data):
         raise CborError("trailing bytes after CBOR item")
     return value
 
@@ -388,9 +366,16 @@ CW_MAP_MEMBERS = frozenset(
 )
 
 
+def cbor_timestamp(seconds: float) -> Any:
+    """Epoch seconds as CBOR tag 1 (an integer when whole, else a float)."""
+    _require_cbor2()
+    f = float(seconds)
+    return cbor2.CBORTag(1, int(f) if f.is_integer() else f)
+
+
 def _to_epoch(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return CborTimestamp(value)
+        return cbor_timestamp(value)
     if isinstance(value, str):
         try:
             dt = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -398,7 +383,7 @@ def _to_epoch(value: Any) -> Any:
             return value
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=datetime.UTC)
-        return CborTimestamp(dt.timestamp())
+        return cbor_timestamp(dt.timestamp())
     return value
 
 
@@ -427,15 +412,29 @@ def json_to_cbor_typed(value: Any, member: str | None = None) -> Any:
 
 
 def cbor_to_json_compatible(value: Any) -> Any:
+    """What the SDK sent over CBOR, as the AWS JSON 1.0 that moto reads."""
     if isinstance(value, dict):
         return {str(k): cbor_to_json_compatible(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [cbor_to_json_compatible(v) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode()
+    if isinstance(value, datetime.datetime):  # tag 1 / tag 0 timestamps -> epoch seconds
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        ts = value.timestamp()
+        return int(ts) if ts.is_integer() else ts
+    if cbor2 is not None and isinstance(value, cbor2.CBORTag):  # other tags: keep the content
+        return cbor_to_json_compatible(value.value)
+    if cbor2 is not None and value is cbor2.undefined:
+        return None
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
+    if isinstance(value, (decimal.Decimal, fractions.Fraction)):
+        return float(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)  # uuid.UUID, re.Pattern, CBORSimpleValue, ...
 
 
 # ------------------------------------------------------------------- rules --
@@ -518,8 +517,10 @@ class ProxyState:
         seed: int | None = 0,
         fail: list[Any] | None = None,
         throttle_operations: list[str] | None = None,
+        realism: aws_realism.RealismConfig | None = None,
     ):
         self.lock = threading.Lock()
+        self.realism = aws_realism.Realism(realism)
         self.latency_ms = 0.0
         self.throttle_rate = 0.0
         self.seed = seed
@@ -540,7 +541,15 @@ class ProxyState:
     def update(self, cfg: dict[str, Any]) -> None:
         if not isinstance(cfg, dict):
             raise TypeError("config must be a JSON object")
-        allowed = {"latency_ms", "throttle_rate", "seed", "fail", "add_fail", "throttle_operations"}
+        allowed = {
+            "latency_ms",
+            "throttle_rate",
+            "seed",
+            "fail",
+            "add_fail",
+            "throttle_operations",
+            "realism",
+        }
         unknown = set(cfg) - allowed
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
@@ -556,6 +565,7 @@ class ProxyState:
         ops = cfg.get("throttle_operations")
         if ops is not None and not isinstance(ops, list):
             raise ValueError("throttle_operations must be a list or null")
+        realism = self.realism.config.updated(cfg["realism"]) if "realism" in cfg else None
         with self.lock:
             if latency is not None:
                 self.latency_ms = latency
@@ -569,6 +579,8 @@ class ProxyState:
             self.fail_rules.extend(extra)
             if "throttle_operations" in cfg:
                 self.throttle_operations = None if ops is None else {str(o) for o in ops}
+        if realism is not None:
+            self.realism.configure(realism)
 
     def config_json(self) -> dict[str, Any]:
         with self.lock:
@@ -580,6 +592,7 @@ class ProxyState:
                     None if self.throttle_operations is None else sorted(self.throttle_operations)
                 ),
                 "fail": [r.to_json() for r in self.fail_rules],
+                "realism": self.realism.config.to_json(),
             }
 
     # -- counters --
@@ -593,6 +606,7 @@ class ProxyState:
             self.forwarded: dict[str, int] = {}
             self.upstream_errors: dict[str, int] = {}
             self.upstream_status: dict[str, int] = {}
+        self.realism.reset_counters()
 
     @staticmethod
     def _bump(d: dict[str, int], key: str) -> None:
@@ -622,6 +636,15 @@ class ProxyState:
             self._bump(self.forwarded, operation)
             return "forward", None, latency
 
+    def unforward(self, operation: str) -> None:
+        """A call counted as forwarded was answered by the realism mode instead."""
+        with self.lock:
+            left = self.forwarded.get(operation, 0) - 1
+            if left > 0:
+                self.forwarded[operation] = left
+            else:
+                self.forwarded.pop(operation, None)
+
     def record_upstream(self, operation: str, status: int | None) -> None:
         with self.lock:
             if status is None:
@@ -640,7 +663,7 @@ class ProxyState:
                 "failed": dict(self.failed),
                 "upstream_errors": dict(self.upstream_errors),
                 "upstream_status": dict(self.upstream_status),
-            }
+            } | self.realism.stats_json()
 
 
 # ------------------------------------------------------------- gap fillers --
@@ -782,7 +805,7 @@ def build_error(
         # CloudWatch is awsQueryCompatible: SDKs take the error code from
         # x-amzn-query-error ("Code;Sender|Receiver"), falling back to __type.
         body_code = "ThrottlingException" if code == "Throttling" else code
-        body = cbor_encode_str_map({"__type": body_code, "message": message})
+        body = cbor_encode({"__type": body_code, "message": message})
         headers += [
             ("Content-Type", "application/cbor"),
             ("Smithy-Protocol", "rpc-v2-cbor"),
@@ -875,6 +898,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 cfg = json.loads(body.decode() or "{}")
                 state.update(cfg)
                 self._send_json(200, state.config_json())
+            elif name == "realism/violations" and self.command == "GET":
+                self._send_json(200, state.realism.violations_json())
+            elif name == "realism/rules" and self.command == "GET":
+                self._send_json(200, state.realism.rules_json())
             elif name == "health":
                 self._send_json(200, {"ok": True, "upstream": self.server.upstream_url})
             else:
@@ -912,33 +939,45 @@ class ProxyHandler(BaseHTTPRequestHandler):
             )
             self._send(*build_error(protocol, service, code, status, message))
             return
+        call = None
+        realism = self.server.state.realism
+        if realism.config.active or operation in aws_realism.ALWAYS_OBSERVED:
+            call = self._realism_call(protocol, service, operation, body)
+            rejection = realism.check_request(call)
+            if rejection is not None:
+                self.server.state.unforward(operation)
+                self._send(
+                    *build_error(
+                        protocol, service, rejection.code, rejection.status, rejection.message
+                    )
+                )
+                return
         if protocol == "cbor" and self.server.cbor_bridge:
             self._forward_cbor_as_json(body, operation)
             return
         if operation in GAP_FILLERS and self.server.cbor_bridge:
             self._send(200, [("Content-Type", "text/xml")], GAP_FILLERS[operation]())
             return
-        self._forward(body, operation)
+        self._forward(body, operation, call)
+
+    def _realism_call(
+        self, protocol: str, service: str, operation: str, body: bytes
+    ) -> aws_realism.Call:
+        decoded = decode_body_for_parsing(self.headers, body)
+        doc = None
+        if protocol == "cbor":
+            try:
+                doc = cbor_to_json_compatible(cbor_decode(decoded))
+            except CborError:
+                doc = {}
+        return aws_realism.Call.parse(
+            protocol, service, operation, self.command, self.path, self.headers, decoded, doc
+        )
 
     def _upstream_call(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        host, port = self.server.upstream
-        conn = http.client.HTTPConnection(host, port, timeout=self.server.upstream_timeout)
-        try:
-            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                conn.putheader(name, value)
-            if not any(name.lower() == "host" for name, _ in headers):
-                conn.putheader("Host", f"{host}:{port}")
-            if body is not None:
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body)
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, resp.getheaders(), data
-        finally:
-            conn.close()
+        return self.server.upstream_call(method, path, headers, body)
 
     def _forward_cbor_as_json(self, body: bytes, operation: str) -> None:
         """Bridge smithy-rpc-v2-cbor -> AWS JSON 1.0 (moto has no CBOR support)."""
@@ -1004,7 +1043,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             out = cbor_encode(json_to_cbor_typed(payload))
         self._send(status, out_headers, out)
 
-    def _forward(self, body: bytes, operation: str) -> None:
+    def _forward(self, body: bytes, operation: str, call: aws_realism.Call | None = None) -> None:
         host, port = self.server.upstream
         conn = http.client.HTTPConnection(host, port, timeout=self.server.upstream_timeout)
         try:
@@ -1047,6 +1086,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         finally:
             conn.close()
         self.server.state.record_upstream(operation, status)
+        encoded = any(k.lower() == "content-encoding" for k, _ in headers)
+        if call is not None and not encoded and self.command != "HEAD":
+            data = self.server.state.realism.on_response(call, status, data)
         self._send(status, headers, data)
 
 
@@ -1070,7 +1112,29 @@ class FaultProxyServer(ThreadingHTTPServer):
         self.state = state
         self.upstream_timeout = upstream_timeout
         self.verbose = verbose
+        state.realism.upstream = self.upstream_call
         super().__init__(("127.0.0.1", port), ProxyHandler)
+
+    def upstream_call(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """One request to moto (used by the CBOR bridge and the realism mode)."""
+        host, port = self.upstream
+        conn = http.client.HTTPConnection(host, port, timeout=self.upstream_timeout)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
+                conn.putheader(name, value)
+            if not any(name.lower() == "host" for name, _ in headers):
+                conn.putheader("Host", f"{host}:{port}")
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp.getheaders(), data
+        finally:
+            conn.close()
 
     @property
     def port(self) -> int:
@@ -1137,6 +1201,27 @@ def main(argv: list[str] | None = None) -> int:
         "answer back to CBOR) and no answers for operations moto lacks "
         "(DescribeDBEngineVersions)",
     )
+    ap.add_argument(
+        "--aws-realism",
+        action="store_true",
+        help="turn on every part of the AWS-realism mode (request rules, EC2 eventual "
+        f"consistency {aws_realism.DEFAULT_EC_SECONDS:g}s, lifecycles "
+        f"{aws_realism.DEFAULT_LIFECYCLE_SECONDS:g}s, image pulls); see the docstring",
+    )
+    ap.add_argument(
+        "--realism-ec-seconds",
+        type=float,
+        metavar="S",
+        help="EC2 eventual-consistency window (with --aws-realism: instead of the default; "
+        "alone: turns on only that part)",
+    )
+    ap.add_argument(
+        "--realism-lifecycle-seconds",
+        type=float,
+        metavar="S",
+        help="how long resources show pending states (with --aws-realism: instead of the "
+        "default; alone: turns on only that part)",
+    )
     ap.add_argument("--verbose", "-v", action="store_true", help="log every request to stderr")
     ap.add_argument(
         "--exit-with-parent",
@@ -1144,8 +1229,19 @@ def main(argv: list[str] | None = None) -> int:
         help="stop when the process that started the proxy exits (for test harnesses)",
     )
     args = ap.parse_args(argv)
+    if cbor2 is None:
+        print(CBOR2_MISSING, file=sys.stderr)
+        return 2
 
+    realism = aws_realism.RealismConfig.all_on() if args.aws_realism else None
     try:
+        spec: dict[str, Any] = {}
+        if args.realism_ec_seconds is not None:
+            spec["eventual_consistency_seconds"] = args.realism_ec_seconds
+        if args.realism_lifecycle_seconds is not None:
+            spec["lifecycle_seconds"] = args.realism_lifecycle_seconds
+        if spec:
+            realism = (realism or aws_realism.RealismConfig()).updated(spec)
         state = ProxyState(
             latency_ms=args.latency_ms,
             throttle_rate=args.throttle_rate,
@@ -1156,6 +1252,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.throttle_operations
                 else None
             ),
+            realism=realism,
         )
     except ValueError as exc:
         ap.error(str(exc))

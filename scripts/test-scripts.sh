@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint and test the Python/shell helpers in scripts/ (moto.sh, fault_proxy.py,
-# moto_probe.py). Installs the pinned tooling into <repo>/.venv-moto first.
+# aws_realism.py). Installs the pinned tooling into <repo>/.venv-moto first.
 # Extra arguments are passed to pytest, e.g. scripts/test-scripts.sh -k throttl
 set -euo pipefail
 

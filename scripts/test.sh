@@ -26,17 +26,37 @@ stop_emulators() {
     done
 }
 
+# Clippy runs as the compiler of this crate while the tests are built
+# (RUSTC_WORKSPACE_WRAPPER applies to this crate only, as in `cargo clippy`
+# itself), so the lints and the tests share one build of the AWS SDK crates
+# instead of a second, check-only one: about 4 minutes less on a cold 2-core
+# machine. CLIPPY_ARGS is how `cargo clippy` hands its flags to
+# clippy-driver. PROVISION_LINT=clippy runs plain `cargo clippy` instead.
+cargo_linted() {
+    if [[ "${PROVISION_LINT:-driver}" == clippy ]]; then
+        cargo "$@"
+    else
+        RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver" \
+            CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" cargo "$@"
+    fi
+}
+
 if [[ "$what" == all || "$what" == rust ]]; then
-    log "rustfmt and clippy"
+    log "rustfmt"
     cargo fmt --all -- --check
-    cargo clippy --all-targets --locked -- -D warnings
+
+    log "clippy -D warnings while the tests build (a first build takes about 8 minutes on 2 cores)"
+    if [[ "${PROVISION_LINT:-driver}" == clippy ]]; then
+        cargo clippy --all-targets --locked -- -D warnings
+    fi
+    cargo_linted test --locked --no-run
 
     log "moto emulator (pinned, project-local virtualenv)"
     bash scripts/moto.sh install
     trap stop_emulators EXIT
 
     log "Rust unit and integration tests"
-    cargo test --locked --no-fail-fast
+    cargo_linted test --locked --no-fail-fast
 
     log "fault proxy tests"
     bash scripts/test-scripts.sh

@@ -17,10 +17,14 @@ fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     // The SDK's own logs stop at debug even at -vvv: its trace level dumps
     // request details we do not want on anyone's terminal.
+    // aws_config warns, with a debug dump, about every place it looked for a
+    // region or credentials and did not find one; the first call's error
+    // says what matters (see `Clients::first_contact`), so its warnings
+    // show from -vv on.
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (_, 0) => "warn",
-        (_, 1) => "warn,provision=info",
+        (_, 0) => "warn,aws_config=error",
+        (_, 1) => "warn,aws_config=error,provision=info",
         (_, 2) => "info,provision=debug",
         _ => "debug,provision=trace,hyper=info,h2=info,rustls=info",
     };
@@ -59,8 +63,11 @@ struct Setup {
 
 async fn setup(cli: &Cli, settings: Settings, max_attempts: u32, reporter: Arc<dyn Reporter>) -> Result<Setup, Error> {
     let clients = Clients::load(cli.region.as_deref(), max_attempts).await;
+    let identity = clients.first_contact().await.map_err(Error::first_contact)?;
+    tracing::info!(account = %identity.account, principal = %identity.arn, "credentials");
     let steps = steps::stack(&settings);
     let cx = Ctx::new(clients, settings, reporter.clone());
+    cx.know_account(identity.account);
     Ok(Setup {
         engine: Engine::new(cx, steps, &cli.state_dir, reporter),
     })
@@ -173,6 +180,14 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
         }
         Command::Step(a) => {
             let settings = a.stack.validate()?;
+            // An unknown step is bad input: refused before any AWS call.
+            let known: Vec<String> = steps::stack(&settings).iter().map(|s| s.id().to_owned()).collect();
+            if !known.iter().any(|k| k == &a.name) {
+                return Err(Error::UnknownStep {
+                    name: a.name.clone(),
+                    known,
+                });
+            }
             let rep = reporter(false, cli.quiet);
             let Setup { engine } = setup(&cli, settings, max_attempts, rep).await?;
             if !a.undo {

@@ -43,10 +43,36 @@ pub enum Error {
     NotConfirmed { count: usize },
     #[error("the stack is not converged: {missing} missing, {drifted} drifted\n  hint: `provision up` creates what is missing and repairs drift")]
     NotConverged { missing: usize, drifted: usize },
+    #[error("cannot reach AWS: {source}\n  hint: {hint}")]
+    FirstContact { source: AwsError, hint: &'static str },
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
     Failed(String),
+}
+
+impl Error {
+    /// The first call of a command failed: say why, and what to check.
+    pub fn first_contact(source: AwsError) -> Self {
+        let code = source.code.as_deref().unwrap_or("");
+        let credentials = matches!(
+            code,
+            "NoCredentials"
+                | "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "UnrecognizedClientException"
+        ) || source.message.to_ascii_lowercase().contains("credential");
+        let hint = if credentials {
+            "give credentials: AWS_PROFILE=NAME (after `aws sso login --profile NAME` for an SSO profile), \
+             or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        } else if matches!(code, "EndpointUnreachable" | "Timeout") {
+            "check the network, a proxy (HTTPS_PROXY), and AWS_ENDPOINT_URL if it is set (it points every call at another endpoint)"
+        } else {
+            "check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID) and AWS_ENDPOINT_URL"
+        };
+        Error::FirstContact { source, hint }
+    }
 }
 
 fn skipped_note(skipped: &[String]) -> String {

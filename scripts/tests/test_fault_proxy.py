@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import http.client
 import importlib.util
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -109,10 +111,14 @@ def clean_proxy(request):
         yield
         return
     base = request.getfixturevalue("proxy")
-    control(base, "config", {"latency_ms": 0, "throttle_rate": 0, "seed": 0, "fail": []})
+    control(
+        base,
+        "config",
+        {"latency_ms": 0, "throttle_rate": 0, "seed": 0, "fail": [], "realism": False},
+    )
     control(base, "reset", {})
     yield
-    control(base, "config", {"latency_ms": 0, "throttle_rate": 0, "fail": []})
+    control(base, "config", {"latency_ms": 0, "throttle_rate": 0, "fail": [], "realism": False})
 
 
 NO_RETRY = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -401,6 +407,12 @@ def test_config_at_runtime(proxy):
         "seed": 0,
         "throttle_operations": None,
         "fail": [],
+        "realism": {
+            "rules": False,
+            "eventual_consistency_seconds": 0.0,
+            "lifecycle_seconds": 0.0,
+            "image_pulls": False,
+        },
     }
     cfg = control(
         proxy,
@@ -415,7 +427,16 @@ def test_config_at_runtime(proxy):
     assert error_of(ec2.describe_vpcs)[0] == "RequestLimitExceeded"
     ec2.describe_availability_zones()  # not in throttle_operations
 
-    for bad in ({"throttle_rate": 2}, {"latency_ms": -1}, {"bogus": 1}, {"fail": ["nocount"]}):
+    for bad in (
+        {"throttle_rate": 2},
+        {"latency_ms": -1},
+        {"bogus": 1},
+        {"fail": ["nocount"]},
+        {"realism": {"bogus": True}},
+        {"realism": {"lifecycle_seconds": -1}},
+        {"realism": {"rules": "yes"}},
+        {"realism": "on"},
+    ):
         req = urllib.request.Request(
             f"{proxy}/__proxy/config", data=json.dumps(bad).encode(), method="POST"
         )
@@ -514,22 +535,36 @@ def test_cli_fail_rules_and_bad_rules(moto_url):
 
 # -------------------------------------------------------------------- unit --
 def test_cbor_round_trip():
+    assert fault_proxy.cbor2 is not None  # the codec is the pinned cbor2 package
     value = {"a": [1, -5, 2.5, "x", b"\x00\x01", True, None], "n": 2**40, "m": {}}
     assert fault_proxy.cbor_decode(fault_proxy.cbor_encode(value)) == value
+    assert fault_proxy.cbor_encode(2.5) == b"\xfb" + struct.pack(">d", 2.5)  # doubles stay 64-bit
     # Indefinite-length map / array as aws-smithy-cbor writes them.
     indefinite = bytes([0xBF, 0x61, 0x6B, 0x9F, 0x01, 0xFF, 0xFF])
     assert fault_proxy.cbor_decode(indefinite) == {"k": [1]}
-    # Tag 1 timestamps decode to their number and encode back as tag 1.
-    ts = fault_proxy.json_to_cbor_typed({"Timestamp": 1700000000, "Threshold": 80, "Period": 60})
+    assert fault_proxy.cbor_decode(b"") == {}
+    for broken in (b"\x9f\x01", b"\x01\x02", b"\x1c"):  # truncated, trailing bytes, bad info
+        with pytest.raises(fault_proxy.CborError):
+            fault_proxy.cbor_decode(broken)
+    # Timestamps are encoded as tag 1 (whole seconds as an integer, else a float) ...
+    ts = fault_proxy.json_to_cbor_typed(
+        {"Timestamp": 1700000000, "StartDate": "2023-11-14T22:13:20.5Z", "Threshold": 80}
+    )
     encoded = fault_proxy.cbor_encode(ts)
     assert b"\xc1\x1a" in encoded  # tag 1 + uint32
-    assert fault_proxy.cbor_decode(encoded) == {
+    assert b"\xc1\xfb" in encoded  # tag 1 + float64
+    # ... and tag 1 from the SDK reaches moto as epoch seconds.
+    assert fault_proxy.cbor_to_json_compatible(fault_proxy.cbor_decode(encoded)) == {
         "Timestamp": 1700000000,
+        "StartDate": 1700000000.5,
         "Threshold": 80.0,
-        "Period": 60,
     }
     # Dimension values are strings even though "Value" is also a double member.
     assert fault_proxy.json_to_cbor_typed({"Value": "abc"}) == {"Value": "abc"}
+    # Tags other than timestamps keep their content; blobs become base64.
+    assert fault_proxy.cbor_to_json_compatible(
+        fault_proxy.cbor_decode(bytes.fromhex("a2616ad82063616263616242beef"))
+    ) == {"j": "abc", "b": "vu8="}
 
 
 def test_classify():
@@ -594,3 +629,781 @@ def test_exit_with_parent_stops_the_proxy(moto_url):
         time.sleep(0.2)
     os.kill(pid, signal.SIGKILL)
     raise AssertionError("the proxy outlived its parent")
+
+
+# ------------------------------------------------------------------ realism --
+aws_realism = fault_proxy.aws_realism
+ACCOUNT = "123456789012"
+
+
+def realism(base: str, **parts) -> dict:
+    spec = {"rules": False, "eventual_consistency_seconds": 0, "lifecycle_seconds": 0}
+    spec |= {"image_pulls": False} | parts
+    return control(base, "config", {"realism": spec})["realism"]
+
+
+def violations(base: str) -> list[dict]:
+    return control(base, "realism/violations")["violations"]
+
+
+def test_realism_rule_sg_group_name(proxy):
+    ec2 = client(proxy, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.61.0.0/16")["Vpc"]["VpcId"]
+    try:
+        # moto alone accepts a name AWS refuses ...
+        sg = ec2.create_security_group(GroupName="sg-x", Description="d", VpcId=vpc)["GroupId"]
+        ec2.delete_security_group(GroupId=sg)
+        assert violations(proxy) == []
+        # ... the rules part refuses it the way EC2 does.
+        realism(proxy, rules=True)
+        for name, description in [("sg-x", "d"), ("g" * 256, "d"), ("ok", "ä")]:
+            create = functools.partial(
+                ec2.create_security_group, GroupName=name, Description=description, VpcId=vpc
+            )
+            assert error_of(create) == ("InvalidParameterValue", 400), name
+        sg = ec2.create_security_group(GroupName="app-x", Description="App: from ALB", VpcId=vpc)
+        ec2.delete_security_group(GroupId=sg["GroupId"])
+
+        stats = control(proxy, "stats")
+        rules = [r["rule"] for r in stats["realism_rejections"]]
+        assert rules == [
+            "ec2.CreateSecurityGroup.GroupName",
+            "ec2.CreateSecurityGroup.GroupName",
+            "ec2.CreateSecurityGroup.GroupDescription",
+        ]
+        assert {r["operation"] for r in stats["realism_rejections"]} == {"CreateSecurityGroup"}
+        assert "sg-" in stats["realism_rejections"][0]["message"]
+        assert stats["forwarded"]["CreateSecurityGroup"] == 2  # the refused calls never left
+        assert control(proxy, "realism/violations")["count"] == 3
+    finally:
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_realism_rule_modify_vpc_attribute_one_at_a_time(proxy):
+    ec2 = client(proxy, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    both = {"EnableDnsSupport": {"Value": True}, "EnableDnsHostnames": {"Value": True}}
+    try:
+        ec2.modify_vpc_attribute(VpcId=vpc, **both)  # moto takes both at once
+        realism(proxy, rules=True)
+        code = error_of(lambda: ec2.modify_vpc_attribute(VpcId=vpc, **both))
+        assert code == ("InvalidParameterCombination", 400)
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        assert [v["rule"] for v in violations(proxy)] == ["ec2.ModifyVpcAttribute.one-attribute"]
+    finally:
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_realism_rule_ecs_client_token(proxy):
+    ecs = client(proxy, "ecs")
+    ecs.create_cluster(clusterName="realism-token")
+    ecs.register_task_definition(
+        family="realism-token",
+        containerDefinitions=[{"name": "c", "image": "busybox", "memory": 128}],
+    )
+    common = {"cluster": "realism-token", "taskDefinition": "realism-token", "desiredCount": 0}
+    try:
+        ecs.create_service(serviceName="long", clientToken="t" * 45, **common)  # moto: fine
+        realism(proxy, rules=True)
+        code = error_of(
+            lambda: ecs.create_service(serviceName="long2", clientToken="t" * 45, **common)
+        )
+        assert code == ("InvalidParameterException", 400)
+        ecs.create_service(serviceName="short", clientToken="t" * 36, **common)
+        (v,) = violations(proxy)
+        assert v["rule"] == "ecs.CreateService.clientToken"
+        assert v["operation"] == "CreateService"
+    finally:
+        for name in ("long", "short"):
+            ecs.delete_service(cluster="realism-token", service=name, force=True)
+        ecs.delete_cluster(cluster="realism-token")
+
+
+FARGATE_TD = {
+    "family": "realism-td",
+    "requiresCompatibilities": ["FARGATE"],
+    "networkMode": "awsvpc",
+    "containerDefinitions": [{"name": "app", "image": "busybox", "stopTimeout": 30}],
+}
+RULE_CASES = [
+    # (service, call, error code, rule id): one per protocol and family of rules
+    (
+        "ec2",
+        lambda c: c.create_nat_gateway(SubnetId="subnet-1", AllocationId="a", ClientToken="c" * 65),
+        "InvalidParameterValue",
+        "ec2.ClientToken",
+    ),
+    (
+        "ecs",
+        lambda c: c.register_task_definition(**FARGATE_TD, cpu="256", memory="4096"),
+        "ClientException",
+        "ecs.RegisterTaskDefinition.fargate-cpu-memory",
+    ),
+    (
+        "ecs",
+        lambda c: c.register_task_definition(
+            **(
+                FARGATE_TD
+                | {"containerDefinitions": [{"name": "a", "image": "b", "stopTimeout": 121}]}
+            ),
+            cpu="1 vCPU",
+            memory="2 GB",
+        ),
+        "ClientException",
+        "ecs.RegisterTaskDefinition.stopTimeout",
+    ),
+    (
+        "ecs",
+        lambda c: c.register_task_definition(
+            family="bad family", containerDefinitions=[{"name": "a", "image": "b"}]
+        ),
+        "ClientException",
+        "ecs.RegisterTaskDefinition.family",
+    ),
+    (
+        "rds",
+        lambda c: c.create_db_cluster(DBClusterIdentifier="1db", Engine="aurora-postgresql"),
+        "InvalidParameterValue",
+        "rds.DBClusterIdentifier",
+    ),
+    (
+        "rds",
+        lambda c: c.create_db_instance(
+            DBInstanceIdentifier="db--1",
+            DBInstanceClass="db.serverless",
+            Engine="aurora-postgresql",
+        ),
+        "InvalidParameterValue",
+        "rds.DBInstanceIdentifier",
+    ),
+    (
+        "rds",
+        lambda c: c.create_db_cluster_parameter_group(
+            DBClusterParameterGroupName="params-", DBParameterGroupFamily="f", Description="d"
+        ),
+        "InvalidParameterValue",
+        "rds.DBClusterParameterGroupName",
+    ),
+    (
+        "rds",
+        lambda c: c.create_db_subnet_group(
+            DBSubnetGroupName="1subnets", DBSubnetGroupDescription="d", SubnetIds=["subnet-1"]
+        ),
+        "InvalidParameterValue",
+        "rds.DBSubnetGroupName",
+    ),
+    (
+        "rds",
+        lambda c: c.modify_db_cluster(
+            DBClusterIdentifier="db",
+            ServerlessV2ScalingConfiguration={"MinCapacity": 300, "MaxCapacity": 301},
+        ),
+        "InvalidParameterValue",
+        "rds.ServerlessV2ScalingConfiguration.range",
+    ),
+    (
+        "rds",
+        lambda c: c.modify_db_cluster(
+            DBClusterIdentifier="db",
+            ServerlessV2ScalingConfiguration={"MinCapacity": 8, "MaxCapacity": 2},
+        ),
+        "InvalidParameterCombination",
+        "rds.ServerlessV2ScalingConfiguration.min-le-max",
+    ),
+    (
+        "elbv2",
+        lambda c: c.create_load_balancer(Name="-alb", Subnets=["subnet-1"]),
+        "ValidationError",
+        "elbv2.CreateLoadBalancer.Name",
+    ),
+    (
+        "elbv2",
+        lambda c: c.create_target_group(Name="t" * 33, Protocol="HTTP", Port=80, VpcId="vpc-1"),
+        "ValidationError",
+        "elbv2.CreateTargetGroup.Name",
+    ),
+    (
+        "elbv2",
+        lambda c: c.create_target_group(
+            Name="tg", Protocol="HTTP", Port=80, VpcId="vpc-1", HealthCheckIntervalSeconds=301
+        ),
+        "ValidationError",
+        "elbv2.HealthCheck.ranges",
+    ),
+    (
+        "elbv2",
+        lambda c: c.modify_target_group(
+            TargetGroupArn="arn:x", HealthCheckIntervalSeconds=10, HealthCheckTimeoutSeconds=10
+        ),
+        "ValidationError",
+        "elbv2.HealthCheck.timeout-below-interval",
+    ),
+    (
+        "elbv2",
+        lambda c: c.modify_target_group_attributes(
+            TargetGroupArn="arn:x", Attributes=[{"Key": f"k{i}", "Value": "v"} for i in range(21)]
+        ),
+        "ValidationError",
+        "elbv2.Attributes.max-20",
+    ),
+    (
+        "iam",
+        lambda c: c.create_role(RoleName="r" * 65, AssumeRolePolicyDocument="{}"),
+        "ValidationError",
+        "iam.RoleName",
+    ),
+    (
+        "iam",
+        lambda c: c.create_role(RoleName="r", Path="provision/", AssumeRolePolicyDocument="{}"),
+        "ValidationError",
+        "iam.CreateRole.Path",
+    ),
+    (
+        "iam",
+        lambda c: c.put_role_policy(RoleName="r", PolicyName="p" * 129, PolicyDocument="{}"),
+        "ValidationError",
+        "iam.PolicyName",
+    ),
+    (
+        "s3",
+        lambda c: c.create_bucket(
+            Bucket="Realism_Bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+        ),
+        "InvalidBucketName",
+        "s3.CreateBucket.Bucket",
+    ),
+    ("sns", lambda c: c.create_topic(Name="alarms.v2"), "InvalidParameter", "sns.CreateTopic.Name"),
+    (
+        "logs",
+        lambda c: c.create_log_group(logGroupName="/app/logs:1"),
+        "InvalidParameterException",
+        "logs.logGroupName",
+    ),
+    (
+        "logs",
+        lambda c: c.put_retention_policy(logGroupName="/app", retentionInDays=31),
+        "InvalidParameterException",
+        "logs.PutRetentionPolicy.retentionInDays",
+    ),
+    (
+        "secretsmanager",
+        lambda c: c.create_secret(Name="db connection", SecretString="x"),
+        "ValidationException",
+        "secretsmanager.CreateSecret.Name",
+    ),
+    (
+        "ecr",
+        lambda c: c.create_repository(repositoryName="Provision/API"),
+        "InvalidParameterException",
+        "ecr.CreateRepository.repositoryName",
+    ),
+    (
+        "cloudwatch",
+        lambda c: c.put_metric_alarm(
+            AlarmName="a",
+            MetricName="m",
+            Namespace="n",
+            Statistic="Average",
+            Period=90,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        ),
+        "ValidationError",
+        "cloudwatch.PutMetricAlarm.Period",
+    ),
+    (
+        "application-autoscaling",
+        lambda c: c.register_scalable_target(
+            ServiceNamespace="ecs",
+            ResourceId="service/c/s",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=5,
+            MaxCapacity=2,
+        ),
+        "ValidationException",
+        "application-autoscaling.RegisterScalableTarget.min-le-max",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code", "rule"), RULE_CASES, ids=[c[3] for c in RULE_CASES]
+)
+def test_realism_rules_answer_in_each_protocol(proxy, service, call, code, rule):
+    realism(proxy, rules=True)
+    assert error_of(lambda: call(client(proxy, service))) == (code, 400)
+    (v,) = control(proxy, "stats")["realism_rejections"]
+    assert v["rule"] == rule
+    assert v["message"]
+
+
+def test_realism_rules_accept_what_the_provisioner_sends(proxy):
+    """Valid values (the shapes provision uses) pass every rule."""
+    realism(proxy, rules=True)
+    ecs = client(proxy, "ecs")
+    td = ecs.register_task_definition(
+        **FARGATE_TD | {"family": "task-api-dev1"}, cpu="512", memory="1024"
+    )["taskDefinition"]
+    ecs.deregister_task_definition(taskDefinition=td["taskDefinitionArn"])
+    logs = client(proxy, "logs")
+    logs.create_log_group(logGroupName="/provision/dev1/vpc-flow-logs")
+    logs.put_retention_policy(logGroupName="/provision/dev1/vpc-flow-logs", retentionInDays=30)
+    logs.delete_log_group(logGroupName="/provision/dev1/vpc-flow-logs")
+    iam = client(proxy, "iam")
+    iam.create_role(
+        RoleName="role-task-dev1", Path="/provision/dev1/", AssumeRolePolicyDocument="{}"
+    )
+    iam.delete_role(RoleName="role-task-dev1")
+    s3 = client(proxy, "s3")
+    bucket = f"s3-alblogs-dev1-{ACCOUNT}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=bucket, Key="Upper_Case/key", Body=b"x")  # only CreateBucket is checked
+    s3.delete_object(Bucket=bucket, Key="Upper_Case/key")
+    s3.delete_bucket(Bucket=bucket)
+    assert violations(proxy) == []
+
+
+def test_realism_rule_alarm_on_topic_with_aws_managed_key(proxy):
+    sns, cw = client(proxy, "sns"), cbor_cloudwatch(proxy)
+    managed = sns.create_topic(
+        Name="realism-managed", Attributes={"KmsMasterKeyId": "alias/aws/sns"}
+    )
+    customer = sns.create_topic(
+        Name="realism-cmk",
+        Attributes={"KmsMasterKeyId": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd"},
+    )
+    alarm = {
+        "MetricName": "CPUUtilization",
+        "Namespace": "AWS/ECS",
+        "Statistic": "Average",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 80,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    try:
+        cw.put_metric_alarm(AlarmName="realism-a1", AlarmActions=[managed["TopicArn"]], **alarm)
+        realism(proxy, rules=True)
+        put = functools.partial(
+            cw.put_metric_alarm, AlarmName="realism-a2", OKActions=[managed["TopicArn"]], **alarm
+        )
+        assert error_of(put) == ("ValidationError", 400)  # over rpc-v2-cbor, as the Rust SDK
+        (v,) = violations(proxy)
+        assert v["rule"] == "cloudwatch.PutMetricAlarm.sns-aws-managed-key"
+        assert "AWS managed key" in v["message"]
+        cw.put_metric_alarm(AlarmName="realism-a3", AlarmActions=[customer["TopicArn"]], **alarm)
+        # Moving the topic to a customer managed key makes it usable.
+        sns.set_topic_attributes(
+            TopicArn=managed["TopicArn"],
+            AttributeName="KmsMasterKeyId",
+            AttributeValue=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5678",
+        )
+        cw.put_metric_alarm(AlarmName="realism-a2", OKActions=[managed["TopicArn"]], **alarm)
+    finally:
+        cw.delete_alarms(AlarmNames=["realism-a1", "realism-a2", "realism-a3"])
+        for topic in (managed, customer):
+            sns.delete_topic(TopicArn=topic["TopicArn"])
+
+
+def test_realism_eventual_consistency(proxy):
+    ec2 = client(proxy, "ec2")
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    realism(proxy, eventual_consistency_seconds=2.0)
+    vpc = ec2.create_vpc(CidrBlock="10.63.0.0/16")["Vpc"]["VpcId"]
+    try:
+        subnet = functools.partial(ec2.create_subnet, VpcId=vpc, CidrBlock="10.63.1.0/24")
+        assert error_of(subnet) == ("InvalidVpcID.NotFound", 400)
+        tags = functools.partial(
+            ec2.create_tags, Resources=[vpc], Tags=[{"Key": "k", "Value": "v"}]
+        )
+        assert error_of(tags) == ("InvalidVpcID.NotFound", 400)
+        assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]  # describes are not affected
+        time.sleep(2.1)
+        sub = subnet()["Subnet"]["SubnetId"]
+        sg = ec2.create_security_group(GroupName="realism-ec", Description="d", VpcId=vpc)
+        rule = {
+            "IpProtocol": "tcp",
+            "FromPort": 80,
+            "ToPort": 80,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+        }
+        ingress = functools.partial(
+            ec2.authorize_security_group_ingress, GroupId=sg["GroupId"], IpPermissions=[rule]
+        )
+        assert error_of(ingress) == ("InvalidGroup.NotFound", 400)
+        nat = functools.partial(ec2.create_nat_gateway, SubnetId=sub, AllocationId=eip)
+        assert error_of(nat) == ("InvalidSubnetID.NotFound", 400)  # the EIP is old enough
+        time.sleep(2.1)
+        ingress()
+        nat_id = nat()["NatGateway"]["NatGatewayId"]
+
+        stats = control(proxy, "stats")
+        got = [(r["operation"], r["code"]) for r in stats["eventual_consistency_rejections"]]
+        assert got == [
+            ("CreateSubnet", "InvalidVpcID.NotFound"),
+            ("CreateTags", "InvalidVpcID.NotFound"),
+            ("AuthorizeSecurityGroupIngress", "InvalidGroup.NotFound"),
+            ("CreateNatGateway", "InvalidSubnetID.NotFound"),
+        ]
+        assert stats["eventual_consistency_rejections"][0]["resource"] == vpc
+        assert violations(proxy) == []  # not a rule violation: the call was fine
+        ec2.delete_nat_gateway(NatGatewayId=nat_id)
+        ec2.delete_security_group(GroupId=sg["GroupId"])
+        ec2.delete_subnet(SubnetId=sub)
+    finally:
+        ec2.delete_vpc(VpcId=vpc)
+        with contextlib.suppress(ClientError):
+            ec2.release_address(AllocationId=eip)
+
+
+def test_realism_lifecycle_nat_gateway(proxy):
+    ec2 = client(proxy, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.64.0.0/16")["Vpc"]["VpcId"]
+    sub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.64.1.0/24")["Subnet"]["SubnetId"]
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    realism(proxy, lifecycle_seconds=1.5)
+
+    def state(nat_id: str) -> str:
+        return ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]["State"]
+
+    try:
+        created = ec2.create_nat_gateway(SubnetId=sub, AllocationId=eip)["NatGateway"]
+        nat_id = created["NatGatewayId"]
+        assert created["State"] == "pending"
+        assert state(nat_id) == "pending"
+        time.sleep(1.6)
+        assert state(nat_id) == "available"
+        ec2.delete_nat_gateway(NatGatewayId=nat_id)
+        assert state(nat_id) == "deleting"
+        time.sleep(1.6)
+        assert state(nat_id) == "deleted"
+        rewrites = control(proxy, "stats")["lifecycle_rewrites"]
+        assert rewrites == {"CreateNatGateway": 1, "DescribeNatGateways": 2}
+    finally:
+        with contextlib.suppress(ClientError):
+            ec2.release_address(AllocationId=eip)
+        ec2.delete_subnet(SubnetId=sub)
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_realism_lifecycle_load_balancer_database_and_service(proxy):
+    ec2, elb, rds, ecs = (client(proxy, s) for s in ("ec2", "elbv2", "rds", "ecs"))
+    vpc = ec2.create_vpc(CidrBlock="10.65.0.0/16")["Vpc"]["VpcId"]
+    subs = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.65.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
+    ecs.create_cluster(clusterName="realism-life")
+    ecs.register_task_definition(
+        family="realism-life",
+        containerDefinitions=[{"name": "c", "image": "busybox", "memory": 128}],
+    )
+    realism(proxy, lifecycle_seconds=3.0)
+    try:
+        lb = elb.create_load_balancer(Name="realism-life", Subnets=subs)["LoadBalancers"][0]
+        arn = lb["LoadBalancerArn"]
+        rds.create_db_cluster(
+            DBClusterIdentifier="realism-life",
+            Engine="aurora-postgresql",
+            MasterUsername="app",
+            MasterUserPassword="password-1",
+        )
+        inst = rds.create_db_instance(
+            DBInstanceIdentifier="realism-life-1",
+            DBClusterIdentifier="realism-life",
+            DBInstanceClass="db.serverless",
+            Engine="aurora-postgresql",
+        )["DBInstance"]
+        svc = ecs.create_service(
+            cluster="realism-life", serviceName="api", taskDefinition="realism-life", desiredCount=2
+        )["service"]
+        settled = time.monotonic() + 3.1  # every window (counted from its create) is over
+
+        def now() -> tuple:
+            (d,) = ecs.describe_services(cluster="realism-life", services=["api"])["services"]
+            return (
+                elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]["State"][
+                    "Code"
+                ],
+                rds.describe_db_instances(DBInstanceIdentifier="realism-life-1")["DBInstances"][0][
+                    "DBInstanceStatus"
+                ],
+                rds.describe_db_clusters(DBClusterIdentifier="realism-life")["DBClusters"][0][
+                    "Status"
+                ],
+                d["deployments"][0]["rolloutState"],
+                d["runningCount"],
+            )
+
+        assert inst["DBInstanceStatus"] == "creating"
+        assert svc["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+        assert now() == ("provisioning", "creating", "creating", "IN_PROGRESS", 0)
+        time.sleep(max(0.0, settled - time.monotonic()))
+        assert now() == ("active", "available", "available", "COMPLETED", 2)
+    finally:
+        ecs.delete_service(cluster="realism-life", service="api", force=True)
+        ecs.delete_cluster(cluster="realism-life")
+        rds.delete_db_instance(DBInstanceIdentifier="realism-life-1", SkipFinalSnapshot=True)
+        rds.delete_db_cluster(DBClusterIdentifier="realism-life", SkipFinalSnapshot=True)
+        for lb in elb.describe_load_balancers(Names=["realism-life"])["LoadBalancers"]:
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        for sub in subs:
+            ec2.delete_subnet(SubnetId=sub)
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_realism_image_pulls(proxy):
+    ecr, ecs = client(proxy, "ecr"), client(proxy, "ecs")
+    uri = ecr.create_repository(repositoryName="realism/api")["repository"]["repositoryUri"]
+    assert uri == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/realism/api"
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "x", "size": 1, "digest": "sha256:" + "a" * 64},
+        "layers": [],
+    }
+    ecr.put_image(repositoryName="realism/api", imageManifest=json.dumps(manifest), imageTag="v1")
+    ecs.create_cluster(clusterName="realism-pull")
+
+    def task_def(image: str) -> str:
+        return ecs.register_task_definition(
+            family="realism-pull",
+            containerDefinitions=[
+                {"name": "app", "image": image, "memory": 128},
+                {"name": "sidecar", "image": "public.ecr.aws/aws-observability/x:v1", "memory": 64},
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+    def primary(name: str) -> tuple[dict, dict]:
+        (svc,) = ecs.describe_services(cluster="realism-pull", services=[name])["services"]
+        return svc, next(d for d in svc["deployments"] if d["status"] == "PRIMARY")
+
+    good, missing = task_def(f"{uri}:v1"), task_def(f"{uri}:v2-not-pushed")
+    realism(proxy, image_pulls=True)
+    try:
+        ecs.create_service(
+            cluster="realism-pull", serviceName="bad", taskDefinition=missing, desiredCount=1
+        )
+        ecs.create_service(
+            cluster="realism-pull", serviceName="good", taskDefinition=good, desiredCount=1
+        )
+        ecs.create_service(
+            cluster="realism-pull", serviceName="idle", taskDefinition=missing, desiredCount=0
+        )
+        svc, dep = primary("bad")
+        assert dep["rolloutState"] == "FAILED"
+        assert "CannotPullContainerError" in dep["rolloutStateReason"]
+        assert f"{uri}:v2-not-pushed" in dep["rolloutStateReason"]
+        assert (svc["runningCount"], dep["runningCount"]) == (0, 0)
+        assert "CannotPullContainerError" in svc["events"][0]["message"]
+        assert primary("good")[1]["rolloutState"] == "COMPLETED"
+        assert primary("idle")[1]["rolloutState"] == "COMPLETED"
+        (failure,) = control(proxy, "stats")["image_pull_failures"]
+        assert failure["image"] == f"{uri}:v2-not-pushed"
+        assert failure["service"].endswith("service/realism-pull/bad")
+
+        # A deployment of an image that is there clears it.
+        ecs.update_service(cluster="realism-pull", service="bad", taskDefinition=good)
+        assert primary("bad")[1]["rolloutState"] == "COMPLETED"
+    finally:
+        for name in ("bad", "good", "idle"):
+            ecs.delete_service(cluster="realism-pull", service=name, force=True)
+        ecs.delete_cluster(cluster="realism-pull")
+        ecr.delete_repository(repositoryName="realism/api", force=True)
+
+
+def test_realism_config_and_cli_flags(proxy, moto_url):
+    assert control(proxy, "config", {"realism": True})["realism"] == {
+        "rules": True,
+        "eventual_consistency_seconds": aws_realism.DEFAULT_EC_SECONDS,
+        "lifecycle_seconds": aws_realism.DEFAULT_LIFECYCLE_SECONDS,
+        "image_pulls": True,
+    }
+    cfg = control(proxy, "config", {"realism": {"lifecycle_seconds": 0, "image_pulls": False}})
+    assert cfg["realism"] == {
+        "rules": True,
+        "eventual_consistency_seconds": 1.5,
+        "lifecycle_seconds": 0.0,
+        "image_pulls": False,
+    }
+    rules = control(proxy, "realism/rules")
+    assert len(rules) == len(aws_realism.RULES)
+    assert all(r["citation"] and r["code"] for r in rules)
+
+    for args, want in [
+        (["--aws-realism"], {"rules": True, "ec": 1.5, "life": 2.0, "pulls": True}),
+        (
+            ["--aws-realism", "--realism-ec-seconds", "3", "--realism-lifecycle-seconds", "0"],
+            {"rules": True, "ec": 3.0, "life": 0.0, "pulls": True},
+        ),
+        (
+            ["--realism-lifecycle-seconds", "4"],
+            {"rules": False, "ec": 0.0, "life": 4.0, "pulls": False},
+        ),
+    ]:
+        proc, port, _ = _start_proxy(moto_url, *args)
+        try:
+            got = control(f"http://127.0.0.1:{port}", "config")["realism"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+        assert got == {
+            "rules": want["rules"],
+            "eventual_consistency_seconds": want["ec"],
+            "lifecycle_seconds": want["life"],
+            "image_pulls": want["pulls"],
+        }, args
+    bad = subprocess.run(
+        [sys.executable, str(PROXY), "--upstream", moto_url, "--realism-ec-seconds", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 2
+
+
+def test_proxy_without_cbor2_says_so(moto_url):
+    # Run the proxy with cbor2 hidden, as a python3 without the venv would.
+    code = (
+        "import runpy, sys; sys.modules['cbor2'] = None; "
+        f"sys.argv = ['fault_proxy.py', '--upstream', {moto_url!r}]; "
+        f"sys.exit(runpy.run_path({str(PROXY)!r}, run_name='__main__'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 2
+    assert "cbor2" in proc.stderr
+    assert ".venv-moto/bin/python" in proc.stderr
+
+
+# ------------------------------------------------------------- realism unit --
+def test_rule_table_is_complete_and_cited():
+    ids = [r.id for r in aws_realism.RULES]
+    assert len(ids) == len(set(ids))
+    for rule in aws_realism.RULES:
+        assert rule.citation.strip(), rule.id
+        assert rule.code, rule.id
+        assert rule.operations, rule.id
+    covered = {(r.service, op) for r in aws_realism.RULES for op in r.operations}
+    for needed in [
+        ("ec2", "CreateSecurityGroup"),
+        ("ec2", "ModifyVpcAttribute"),
+        ("ecs", "CreateService"),
+        ("ecs", "RegisterTaskDefinition"),
+        ("rds", "CreateDBCluster"),
+        ("rds", "CreateDBInstance"),
+        ("rds", "CreateDBSubnetGroup"),
+        ("rds", "CreateDBClusterParameterGroup"),
+        ("elasticloadbalancing", "CreateLoadBalancer"),
+        ("elasticloadbalancing", "CreateTargetGroup"),
+        ("elasticloadbalancing", "ModifyLoadBalancerAttributes"),
+        ("iam", "CreateRole"),
+        ("iam", "PutRolePolicy"),
+        ("s3", "S3:PUT"),
+        ("sns", "CreateTopic"),
+        ("monitoring", "PutMetricAlarm"),
+        ("logs", "CreateLogGroup"),
+        ("logs", "PutRetentionPolicy"),
+        ("secretsmanager", "CreateSecret"),
+    ]:
+        assert needed in covered, needed
+
+
+def test_call_locators_read_every_protocol():
+    Call = aws_realism.Call
+    flat = Call(
+        "query",
+        "elasticloadbalancing",
+        "ModifyLoadBalancerAttributes",
+        flat={
+            "Attributes.member.1.Key": "a",
+            "Attributes.member.1.Value": "1",
+            "Attributes.member.2.Key": "b",
+            "IpPermissions.1.IpRanges.2.Description": "d",
+            "Attributes.entry.1.key": "KmsMasterKeyId",
+            "Attributes.entry.1.value": "alias/aws/sns",
+        },
+    )
+    assert flat.values("Attributes[].Key") == ["a", "b"]
+    assert flat.count("Attributes[]") == 2
+    assert flat.values("IpPermissions[].IpRanges[].Description") == ["d"]
+    assert flat.flat_map("Attributes") == {"KmsMasterKeyId": "alias/aws/sns"}
+    doc = Call(
+        "json",
+        "ecs",
+        "RegisterTaskDefinition",
+        doc={"containerDefinitions": [{"stopTimeout": 1}, {"name": "x"}], "cpu": "256"},
+    )
+    assert doc.values("containerDefinitions[].stopTimeout") == [1]
+    assert doc.first("cpu") == "256"
+    assert doc.count("containerDefinitions[]") == 2
+    assert doc.values("AlarmActions[]") == []
+    put = aws_realism.Call("s3", "s3", "S3:PUT", method="PUT", path="/Bad_Bucket")
+    assert aws_realism.s3_create_bucket_name(put) == "Bad_Bucket"
+    put.query = {"policy": ""}  # PutBucketPolicy on an existing bucket is not a create
+    assert aws_realism.s3_create_bucket_name(put) is None
+    put.query = {"x-id": "CreateBucket"}
+    assert aws_realism.s3_create_bucket_name(put) == "Bad_Bucket"
+    assert aws_realism.credential_scope(
+        "AWS4-HMAC-SHA256 Credential=AKID/20250101/ap-southeast-2/ecs/aws4_request, Sig=1"
+    ) == ("AKID", "ap-southeast-2")
+
+
+def test_run_task_with_missing_image_stops_its_tasks():
+    """RunTask (which moto cannot run on Fargate) with a fake upstream for ECR."""
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/api:gone"
+    calls = []
+
+    def upstream(method, path, headers, body):
+        target = dict(headers)["X-Amz-Target"]
+        calls.append((target, json.loads(body)))
+        if target.endswith("DescribeTaskDefinition"):
+            td = {"taskDefinitionArn": "arn:td", "containerDefinitions": [{"image": image}]}
+            return 200, [], json.dumps({"taskDefinition": td}).encode()
+        return 400, [], json.dumps({"__type": "ImageNotFoundException"}).encode()
+
+    real = aws_realism.Realism(aws_realism.RealismConfig(image_pulls=True), upstream=upstream)
+    td_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/api:3"
+    call = aws_realism.Call("json", "ecs", "RunTask", doc={"taskDefinition": "api:3"})
+    task = {"taskArn": "arn:task/1", "taskDefinitionArn": td_arn, "lastStatus": "PROVISIONING"}
+    real.on_response(call, 200, json.dumps({"tasks": [task]}).encode())
+    assert [c[0].rsplit(".", 1)[1] for c in calls] == ["DescribeTaskDefinition", "DescribeImages"]
+    assert calls[1][1] == {
+        "registryId": ACCOUNT,
+        "repositoryName": "api",
+        "imageIds": [{"imageTag": "gone"}],
+    }
+    describe = aws_realism.Call("json", "ecs", "DescribeTasks", doc={"tasks": ["arn:task/1"]})
+    out = json.loads(real.on_response(describe, 200, json.dumps({"tasks": [task]}).encode()))
+    (got,) = out["tasks"]
+    assert (got["lastStatus"], got["stopCode"]) == ("STOPPED", "TaskFailedToStart")
+    assert got["stoppedReason"].startswith("CannotPullContainerError")
+
+
+def test_realism_clock_windows():
+    """Eventual consistency ends exactly when the window does (fake clock)."""
+    now = [100.0]
+    real = aws_realism.Realism(
+        aws_realism.RealismConfig(eventual_consistency_seconds=2.0), clock=lambda: now[0]
+    )
+    create = aws_realism.Call("ec2", "ec2", "CreateVpc")
+    real.on_response(create, 200, b"<CreateVpcResponse><vpc><vpcId>vpc-1</vpcId></vpc>")
+    modify = aws_realism.Call(
+        "ec2",
+        "ec2",
+        "ModifyVpcAttribute",
+        flat={"VpcId": "vpc-1", "EnableDnsSupport.Value": "true"},
+    )
+    rejection = real.check_request(modify)
+    assert rejection is not None
+    assert (rejection.code, rejection.status) == ("InvalidVpcID.NotFound", 400)
+    describe = aws_realism.Call("ec2", "ec2", "DescribeVpcs", flat={"VpcId.1": "vpc-1"})
+    assert real.check_request(describe) is None
+    now[0] += 2.0
+    assert real.check_request(modify) is None

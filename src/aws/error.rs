@@ -133,8 +133,19 @@ impl AwsError {
                 message: "no answer from the endpoint in time".into(),
                 status: None,
             },
+            SdkError::DispatchFailure(_) if transport_message(&err).contains("no credentials") => AwsError {
+                operation,
+                code: Some("NoCredentials".into()),
+                // The SDK lists every provider it tried, one per line; the
+                // operator needs the verdict, not the chain.
+                message:
+                    "no AWS credentials found (environment, profile, SSO, web identity, container or instance role)"
+                        .into(),
+                status: None,
+            },
             SdkError::DispatchFailure(d) => {
                 let why = transport_message(&err);
+                let why = why.lines().next().unwrap_or_default().to_owned();
                 let message = if d.is_timeout() {
                     format!("could not reach the endpoint in time ({why})")
                 } else if d.is_io() {

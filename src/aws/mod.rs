@@ -6,6 +6,7 @@ pub mod tags;
 pub mod wait;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use std::time::Duration;
 
@@ -15,6 +16,20 @@ pub use error::{AwsError, ErrorClass};
 /// storm throttling one call in five still converges (0.2^8 ≈ 3e-6 per call),
 /// while a healthy call still succeeds on its first attempt.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// How long a connection to an endpoint may take before the attempt fails
+/// (and is retried): an unreachable endpoint fails fast instead of hanging.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long one attempt of one call may take, answer included.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Who the credentials belong to, from `sts:GetCallerIdentity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+}
 
 /// Every client the provisioner uses, built once from one configuration so
 /// retries, credentials, region and endpoint are configured in one place.
@@ -40,12 +55,19 @@ impl Clients {
     /// Loads the standard AWS configuration chain (environment, profile,
     /// SSO, IMDS; `AWS_ENDPOINT_URL` included) with our retry policy.
     pub async fn load(region: Option<&str>, max_attempts: u32) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(max_attempts)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(20)),
-        );
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(max_attempts)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            );
         if let Some(r) = region {
             loader = loader.region(Region::new(r.to_owned()));
         }
@@ -57,6 +79,27 @@ impl Clients {
                 .build();
         }
         Self::from_conf(&shared)
+    }
+
+    /// The first call of every command: one `GetCallerIdentity` with at most
+    /// two attempts, so missing credentials or an unreachable endpoint fail
+    /// within seconds, with the cause, before anything else is asked.
+    pub async fn first_contact(&self) -> Result<Identity, AwsError> {
+        let quick = self
+            .sts
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(quick)
+            .get_caller_identity()
+            .send()
+            .await
+            .aws("GetCallerIdentity")?;
+        Ok(Identity {
+            account: out.account().unwrap_or_default().to_owned(),
+            arn: out.arn().unwrap_or_default().to_owned(),
+        })
     }
 
     pub fn from_conf(shared: &aws_types::SdkConfig) -> Self {

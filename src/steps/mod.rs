@@ -327,6 +327,14 @@ impl Ctx {
         self.reporter.event(Event::Waiting { node: step, what });
     }
 
+    /// Records the account id learnt at first contact, so ARNs need no
+    /// further STS call.
+    pub fn know_account(&self, account: String) {
+        if !account.is_empty() {
+            let _ = self.account.set(account);
+        }
+    }
+
     /// The account id (one STS call per run, only when an ARN needs it).
     pub async fn account_id(&self) -> StepResult<String> {
         self.account
