@@ -1,32 +1,59 @@
 #!/usr/bin/env bash
 # The main job against the local AWS emulator, from a fresh machine: builds
 # provision, starts moto (and the project's proxy, which speaks CloudWatch's
-# CBOR protocol to moto), then `up`, `status`, `plan` and `down`.
+# CBOR protocol to moto), then `plan`, `up`, `status` and `down`.
 #
 #   scripts/demo.sh [SUFFIX]     (default suffix: demo)
+#
+# Everything it starts (moto, the proxy) and every file it writes (the
+# emulator's pid/port/log files, provision's state) belongs to this run
+# alone, under one temporary directory; all of it is stopped and removed
+# when the demo ends: on success, on failure and on Ctrl-C.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/provision-target}"
 SUFFIX="${1:-demo}"
-WORK="$(mktemp -d)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/provision-demo.XXXXXX")"
+# moto.sh keeps its pid/port/log files here, so this run's emulator is
+# never confused with another one (nor stopped by another demo).
+export PROVISION_RUN_DIR="$WORK/run" MOTO_INSTANCE=demo
+PROXY_PID=""
 
-cargo build --locked --quiet
-BIN="$CARGO_TARGET_DIR/debug/provision"
+say() { printf 'demo: %s\n' "$*" >&2; }
 
-export MOTO_INSTANCE=demo
-MOTO_URL="$(bash scripts/moto.sh start | tail -n 1)"
-# The proxy needs cbor2, which `moto.sh start` installed into the venv.
-"${MOTO_VENV:-$ROOT/.venv-moto}/bin/python" scripts/fault_proxy.py --upstream "$MOTO_URL" --port 0 --port-file "$WORK/proxy.port" >/dev/null 2>&1 &
-PROXY_PID=$!
 cleanup() {
-    kill "$PROXY_PID" 2>/dev/null || true
-    bash scripts/moto.sh stop >/dev/null 2>&1 || true
+    local status=$?
+    { set +x; } 2>/dev/null
+    trap - EXIT INT TERM
+    if [[ -n "$PROXY_PID" ]] && kill -0 "$PROXY_PID" 2>/dev/null; then
+        kill "$PROXY_PID" 2>/dev/null || true
+        wait "$PROXY_PID" 2>/dev/null || true
+    fi
+    if [[ -d "$PROVISION_RUN_DIR" ]] && ! bash "$ROOT/scripts/moto.sh" stop >/dev/null 2>&1; then
+        say "could not stop the emulator; its pid file: $PROVISION_RUN_DIR/moto-$MOTO_INSTANCE.pid"
+        status=1
+    fi
     rm -rf "$WORK"
+    exit "$status"
 }
 trap cleanup EXIT
+trap 'say "interrupted; cleaning up"; exit 130' INT TERM
+
+say "building provision (a first build compiles the AWS SDK: about 8 minutes on 2 cores; later builds take seconds)"
+cargo build --locked
+BIN="$CARGO_TARGET_DIR/debug/provision"
+
+say "starting the AWS emulator (moto; a first run installs it into .venv-moto/, about a minute)"
+MOTO_URL="$(bash "$ROOT/scripts/moto.sh" start | tail -n 1)"
+# The proxy needs cbor2, which `moto.sh start` installed into the venv.
+"${MOTO_VENV:-$ROOT/.venv-moto}/bin/python" "$ROOT/scripts/fault_proxy.py" --upstream "$MOTO_URL" \
+    --port 0 --port-file "$WORK/proxy.port" >"$WORK/proxy.log" 2>&1 &
+PROXY_PID=$!
 for _ in $(seq 1 100); do [[ -s "$WORK/proxy.port" ]] && break; sleep 0.1; done
+[[ -s "$WORK/proxy.port" ]] || { say "the proxy did not start:"; cat "$WORK/proxy.log" >&2; exit 1; }
+say "emulator ready (moto pid $(cat "$PROVISION_RUN_DIR/moto-$MOTO_INSTANCE.pid"), proxy pid $PROXY_PID)"
 
 PROXY_PORT="$(cat "$WORK/proxy.port")"
 export AWS_ENDPOINT_URL="http://127.0.0.1:${PROXY_PORT}"
