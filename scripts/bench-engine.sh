@@ -13,7 +13,7 @@ export MOTO_INSTANCE=bench
 MOTO_URL="$(bash scripts/moto.sh start | tail -n 1)"
 trap 'bash scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
 "$CARGO_TARGET_DIR/debug/examples/simulate" >"$ROOT/.run/simulate.json"
-python3 scripts/bench_engine.py \
+"${MOTO_VENV:-$ROOT/.venv-moto}/bin/python" scripts/bench_engine.py \
     --binary "$CARGO_TARGET_DIR/debug/provision" \
     --moto "$MOTO_URL" \
     --simulation "$ROOT/.run/simulate.json" \
