@@ -1,0 +1,197 @@
+//! Finding the network's EC2 resources: the availability zones, and one
+//! tag-filtered describe per kind (`DescribeVpcs`, `DescribeSubnets`,
+//! `DescribeInternetGateways`, `DescribeAddresses`, `DescribeNatGateways`,
+//! `DescribeRouteTables`, `DescribeSecurityGroups`, `DescribeFlowLogs`)
+//! shared through the inventory; plus the tags those finders look for.
+
+use super::AZ_COUNT;
+use crate::aws::{AwsError, AwsResultExt};
+use crate::naming::{MANAGED_BY, TAG_MANAGED_BY, TAG_SUFFIX};
+use crate::steps::{tag_value, Ctx, StepResult};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use std::sync::Arc;
+
+/// The filters that select what this suffix owns.
+fn owned(cx: &Ctx) -> Vec<Filter> {
+    vec![
+        Filter::builder()
+            .name(format!("tag:{TAG_SUFFIX}"))
+            .values(cx.suffix().as_str())
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_MANAGED_BY}"))
+            .values(MANAGED_BY)
+            .build(),
+    ]
+}
+
+/// The tags a create puts on a resource (those the finders select by, plus
+/// `extra`), for its `TagSpecifications`.
+pub(super) fn tag_spec(cx: &Ctx, rt: ResourceType, name: &str, step: &str, extra: &[(&str, &str)]) -> TagSpecification {
+    let mut pairs = cx.tags(name, step);
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    TagSpecification::builder()
+        .resource_type(rt)
+        .set_tags(Some(crate::aws::tags::ec2(pairs)))
+        .build()
+}
+
+pub(super) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tag_value(tags, key, |t| t.key(), |t| t.value())
+}
+
+/// Whether a resource belongs to `step` of this suffix (see [`Ctx::owns`]);
+/// the tag filters are the server's job, this is the client's check.
+pub(super) fn owned_by(cx: &Ctx, tags: &[Tag], step: &str) -> bool {
+    cx.owns(step, |k| tag(tags, k))
+}
+
+/// The three availability zones the stack uses: the first three available
+/// (standard) zones of the region, sorted, so every run picks the same.
+pub async fn zones(cx: &Ctx) -> StepResult<Arc<Vec<String>>> {
+    cx.inventory
+        .get("ec2:azs", || async {
+            let out = cx
+                .aws
+                .ec2
+                .describe_availability_zones()
+                .filters(Filter::builder().name("state").values("available").build())
+                .send()
+                .await
+                .aws("DescribeAvailabilityZones")?;
+            let mut zones: Vec<String> = out
+                .availability_zones()
+                .iter()
+                .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+                .filter_map(|z| z.zone_name().map(str::to_owned))
+                .collect();
+            zones.sort();
+            if zones.len() < AZ_COUNT {
+                return Err(AwsError::custom(
+                    "DescribeAvailabilityZones",
+                    "TooFewZones",
+                    format!(
+                        "region {} offers {} available zone(s); the stack needs {AZ_COUNT}. hint: pick another --region",
+                        cx.region(),
+                        zones.len()
+                    ),
+                ));
+            }
+            zones.truncate(AZ_COUNT);
+            Ok(zones)
+        })
+        .await
+}
+
+macro_rules! inventory {
+    ($fn:ident, $key:literal, $ty:ty, |$cx:ident| $body:expr) => {
+        pub(super) async fn $fn($cx: &Ctx) -> StepResult<Arc<Vec<$ty>>> {
+            $cx.inventory.get($key, || async { $body }).await
+        }
+    };
+}
+
+inventory!(vpcs, "ec2:vpcs", aws_sdk_ec2::types::Vpc, |cx| {
+    Ok(cx
+        .aws
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeVpcs")?
+        .vpcs()
+        .to_vec())
+});
+inventory!(subnets, "ec2:subnets", aws_sdk_ec2::types::Subnet, |cx| {
+    Ok(cx
+        .aws
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeSubnets")?
+        .subnets()
+        .to_vec())
+});
+inventory!(igws, "ec2:igws", aws_sdk_ec2::types::InternetGateway, |cx| {
+    Ok(cx
+        .aws
+        .ec2
+        .describe_internet_gateways()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeInternetGateways")?
+        .internet_gateways()
+        .to_vec())
+});
+inventory!(addresses, "ec2:eips", aws_sdk_ec2::types::Address, |cx| {
+    Ok(cx
+        .aws
+        .ec2
+        .describe_addresses()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeAddresses")?
+        .addresses()
+        .to_vec())
+});
+inventory!(nats, "ec2:nats", aws_sdk_ec2::types::NatGateway, |cx| {
+    let mut f = owned(cx);
+    f.push(
+        Filter::builder()
+            .name("state")
+            .values("pending")
+            .values("available")
+            .build(),
+    );
+    Ok(cx
+        .aws
+        .ec2
+        .describe_nat_gateways()
+        .set_filter(Some(f))
+        .send()
+        .await
+        .aws("DescribeNatGateways")?
+        .nat_gateways()
+        .to_vec())
+});
+inventory!(route_tables, "ec2:rtbs", aws_sdk_ec2::types::RouteTable, |cx| {
+    Ok(cx
+        .aws
+        .ec2
+        .describe_route_tables()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeRouteTables")?
+        .route_tables()
+        .to_vec())
+});
+inventory!(groups, "ec2:sgs", aws_sdk_ec2::types::SecurityGroup, |cx| {
+    Ok(cx
+        .aws
+        .ec2
+        .describe_security_groups()
+        .set_filters(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeSecurityGroups")?
+        .security_groups()
+        .to_vec())
+});
+inventory!(flow_logs, "ec2:flowlogs", aws_sdk_ec2::types::FlowLog, |cx| {
+    Ok(cx
+        .aws
+        .ec2
+        .describe_flow_logs()
+        .set_filter(Some(owned(cx)))
+        .send()
+        .await
+        .aws("DescribeFlowLogs")?
+        .flow_logs()
+        .to_vec())
+});

@@ -1,0 +1,114 @@
+//! The VPC flow log to CloudWatch Logs: `CreateFlowLogs` and
+//! `DeleteFlowLogs`; and the inline policy of its delivery role.
+
+use super::discovery::{flow_logs, owned_by, tag_spec};
+use super::flow_log_group_name;
+use crate::aws::wait::{self, Backoff};
+use crate::aws::{AwsError, AwsResultExt, ErrorClass};
+use crate::state::Record;
+use crate::steps::{ids, Ctx, Dep, Step, StepResult};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{FlowLogsResourceType, LogDestinationType, ResourceType, TrafficType};
+use serde_json::json;
+
+/// The step id of the flow log (no constant in `ids`: no other step names it).
+const FLOW_LOG: &str = "flow-log";
+
+pub(super) fn flow_log_policy(cx: &Ctx, account: &str) -> StepResult<serde_json::Value> {
+    let group = cx
+        .rec(ids::LOG_VPC_FLOW)?
+        .attr("arn")
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            format!(
+                "arn:{}:logs:{}:{account}:log-group:{}",
+                crate::aws::partition(cx.region()),
+                cx.region(),
+                flow_log_group_name(cx.suffix().as_str())
+            )
+        });
+    let group = group.trim_end_matches(":*").to_owned();
+    Ok(json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DeliverFlowLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [group.clone(), format!("{group}:*")]
+        }]
+    }))
+}
+
+pub struct FlowLog;
+
+#[async_trait]
+impl Step for FlowLog {
+    fn id(&self) -> &str {
+        FLOW_LOG
+    }
+    fn kind(&self) -> &'static str {
+        "flow-log"
+    }
+    fn deps(&self) -> Vec<Dep> {
+        vec![ids::VPC.into(), ids::LOG_VPC_FLOW.into(), ids::ROLE_FLOWLOGS.into()]
+    }
+
+    async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        Ok(flow_logs(cx)
+            .await?
+            .iter()
+            .find(|f| owned_by(cx, f.tags(), FLOW_LOG))
+            .map(|f| Record::new(f.flow_log_id().unwrap_or_default())))
+    }
+
+    async fn create(&self, cx: &Ctx) -> StepResult<Record> {
+        let name = cx.name("flowlog", "vpc");
+        let vpc = cx.id_of(ids::VPC)?;
+        let role = cx.attr(ids::ROLE_FLOWLOGS, "arn")?;
+        let group = flow_log_group_name(cx.suffix().as_str());
+        let token = cx.client_token(FLOW_LOG);
+        // A brand-new delivery role may not be assumable yet.
+        let out = wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, || async {
+            cx.aws
+                .ec2
+                .create_flow_logs()
+                .resource_ids(&vpc)
+                .resource_type(FlowLogsResourceType::Vpc)
+                .traffic_type(TrafficType::All)
+                .log_destination_type(LogDestinationType::CloudWatchLogs)
+                .log_group_name(&group)
+                .deliver_logs_permission_arn(&role)
+                .client_token(&token)
+                .tag_specifications(tag_spec(cx, ResourceType::VpcFlowLog, &name, FLOW_LOG, &[]))
+                .send()
+                .await
+                .aws("CreateFlowLogs")
+        })
+        .await?;
+        if let Some(u) = out.unsuccessful().first() {
+            let e = u.error();
+            return Err(AwsError::custom(
+                "CreateFlowLogs",
+                e.and_then(|e| e.code()).unwrap_or("Unsuccessful"),
+                e.and_then(|e| e.message())
+                    .unwrap_or("the flow log was not created")
+                    .to_owned(),
+            ));
+        }
+        Ok(Record::new(out.flow_log_ids().first().cloned().unwrap_or_default()))
+    }
+
+    async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
+        wait::delete(Backoff::DRAIN, || async {
+            cx.aws
+                .ec2
+                .delete_flow_logs()
+                .flow_log_ids(&rec.id)
+                .send()
+                .await
+                .aws("DeleteFlowLogs")
+                .map(|_| ())
+        })
+        .await
+    }
+}

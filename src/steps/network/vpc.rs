@@ -1,0 +1,124 @@
+//! The VPC: `CreateVpc`, `ModifyVpcAttribute` (DNS support and hostnames),
+//! `CreateTags` (the configured marker) and `DeleteVpc`.
+
+use super::discovery::{owned_by, tag, tag_spec, vpcs};
+use crate::aws::wait::{self, Backoff};
+use crate::aws::AwsResultExt;
+use crate::naming::TAG_CONFIGURED;
+use crate::state::Record;
+use crate::steps::{ids, Ctx, Dep, Step, StepResult};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+
+pub struct Vpc;
+
+#[async_trait]
+impl Step for Vpc {
+    fn id(&self) -> &str {
+        ids::VPC
+    }
+    fn kind(&self) -> &'static str {
+        "vpc"
+    }
+    fn deps(&self) -> Vec<Dep> {
+        vec![]
+    }
+
+    async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        Ok(vpcs(cx)
+            .await?
+            .iter()
+            .find(|v| owned_by(cx, v.tags(), ids::VPC))
+            .map(|v| {
+                let mut r =
+                    Record::new(v.vpc_id().unwrap_or_default()).with("cidr", v.cidr_block().unwrap_or_default());
+                if tag(v.tags(), TAG_CONFIGURED).is_some() {
+                    r = r.with("configured", "true");
+                }
+                r
+            }))
+    }
+
+    async fn create(&self, cx: &Ctx) -> StepResult<Record> {
+        let name = cx.name("vpc", "main");
+        let cidr = cx.settings.vpc_cidr.to_string();
+        let out = cx
+            .aws
+            .ec2
+            .create_vpc()
+            .cidr_block(&cidr)
+            .tag_specifications(tag_spec(cx, ResourceType::Vpc, &name, ids::VPC, &[]))
+            .send()
+            .await
+            .aws("CreateVpc")?;
+        let id = out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_owned();
+        configure_vpc(cx, &id).await?;
+        Ok(Record::new(id).with("cidr", cidr).with("configured", "true"))
+    }
+
+    async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
+        let mut drift = Vec::new();
+        let want = cx.settings.vpc_cidr.to_string();
+        if rec.attr("cidr") != Some(want.as_str()) {
+            drift.push(format!(
+                "CIDR is {} but --vpc-cidr is {want} (a VPC's CIDR cannot change: `down` and `up` to move it)",
+                rec.attr("cidr").unwrap_or("?")
+            ));
+        }
+        if rec.attr("configured").is_none() {
+            drift.push("DNS support/hostnames not confirmed".into());
+            if fix {
+                configure_vpc(cx, &rec.id).await?;
+            }
+        }
+        Ok(drift)
+    }
+
+    async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
+        wait::delete(Backoff::DRAIN, || async {
+            cx.aws
+                .ec2
+                .delete_vpc()
+                .vpc_id(&rec.id)
+                .send()
+                .await
+                .aws("DeleteVpc")
+                .map(|_| ())
+        })
+        .await
+    }
+}
+
+/// DNS support and hostnames (two calls: AWS rejects both in one), then
+/// the marker tag that says both went through.
+async fn configure_vpc(cx: &Ctx, id: &str) -> StepResult<()> {
+    let on = || AttributeBooleanValue::builder().value(true).build();
+    cx.aws
+        .ec2
+        .modify_vpc_attribute()
+        .vpc_id(id)
+        .enable_dns_support(on())
+        .send()
+        .await
+        .aws("ModifyVpcAttribute")?;
+    cx.aws
+        .ec2
+        .modify_vpc_attribute()
+        .vpc_id(id)
+        .enable_dns_hostnames(on())
+        .send()
+        .await
+        .aws("ModifyVpcAttribute")?;
+    cx.aws
+        .ec2
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(crate::aws::tags::ec2(vec![(
+            TAG_CONFIGURED.to_owned(),
+            "true".to_owned(),
+        )])))
+        .send()
+        .await
+        .aws("CreateTags")?;
+    Ok(())
+}
