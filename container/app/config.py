@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,24 @@ def _float(name: str, default: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {raw!r}")
     return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+# A plain role name: composed into GRANT statements (as an identifier), so keep it
+# simple; pg_* and rds_* names are reserved by PostgreSQL and RDS.
+_ROLE_NAME_RE = re.compile(r"^(?!pg_|rds_)[a-z_][a-z0-9_]{0,62}$")
+# IAM tokens travel as the password: the connection must be encrypted.
+_SSL_REQUIRED = ("require", "verify-ca", "verify-full")
 
 
 def effective_cpu_count() -> int:
@@ -74,6 +93,13 @@ class Settings:
     db_password: str = field(default="", repr=False)
     db_sslmode: str = "prefer"
     db_sslrootcert: str = ""
+    # Secrets Manager secret with the admin (master) login, read at run time.
+    db_secret_arn: str = ""
+    db_secret_ttl_seconds: float = 300.0
+    # Queries log in as db_app_user with RDS IAM tokens.
+    db_iam_auth: bool = False
+    # The least-privilege role the migrations create (empty: none).
+    db_app_user: str = "catalog_app"
     db_connect_timeout: int = 5
     db_statement_timeout_ms: int = 10_000
     db_pool_min: int = 1
@@ -89,18 +115,35 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     retry_after_seconds: int = 5
 
+    def __post_init__(self) -> None:
+        if self.db_app_user and not _ROLE_NAME_RE.match(self.db_app_user):
+            raise ValueError(
+                "DB_APP_USER must be a lower-case role name (letters, digits, _; not pg_* "
+                f"or rds_*), got {self.db_app_user!r}"
+            )
+        if self.db_iam_auth and self.db_sslmode not in _SSL_REQUIRED:
+            raise ValueError(
+                "DB_IAM_AUTH needs an encrypted connection: DB_SSLMODE must be one of "
+                f"{', '.join(_SSL_REQUIRED)}, got {self.db_sslmode!r}"
+            )
+
     @classmethod
     def from_env(cls, version: str = "1.0.0") -> Settings:
         threads = _int("WSGI_THREADS", 0)
         pool_max_default = threads if threads else 4
+        iam_auth = _bool("DB_IAM_AUTH", False)
         return cls(
             db_host=os.environ.get("DB_HOST", "localhost"),
             db_port=_int("DB_PORT", 5432, minimum=1),
             db_name=os.environ.get("DB_NAME", "catalog"),
             db_user=os.environ.get("DB_USERNAME", "postgres"),
             db_password=os.environ.get("DB_PASSWORD", ""),
-            db_sslmode=os.environ.get("DB_SSLMODE", "prefer"),
+            db_sslmode=os.environ.get("DB_SSLMODE") or ("require" if iam_auth else "prefer"),
             db_sslrootcert=os.environ.get("DB_SSLROOTCERT", ""),
+            db_secret_arn=os.environ.get("DB_SECRET_ARN", "").strip(),
+            db_secret_ttl_seconds=_float("DB_SECRET_TTL_SECONDS", 300.0),
+            db_iam_auth=iam_auth,
+            db_app_user=os.environ.get("DB_APP_USER", "catalog_app").strip(),
             db_connect_timeout=_int("DB_CONNECT_TIMEOUT", 5, minimum=1),
             db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
             db_pool_min=_int("DB_POOL_MIN", 1),
@@ -120,19 +163,20 @@ class Settings:
         )
 
     def connection_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for psycopg.connect (holds the password: never log this)."""
+        """Keyword arguments for psycopg.connect, without the login.
+
+        The user and password come from a credentials provider at each connection
+        (``app.credentials``; the ``credentials`` argument of ``CatalogConnection``).
+        """
         kwargs: dict[str, object] = {
             "host": self.db_host,
             "port": self.db_port,
             "dbname": self.db_name,
-            "user": self.db_user,
             "sslmode": self.db_sslmode,
             "connect_timeout": self.db_connect_timeout,
             "application_name": self.service_name,
             "options": f"-c statement_timeout={self.db_statement_timeout_ms} -c timezone=UTC",
         }
-        if self.db_password:
-            kwargs["password"] = self.db_password
         if self.db_sslrootcert:
             kwargs["sslrootcert"] = self.db_sslrootcert
         return kwargs

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from app import migrations
 from app.config import Settings
+from app.credentials import CatalogConnection, CredentialSources, from_settings
 from app.errors import DatabaseUnavailable
 
 log = logging.getLogger("app.db")
@@ -25,15 +26,19 @@ _UNAVAILABLE = (PoolTimeout, PoolClosed, psycopg.OperationalError)
 
 
 class Database:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, credentials: CredentialSources | None = None) -> None:
         self.settings = settings
+        # Asked for a login at every new connection: a rotated secret is picked up.
+        self.credentials = credentials or from_settings(settings)
         self._schema_ready = threading.Event()
         self._stop = threading.Event()
         self._migrator: threading.Thread | None = None
         self.pool = ConnectionPool(
             conninfo="",
+            connection_class=CatalogConnection,
             kwargs={
                 **settings.connection_kwargs(),
+                "credentials": self.credentials.queries,
                 "autocommit": True,
                 "row_factory": dict_row,
             },
@@ -68,8 +73,8 @@ class Database:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                with self.pool.connection(timeout=self.settings.db_pool_timeout) as conn:
-                    applied = migrations.migrate(conn)
+                with self._migration_connection() as conn:
+                    applied = migrations.migrate(conn, app_user=self.settings.db_app_user)
                 self._schema_ready.set()
                 log.info(
                     "database schema is up to date",
@@ -87,6 +92,20 @@ class Database:
                 )
             self._stop.wait(delay)
             delay = min(delay * 2, 2.0)
+
+    @contextmanager
+    def _migration_connection(self) -> Iterator[psycopg.Connection]:
+        """A connection as the admin user: a pooled one when queries log in as it too."""
+        if self.credentials.migrations is self.credentials.queries:
+            with self.pool.connection(timeout=self.settings.db_pool_timeout) as conn:
+                yield conn
+            return
+        with CatalogConnection.connect(
+            **self.settings.connection_kwargs(),
+            credentials=self.credentials.migrations,
+            autocommit=True,
+        ) as conn:
+            yield conn
 
     def wait_schema(self, timeout: float) -> bool:
         return self._schema_ready.wait(timeout)

@@ -16,6 +16,7 @@ from flask.json.provider import JSONProvider
 from app import telemetry
 from app.cache import VersionedCache
 from app.config import Settings
+from app.credentials import CredentialSources
 from app.db import Database
 from app.errors import register_error_handlers
 from app.logs import AccessLog, configure_logging, request_id_from
@@ -31,7 +32,13 @@ class OrjsonProvider(JSONProvider):
         return orjson.loads(s)
 
 
-def create_app(settings: Settings | None = None, *, start_db: bool = True) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    start_db: bool = True,
+    credentials: CredentialSources | None = None,
+) -> Flask:
+    """The app. ``credentials`` replaces the logins ``settings`` configure (tests)."""
     from app import __version__
 
     configure_logging()
@@ -44,7 +51,7 @@ def create_app(settings: Settings | None = None, *, start_db: bool = True) -> Fl
 
     # psycopg instrumentation patches connect(): do it before the pool connects.
     telemetry.instrument_psycopg()
-    db = Database(settings)
+    db = Database(settings, credentials)
     app.extensions["catalog.settings"] = settings
     app.extensions["catalog.db"] = db
     app.extensions["catalog.cache"] = VersionedCache(settings.list_cache_entries)
@@ -68,6 +75,8 @@ def create_app(settings: Settings | None = None, *, start_db: bool = True) -> Fl
             "db_host": settings.db_host,
             "db_name": settings.db_name,
             "db_sslmode": settings.db_sslmode,
+            "credentials_source": db.credentials.queries.source,
+            "migrations_credentials_source": db.credentials.migrations.source,
             "pool_max": settings.db_pool_max,
         },
     )

@@ -22,7 +22,7 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def _secrets() -> list[str]:
+def _secrets() -> tuple[str, ...]:
     # Scrub the database password (and anything else secret-looking) from every
     # line, as defence in depth: the code never logs it on purpose.
     values = []
@@ -30,7 +30,31 @@ def _secrets() -> list[str]:
         value = os.environ.get(name, "")
         if len(value) >= 3:
             values.append(value)
-    return values
+    return tuple(values)
+
+
+# Secrets read at run time (Secrets Manager passwords, IAM tokens): the last few
+# are scrubbed too. Replaced as a whole, so readers need no lock.
+_runtime_secrets: tuple[str, ...] = ()
+_RUNTIME_SECRETS_KEPT = 16
+_redact_lock = threading.Lock()
+
+
+def redact(value: str) -> None:
+    """Scrub ``value`` from every log line written from now on."""
+    global _runtime_secrets
+    if len(value) < 3:
+        return
+    with _redact_lock:
+        if value not in _runtime_secrets:
+            _runtime_secrets = (*_runtime_secrets, value)[-_RUNTIME_SECRETS_KEPT:]
+
+
+def _scrub(line: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets + _runtime_secrets:
+        if secret in line:
+            line = line.replace(secret, "[REDACTED]")
+    return line
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,11 +79,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info))
-        line = orjson.dumps(entry, default=str).decode()
-        for secret in self._secrets:
-            if secret in line:
-                line = line.replace(secret, "[REDACTED]")
-        return line
+        return _scrub(orjson.dumps(entry, default=str).decode(), self._secrets)
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -74,6 +94,10 @@ def configure_logging(level: str | None = None) -> None:
     # psycopg_pool logs every checkout at INFO: keep only its warnings.
     logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # botocore logs request and response bodies at DEBUG (a secret's value among
+    # them): never below WARNING, whatever LOG_LEVEL says.
+    for name in ("boto3", "botocore", "s3transfer"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def request_id_from(header_value: str | None) -> str:
@@ -108,10 +132,7 @@ class AccessLog:
             "pid": os.getpid(),
             **fields,
         }
-        line = orjson.dumps(entry, default=str).decode()
-        for secret in self._secrets:
-            if secret in line:
-                line = line.replace(secret, "[REDACTED]")
+        line = _scrub(orjson.dumps(entry, default=str).decode(), self._secrets)
         stream = sys.stdout
         with self._lock:
             stream.write(line + "\n")

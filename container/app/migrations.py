@@ -3,14 +3,22 @@
 Every process (each gunicorn worker of each ECS task) runs ``migrate`` at start-up.
 The first one to take the advisory lock applies what is missing, inside one
 transaction; the others wait for the lock, then find nothing left to do.
+
+Migrations run as the admin (master) user. Migration 3 creates the
+least-privilege role the API's queries can run as (``DB_APP_USER``, see
+``ensure_app_role``); every run checks that role is still in place and grants
+it again if not (a changed ``DB_APP_USER``, a role dropped or a database
+restored elsewhere).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import tuple_row
 
 log = logging.getLogger("app.migrations")
@@ -19,10 +27,18 @@ log = logging.getLogger("app.migrations")
 ADVISORY_LOCK_KEY = 0x636174616C6F67
 
 
+# The role that lets a user log in with IAM tokens; it exists only on RDS/Aurora.
+RDS_IAM_ROLE = "rds_iam"
+DEFAULT_APP_USER = "catalog_app"
+
+Cursor = psycopg.Cursor[Any]
+
+
 class Migration(NamedTuple):
     version: int
     name: str
-    sql: str
+    # SQL text, or a function of (cursor, application role name).
+    sql: str | Callable[[Cursor, str], None]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -74,13 +90,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION bump_catalog_version();
         """,
     ),
+    Migration(
+        3,
+        "least-privilege application role",
+        lambda cur, app_user: ensure_app_role(cur, app_user),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
-def migrate(conn: psycopg.Connection, lock_timeout_s: int = 120) -> list[int]:
-    """Apply the missing migrations; return the versions this call applied."""
+def migrate(
+    conn: psycopg.Connection, lock_timeout_s: int = 120, app_user: str = DEFAULT_APP_USER
+) -> list[int]:
+    """Apply the missing migrations; return the versions this call applied.
+
+    ``app_user`` is the least-privilege role to create and grant (empty: none).
+    """
     applied_now: list[int] = []
     cur = conn.cursor(row_factory=tuple_row)
     with conn.transaction():
@@ -109,13 +135,105 @@ def migrate(conn: psycopg.Connection, lock_timeout_s: int = 120) -> list[int]:
                 "applying migration",
                 extra={"migration": migration.version, "migration_name": migration.name},
             )
-            cur.execute(migration.sql)
+            if callable(migration.sql):
+                migration.sql(cur, app_user)
+            else:
+                cur.execute(migration.sql)
             cur.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                 (migration.version, migration.name),
             )
             applied_now.append(migration.version)
+        if app_user and not app_role_in_place(cur, app_user):
+            log.info("granting the application role its privileges", extra={"role": app_user})
+            ensure_app_role(cur, app_user)
     return applied_now
+
+
+def ensure_app_role(cur: Cursor, role: str, iam_role: str = RDS_IAM_ROLE) -> None:
+    """Create ``role`` (LOGIN, nothing else) and grant it what the API needs.
+
+    CONNECT on this database, USAGE on the schema, SELECT/INSERT/UPDATE/DELETE on
+    its tables (only SELECT on ``schema_migrations``), USAGE/SELECT on its
+    sequences, the same on tables and sequences the admin creates later (default
+    privileges), and ``iam_role`` when the server has it (Aurora: lets the role
+    log in with IAM tokens). No CREATE, no ownership: the role cannot change the
+    schema. Idempotent. Runs under the migrations' advisory lock, which is per
+    database; the role is per cluster, so a migrator of another database may
+    create it at the same moment: that is tolerated.
+    """
+    if not role:
+        return
+    if role == cur.execute("SELECT current_user").fetchone()[0]:
+        log.warning("DB_APP_USER is the migrating user itself: nothing to grant")
+        return
+    ident = sql.Identifier(role)
+    row = cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if row is None:
+        try:
+            with cur.connection.transaction():  # a savepoint
+                cur.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+            log.info("created the application role", extra={"role": role})
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            pass  # created at the same moment by another database's migrator
+    elif not row[0]:  # created by hand (or NOLOGIN): it must be able to log in
+        cur.execute(sql.SQL("ALTER ROLE {} LOGIN").format(ident))
+    database, schema = cur.execute("SELECT current_database(), current_schema()").fetchone()
+    database, schema = sql.Identifier(database), sql.Identifier(schema)
+    for statement in (
+        "GRANT CONNECT ON DATABASE {database} TO {role}",
+        "GRANT USAGE ON SCHEMA {schema} TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema}"
+        " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+    ):
+        cur.execute(sql.SQL(statement).format(database=database, schema=schema, role=ident))
+    # The migration history is the migrations' business: readable, not writable.
+    if cur.execute("SELECT to_regclass('schema_migrations')").fetchone()[0]:
+        cur.execute(
+            sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {}").format(ident)
+        )
+    row = cur.execute(
+        "SELECT pg_has_role(%s, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+        (role, iam_role),
+    ).fetchone()
+    if row is not None and not row[0]:
+        try:
+            with cur.connection.transaction():
+                cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(iam_role), ident))
+            log.info("granted IAM authentication", extra={"role": role, "iam_role": iam_role})
+        except psycopg.errors.UniqueViolation:
+            pass  # granted concurrently
+
+
+def app_role_in_place(cur: Cursor, role: str, iam_role: str = RDS_IAM_ROLE) -> bool:
+    """Whether ``role`` exists, can log in and read every table of the schema
+    (and is in ``iam_role`` where the server has it).
+
+    One query: checked on every run, so that ``ensure_app_role`` repairs a role
+    that was renamed (``DB_APP_USER``), dropped or lost in a restore elsewhere.
+    """
+    row = cur.execute(
+        """
+        SELECT r.rolname = current_user OR (
+               r.rolcanlogin
+           AND has_schema_privilege(r.oid, current_schema(), 'USAGE')
+           AND NOT EXISTS (
+                SELECT FROM pg_tables t
+                WHERE t.schemaname = current_schema()
+                  AND NOT has_table_privilege(
+                        r.oid, format('%%I.%%I', t.schemaname, t.tablename), 'SELECT'))
+           AND NOT EXISTS (
+                SELECT FROM pg_roles i
+                WHERE i.rolname = %(iam_role)s AND NOT pg_has_role(r.oid, i.oid, 'MEMBER')))
+        FROM pg_roles r
+        WHERE r.rolname = %(role)s
+        """,
+        {"role": role, "iam_role": iam_role},
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def current_version(conn: psycopg.Connection) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from psycopg import sql
 
 # Tests run with tracing off (test_tracing.py turns it on in its own server process).
 os.environ["OTEL_SDK_DISABLED"] = "true"
@@ -31,6 +32,11 @@ PG_PORT = int(os.environ.get("PGPORT", "5432"))
 PG_USER = os.environ.get("PGUSER", "postgres")
 # A canary: must never show up in a log line or a response.
 CANARY_PASSWORD = "canary-" + secrets.token_hex(8)
+# This run's least-privilege application role (roles are per cluster: a run of its
+# own must not share one with another run against the same server).
+APP_ROLE = "catalog_app_test_" + secrets.token_hex(4)
+# Roles the tests created, dropped once every test database is gone.
+_CREATED_ROLES: list[str] = [APP_ROLE]
 
 
 def admin_conn() -> psycopg.Connection:
@@ -51,6 +57,41 @@ def drop_database(name: str) -> None:
 
 def new_db_name(tag: str = "") -> str:
     return f"catalog_test_{tag}{secrets.token_hex(4)}"
+
+
+def create_role(prefix: str, password: str | None = None, member_of: str | None = None) -> str:
+    """A login role, dropped at the end of the run."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    query = sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name))
+    if password is not None:
+        query += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+    if member_of:
+        query += sql.SQL(" IN ROLE {}").format(sql.Identifier(member_of))
+    with admin_conn() as conn:
+        conn.execute(query)
+    _CREATED_ROLES.append(name)
+    return name
+
+
+def forget_role(name: str) -> None:
+    """Drop a role at the end of the run (one a test had the migrations create)."""
+    _CREATED_ROLES.append(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_created_roles() -> Iterator[None]:
+    # Session-scoped and autouse: torn down after the databases, which hold grants.
+    yield
+    with admin_conn() as conn:
+        for name in dict.fromkeys(_CREATED_ROLES):
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (name,),
+            )
+            try:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+            except psycopg.Error as exc:  # still granted something in a leftover database
+                print(f"could not drop role {name}: {exc}", file=sys.stderr)
 
 
 @pytest.fixture(scope="session")
@@ -90,13 +131,14 @@ def make_settings(dbname: str, **overrides) -> Settings:
         "db_reconnect_timeout": 3.0,
         "retry_after_seconds": 3,
         "region": "eu-test-1",
+        "db_app_user": APP_ROLE,
     }
     base.update(overrides)
     return Settings(**base)
 
 
-def build_app(dbname: str, **overrides):
-    app = create_app(make_settings(dbname, **overrides))
+def build_app(dbname: str, credentials=None, **overrides):
+    app = create_app(make_settings(dbname, **overrides), credentials=credentials)
     app.config["TESTING"] = True
     return app
 
@@ -193,6 +235,7 @@ def server_env(dbname: str, port: int, **extra: str) -> dict[str, str]:
             "DB_USERNAME": PG_USER,
             "DB_PASSWORD": CANARY_PASSWORD,
             "DB_SSLMODE": "disable",
+            "DB_APP_USER": APP_ROLE,
             "DB_POOL_TIMEOUT": "2",
             "DB_CONNECT_TIMEOUT": "2",
             "DB_RECONNECT_TIMEOUT": "3",
