@@ -1,0 +1,237 @@
+//! The blue and green target groups (IP targets on the app port) with
+//! their health check and deregistration delay. APIs:
+//! `CreateTargetGroup`, `ModifyTargetGroup`, `ModifyTargetGroupAttributes`,
+//! `DescribeTargetGroupAttributes`, `DeleteTargetGroup`.
+
+use super::discovery::target_groups;
+use super::{tg_dimension, tg_name, Color, DEREGISTRATION_DELAY, HEALTH_PATH};
+use crate::aws::wait::{self, Backoff};
+use crate::aws::{tags, AwsError, AwsResultExt};
+use crate::state::Record;
+use crate::steps::network::APP_PORT;
+use crate::steps::{ids, Ctx, Dep, Step, StepResult};
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
+
+pub struct TargetGroup {
+    pub color: Color,
+}
+
+/// Health check and target settings both target groups share.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub path: &'static str,
+    pub interval: i32,
+    pub timeout: i32,
+    pub healthy: i32,
+    pub unhealthy: i32,
+    pub matcher: &'static str,
+}
+
+pub const HEALTH_CHECK: HealthCheck = HealthCheck {
+    path: HEALTH_PATH,
+    interval: 30,
+    timeout: 5,
+    healthy: 2,
+    unhealthy: 3,
+    matcher: "200",
+};
+
+fn health_drift(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup) -> Vec<String> {
+    let h = &HEALTH_CHECK;
+    let mut d = Vec::new();
+    let mut check = |what: &str, have: Option<String>, want: String| {
+        if have.as_deref() != Some(want.as_str()) {
+            d.push(format!(
+                "{what} is {} (wants {want})",
+                have.unwrap_or_else(|| "unset".into())
+            ));
+        }
+    };
+    check(
+        "health check path",
+        tg.health_check_path().map(str::to_owned),
+        h.path.into(),
+    );
+    check(
+        "health check protocol",
+        tg.health_check_protocol().map(|p| p.as_str().to_owned()),
+        "HTTP".into(),
+    );
+    check(
+        "health check interval",
+        tg.health_check_interval_seconds().map(|v| v.to_string()),
+        h.interval.to_string(),
+    );
+    check(
+        "health check timeout",
+        tg.health_check_timeout_seconds().map(|v| v.to_string()),
+        h.timeout.to_string(),
+    );
+    check(
+        "healthy threshold",
+        tg.healthy_threshold_count().map(|v| v.to_string()),
+        h.healthy.to_string(),
+    );
+    check(
+        "unhealthy threshold",
+        tg.unhealthy_threshold_count().map(|v| v.to_string()),
+        h.unhealthy.to_string(),
+    );
+    check(
+        "success codes",
+        tg.matcher().and_then(|m| m.http_code()).map(str::to_owned),
+        h.matcher.into(),
+    );
+    d
+}
+
+impl TargetGroup {
+    async fn set_attributes(&self, cx: &Ctx, arn: &str) -> StepResult<()> {
+        cx.aws
+            .elb
+            .modify_target_group_attributes()
+            .target_group_arn(arn)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key("deregistration_delay.timeout_seconds")
+                    .value(DEREGISTRATION_DELAY.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .aws("ModifyTargetGroupAttributes")?;
+        Ok(())
+    }
+
+    fn record(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup) -> Record {
+        let arn = tg.target_group_arn().unwrap_or_default();
+        Record::new(arn)
+            .with("name", tg.target_group_name().unwrap_or_default())
+            .with("dimension", tg_dimension(arn))
+    }
+}
+
+#[async_trait]
+impl Step for TargetGroup {
+    fn id(&self) -> &str {
+        self.color.step()
+    }
+    fn kind(&self) -> &'static str {
+        "target-group"
+    }
+    fn deps(&self) -> Vec<Dep> {
+        vec![ids::VPC.into()]
+    }
+
+    async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        let name = tg_name(cx, self.color);
+        Ok(target_groups(cx)
+            .await?
+            .iter()
+            .find(|t| t.target_group_name() == Some(name.as_str()))
+            .map(Self::record))
+    }
+
+    async fn create(&self, cx: &Ctx) -> StepResult<Record> {
+        let name = tg_name(cx, self.color);
+        let h = &HEALTH_CHECK;
+        let out = cx
+            .aws
+            .elb
+            .create_target_group()
+            .name(&name)
+            .protocol(ProtocolEnum::Http)
+            .port(APP_PORT)
+            .vpc_id(cx.id_of(ids::VPC)?)
+            .target_type(TargetTypeEnum::Ip)
+            .health_check_enabled(true)
+            .health_check_protocol(ProtocolEnum::Http)
+            .health_check_path(h.path)
+            .health_check_interval_seconds(h.interval)
+            .health_check_timeout_seconds(h.timeout)
+            .healthy_threshold_count(h.healthy)
+            .unhealthy_threshold_count(h.unhealthy)
+            .matcher(Matcher::builder().http_code(h.matcher).build())
+            .set_tags(Some(tags::elb(cx.tags(&name, self.color.step()))))
+            .send()
+            .await
+            .aws("CreateTargetGroup")?;
+        let tg =
+            out.target_groups().first().cloned().ok_or_else(|| {
+                AwsError::custom("CreateTargetGroup", "EmptyResponse", "no target group in the response")
+            })?;
+        let rec = Self::record(&tg);
+        self.set_attributes(cx, &rec.id).await?;
+        Ok(rec)
+    }
+
+    async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
+        let mut drift = Vec::new();
+        if let Some(tg) = target_groups(cx)
+            .await?
+            .iter()
+            .find(|t| t.target_group_arn() == Some(rec.id.as_str()))
+        {
+            let d = health_drift(tg);
+            if fix && !d.is_empty() {
+                let h = &HEALTH_CHECK;
+                cx.aws
+                    .elb
+                    .modify_target_group()
+                    .target_group_arn(&rec.id)
+                    .health_check_enabled(true)
+                    .health_check_protocol(ProtocolEnum::Http)
+                    .health_check_path(h.path)
+                    .health_check_interval_seconds(h.interval)
+                    .health_check_timeout_seconds(h.timeout)
+                    .healthy_threshold_count(h.healthy)
+                    .unhealthy_threshold_count(h.unhealthy)
+                    .matcher(Matcher::builder().http_code(h.matcher).build())
+                    .send()
+                    .await
+                    .aws("ModifyTargetGroup")?;
+            }
+            drift.extend(d);
+        }
+        let attrs = cx
+            .aws
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(&rec.id)
+            .send()
+            .await
+            .aws("DescribeTargetGroupAttributes")?;
+        let delay = attrs
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse::<i32>().ok());
+        if delay.is_none_or(|d| d > DEREGISTRATION_DELAY) {
+            drift.push(format!(
+                "deregistration delay is {}s (wants at most {DEREGISTRATION_DELAY}s)",
+                delay.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
+            ));
+            if fix {
+                self.set_attributes(cx, &rec.id).await?;
+            }
+        }
+        Ok(drift)
+    }
+
+    async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
+        // Refused while a rule or a service still uses it.
+        wait::delete(Backoff::DRAIN, || async {
+            cx.aws
+                .elb
+                .delete_target_group()
+                .target_group_arn(&rec.id)
+                .send()
+                .await
+                .aws("DeleteTargetGroup")
+                .map(|_| ())
+        })
+        .await
+    }
+}
