@@ -202,7 +202,7 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
             let rep = reporter(false, cli.quiet);
             let Setup { engine } = setup(&cli, settings, max_attempts, rep).await?;
             let _lock = engine.lock()?;
-            let report = steps::ecs::deploy(&engine, std::time::Duration::from_secs(a.timeout)).await?;
+            let report = crate::commands::deploy::run(&engine, std::time::Duration::from_secs(a.timeout)).await?;
             println!("{report}");
             Ok(())
         }

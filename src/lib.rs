@@ -21,6 +21,8 @@
 //!   classification, and bounded waits with backoff.
 //! - [`ops`]: the commands (`up`, `down`, `status`, `plan`, `step`) as
 //!   work given to the runner.
+//! - [`commands`]: the commands that are not resources (`deploy`): each
+//!   uses the engine and the steps, and nothing in `steps/` uses them.
 //! - [`report`]: progress for humans (stderr) or JSON lines (stdout).
 //! - [`state`]: the atomic state file and the per-suffix lock.
 //! - [`app`]: wires a parsed command line to the above; `main.rs` only maps
@@ -36,6 +38,7 @@
 pub mod app;
 pub mod aws;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod graph;
 pub mod naming;

@@ -36,3 +36,26 @@ pub fn ctx(flags: &[&str]) -> Ctx {
 pub fn ctx_with(clients: crate::aws::Clients, settings: Settings) -> Ctx {
     Ctx::new(clients, settings, Arc::new(crate::report::Quiet))
 }
+
+/// A context whose ECS client answers from `rules` (any rule that matches,
+/// in any order; a request no rule matches fails the test). The other
+/// clients are offline, and no records are set.
+pub fn mocked_ecs_ctx(rules: &[&aws_smithy_mocks::Rule]) -> Ctx {
+    let mut interceptor =
+        aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(aws_smithy_mocks::RuleMode::MatchAny);
+    for r in rules {
+        interceptor = interceptor.with_rule(r);
+    }
+    let ecs_conf = aws_sdk_ecs::Config::builder()
+        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecs::config::Region::new("ap-southeast-2"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .http_client(aws_smithy_mocks::create_mock_http_client())
+        .interceptor(interceptor)
+        .build();
+    let mut clients = offline_clients();
+    clients.ecs = aws_sdk_ecs::Client::from_conf(ecs_conf);
+    ctx_with(clients, settings(&[]))
+}

@@ -1,0 +1,112 @@
+//! Compute: the ECS cluster (Fargate and Fargate Spot, Container Insights),
+//! the task definition (the app and an ADOT collector sidecar), and the
+//! service, deployed with ECS native blue/green behind the load balancer's
+//! production rule. Also what `provision deploy` uses to roll a revision
+//! out ([`start`], [`progress`]), and the service's `status`.
+//!
+//! - `discovery`: the describes every step of the family finds through.
+//! - `cluster`, `task_definition` (with `task_fingerprint`, its drift
+//!   comparison), `service`: one resource each.
+//! - `rollout`: starting and judging a deployment of the service.
+
+mod cluster;
+mod discovery;
+mod rollout;
+mod service;
+mod task_definition;
+mod task_fingerprint;
+
+pub use cluster::Cluster;
+pub use discovery::{describe_service, scalable_targets, scaling_bounds, services};
+pub use rollout::{judge, judge_service_deployment, progress, start, Rollout};
+pub use service::{capacity_strategy, deployment_configuration, Service};
+pub use task_definition::{describe_task_definition, register, TaskDef, TaskInputs};
+pub use task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
+
+use super::{ids, Ctx, StepRef};
+use crate::config::Settings;
+use aws_sdk_applicationautoscaling::types::ScalableDimension;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const APP_CONTAINER: &str = "app";
+pub const OTEL_CONTAINER: &str = "otel-collector";
+/// Pinned ADOT collector; its bundled config receives OTLP and exports
+/// traces to X-Ray and metrics to CloudWatch.
+pub const OTEL_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3";
+pub const OTEL_CONFIG: &str = "--config=/etc/ecs/ecs-default-config.yaml";
+pub const DESIRED_COUNT: i32 = 2;
+pub const HEALTH_GRACE_SECONDS: i32 = 60;
+pub const BAKE_MINUTES: i32 = 5;
+pub const STOP_TIMEOUT: i32 = 120;
+
+pub fn steps(settings: &Settings) -> Vec<StepRef> {
+    vec![
+        Arc::new(Cluster),
+        Arc::new(TaskDef {
+            own_image: settings.image.is_none(),
+        }),
+        Arc::new(Service),
+    ]
+}
+
+pub fn cluster_name(cx: &Ctx) -> String {
+    cx.name("ecs", "api")
+}
+
+pub fn service_name(cx: &Ctx) -> String {
+    cx.name("svc", "api")
+}
+
+pub fn family(cx: &Ctx) -> String {
+    cx.name("task", "api")
+}
+
+/// The service as Application Auto Scaling names it:
+/// `service/{cluster}/{service}`.
+pub fn scaling_resource_id(cx: &Ctx) -> String {
+    format!("service/{}/{}", cluster_name(cx), service_name(cx))
+}
+
+/// The service's dimension that auto scaling scales: its desired count.
+pub fn scaling_dimension() -> ScalableDimension {
+    ScalableDimension::EcsServiceDesiredCount
+}
+
+// ---------------------------------------------------------------- outputs and status
+
+pub fn outputs(cx: &Ctx, out: &mut BTreeMap<String, String>) {
+    if let Ok(c) = cx.id_of(ids::ECS_CLUSTER) {
+        out.insert("ECSClusterName".into(), c);
+    }
+    if let Ok(s) = cx.id_of(ids::ECS_SERVICE) {
+        out.insert("ECSServiceName".into(), s);
+    }
+}
+
+/// Desired/running/pending tasks and the active deployment.
+pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, Value>) {
+    if !cx.has(ids::ECS_SERVICE) {
+        return;
+    }
+    // The service as discovered moments ago by this same run.
+    let v = match services(cx).await.map(|v| v.first().cloned()) {
+        Ok(Some(s)) => {
+            let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+            json!({
+                "desired": s.desired_count(),
+                "running": s.running_count(),
+                "pending": s.pending_count(),
+                "task_definition": s.task_definition(),
+                "deployment": primary.and_then(|d| d.id()),
+                "rollout_state": primary.and_then(|d| d.rollout_state()).map(|r| r.as_str()),
+                "service_deployment": s.current_service_deployment(),
+                "deployments": s.deployments().len(),
+            })
+        }
+        Ok(None) => json!({"error": "service not active"}),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    out.insert("ecs_service".into(), v);
+}

@@ -1,0 +1,406 @@
+//! The task definition: the app container and the ADOT collector sidecar,
+//! on Fargate. Calls RegisterTaskDefinition (a new revision whenever the
+//! wanted definition differs), DescribeTaskDefinition (drift),
+//! DeregisterTaskDefinition and DeleteTaskDefinitions (destroy); found
+//! through ListTaskDefinitions.
+
+use super::discovery::{latest_revision, revisions};
+use super::task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
+use super::{family, APP_CONTAINER, OTEL_CONFIG, OTEL_CONTAINER, OTEL_IMAGE, STOP_TIMEOUT};
+use crate::aws::wait::{self, Backoff};
+use crate::aws::{tags, AwsError, AwsResultExt};
+use crate::state::Record;
+use crate::steps::network::APP_PORT;
+use crate::steps::{build_err, ids, Ctx, Dep, Step, StepResult};
+use async_trait::async_trait;
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerCondition, ContainerDefinition, ContainerDependency, CpuArchitecture, HealthCheck,
+    KeyValuePair, LogConfiguration, LogDriver, MountPoint, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret,
+    TaskDefinition, TaskDefinitionStatus, TransportProtocol, Volume,
+};
+use serde_json::Value;
+
+/// Everything the task definition is made of, resolved from the settings
+/// and the dependencies' records.
+#[derive(Debug, Clone)]
+pub struct TaskInputs {
+    pub family: String,
+    pub image: String,
+    pub image_tag: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub exec_role: String,
+    pub task_role: String,
+    pub app_log: String,
+    pub otel_log: String,
+    pub region: String,
+    pub connection_secret: String,
+    pub credentials_secret: String,
+    pub service_name: String,
+    pub environment: String,
+}
+
+impl TaskInputs {
+    pub fn from_ctx(cx: &Ctx) -> StepResult<Self> {
+        let image = match &cx.settings.image {
+            Some(i) => i.clone(),
+            None => {
+                let uri = cx.attr(ids::ECR_REPO, "uri")?;
+                format!("{uri}:{}", cx.settings.image_tag)
+            }
+        };
+        Ok(TaskInputs {
+            family: family(cx),
+            image,
+            image_tag: cx.settings.image_tag.clone(),
+            cpu: cx.settings.task_cpu,
+            memory: cx.settings.task_memory,
+            exec_role: cx.attr(ids::ROLE_EXEC, "arn")?,
+            task_role: cx.attr(ids::ROLE_TASK, "arn")?,
+            app_log: cx.id_of(ids::LOG_APP)?,
+            otel_log: cx.id_of(ids::LOG_OTEL)?,
+            region: cx.region().to_owned(),
+            connection_secret: cx.attr(ids::SECRET_DB_CONNECTION, "arn")?,
+            credentials_secret: cx.attr(ids::SECRET_DB_CREDENTIALS, "arn")?,
+            service_name: crate::naming::PROJECT.to_owned(),
+            environment: cx.suffix().to_string(),
+        })
+    }
+
+    fn log(&self, group: &str, prefix: &str) -> StepResult<LogConfiguration> {
+        LogConfiguration::builder()
+            .log_driver(LogDriver::Awslogs)
+            .options("awslogs-group", group)
+            .options("awslogs-region", &self.region)
+            .options("awslogs-stream-prefix", prefix)
+            .options("mode", "non-blocking")
+            .options("max-buffer-size", "25m")
+            .build()
+            .map_err(build_err)
+    }
+
+    /// The two containers: the app (essential, read-only root, secrets from
+    /// Secrets Manager by JSON key) and the collector sidecar it starts after.
+    pub fn containers(&self) -> StepResult<Vec<ContainerDefinition>> {
+        let secret = |name: &str, arn: &str, key: &str| {
+            Secret::builder()
+                .name(name)
+                .value_from(format!("{arn}:{key}::"))
+                .build()
+                .map_err(build_err)
+        };
+        let env = |k: &str, v: &str| KeyValuePair::builder().name(k).value(v).build();
+        let app = ContainerDefinition::builder()
+            .name(APP_CONTAINER)
+            .image(&self.image)
+            .essential(true)
+            .port_mappings(
+                PortMapping::builder()
+                    .container_port(APP_PORT)
+                    .protocol(TransportProtocol::Tcp)
+                    .name("http")
+                    .build(),
+            )
+            .environment(env("PORT", &APP_PORT.to_string()))
+            .environment(env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"))
+            // 4318 is the collector's OTLP/HTTP port; the SDK defaults to gRPC.
+            .environment(env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
+            .environment(env("OTEL_SERVICE_NAME", &self.service_name))
+            .environment(env("AWS_REGION", &self.region))
+            .environment(env("APP_ENV", &self.environment))
+            .environment(env("DB_SSLMODE", "require"))
+            .secrets(secret("DB_HOST", &self.connection_secret, "host")?)
+            .secrets(secret("DB_PORT", &self.connection_secret, "port")?)
+            .secrets(secret("DB_NAME", &self.connection_secret, "dbname")?)
+            .secrets(secret("DB_USERNAME", &self.credentials_secret, "username")?)
+            .secrets(secret("DB_PASSWORD", &self.credentials_secret, "password")?)
+            .stop_timeout(STOP_TIMEOUT)
+            .readonly_root_filesystem(true)
+            // gunicorn's heartbeat lives in /dev/shm; /tmp is a scratch volume.
+            .mount_points(
+                MountPoint::builder()
+                    .source_volume("tmp")
+                    .container_path("/tmp")
+                    .read_only(false)
+                    .build(),
+            )
+            .log_configuration(self.log(&self.app_log, APP_CONTAINER)?)
+            .health_check(
+                HealthCheck::builder()
+                    .command("CMD")
+                    .command("python")
+                    .command("healthcheck.py")
+                    .interval(15)
+                    .timeout(5)
+                    .retries(3)
+                    .start_period(30)
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .depends_on(
+                ContainerDependency::builder()
+                    .container_name(OTEL_CONTAINER)
+                    .condition(ContainerCondition::Start)
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .build();
+        let otel = ContainerDefinition::builder()
+            .name(OTEL_CONTAINER)
+            .image(OTEL_IMAGE)
+            .essential(false)
+            .command(OTEL_CONFIG)
+            .log_configuration(self.log(&self.otel_log, OTEL_CONTAINER)?)
+            .build();
+        Ok(vec![app, otel])
+    }
+
+    /// What `fingerprint` is computed from for the desired definition.
+    pub fn desired_fingerprint(&self) -> StepResult<Value> {
+        Ok(fingerprint(
+            Some(&self.cpu.to_string()),
+            Some(&self.memory.to_string()),
+            Some(&self.exec_role),
+            Some(&self.task_role),
+            &self.containers()?,
+        ))
+    }
+}
+
+/// Registers a revision of the family from `inputs`; returns its ARN.
+pub async fn register(cx: &Ctx, inputs: &TaskInputs) -> StepResult<String> {
+    let out = wait::retry_while(crate::aws::ErrorClass::NotYetPropagated, Backoff::IAM, || async {
+        cx.aws
+            .ecs
+            .register_task_definition()
+            .family(&inputs.family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu(inputs.cpu.to_string())
+            .memory(inputs.memory.to_string())
+            .runtime_platform(
+                RuntimePlatform::builder()
+                    .operating_system_family(OsFamily::Linux)
+                    .cpu_architecture(CpuArchitecture::X8664)
+                    .build(),
+            )
+            .execution_role_arn(&inputs.exec_role)
+            .task_role_arn(&inputs.task_role)
+            .set_container_definitions(Some(inputs.containers()?))
+            .volumes(Volume::builder().name("tmp").build())
+            .set_tags(Some(tags::ecs(cx.tags(&inputs.family, ids::TASK_DEF))))
+            .send()
+            .await
+            .aws("RegisterTaskDefinition")
+    })
+    .await?;
+    Ok(out
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// The revision `arn` as AWS describes it.
+pub async fn describe_task_definition(cx: &Ctx, arn: &str) -> StepResult<TaskDefinition> {
+    let out = cx
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .aws("DescribeTaskDefinition")?;
+    out.task_definition().cloned().ok_or_else(|| {
+        AwsError::custom(
+            "DescribeTaskDefinition",
+            "EmptyResponse",
+            format!("no task definition {arn}"),
+        )
+    })
+}
+
+pub struct TaskDef {
+    /// The image comes from the stack's ECR repository (no `--image`).
+    pub own_image: bool,
+}
+
+#[async_trait]
+impl Step for TaskDef {
+    fn id(&self) -> &str {
+        ids::TASK_DEF
+    }
+    fn kind(&self) -> &'static str {
+        "task-definition"
+    }
+    fn deps(&self) -> Vec<Dep> {
+        let mut d: Vec<Dep> = [
+            ids::ROLE_EXEC,
+            ids::ROLE_TASK,
+            ids::LOG_APP,
+            ids::LOG_OTEL,
+            ids::SECRET_DB_CONNECTION,
+            ids::SECRET_DB_CREDENTIALS,
+        ]
+        .into_iter()
+        .map(Dep::id)
+        .collect();
+        if self.own_image {
+            d.push(ids::ECR_REPO.into());
+        }
+        d
+    }
+
+    async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        Ok(latest_revision(cx, &family(cx))
+            .await?
+            .map(|arn| Record::new(arn).with("family", family(cx))))
+    }
+
+    async fn create(&self, cx: &Ctx) -> StepResult<Record> {
+        let inputs = TaskInputs::from_ctx(cx)?;
+        let arn = register(cx, &inputs).await?;
+        Ok(Record::new(arn)
+            .with("family", inputs.family)
+            .with("image", inputs.image))
+    }
+
+    async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
+        let inputs = TaskInputs::from_ctx(cx)?;
+        let want = inputs.desired_fingerprint()?;
+        let have = described_fingerprint(&describe_task_definition(cx, &rec.id).await?);
+        if have == want {
+            return Ok(vec![]);
+        }
+        let mut drift = fingerprint_diff(&have, &want);
+        if drift.is_empty() {
+            drift.push("definition differs".into());
+        }
+        if fix {
+            let arn = register(cx, &inputs).await?;
+            drift.push(format!("registered {arn}"));
+            // The service step reads this record to roll the new revision out.
+            cx.set_record(
+                ids::TASK_DEF,
+                Record::new(arn)
+                    .with("family", inputs.family)
+                    .with("image", inputs.image),
+            );
+        }
+        Ok(drift)
+    }
+
+    async fn destroy(&self, cx: &Ctx, _rec: &Record) -> StepResult<()> {
+        let fam = family(cx);
+        let active = revisions(cx, &fam, TaskDefinitionStatus::Active).await?;
+        for arn in &active {
+            let r = cx
+                .aws
+                .ecs
+                .deregister_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .aws("DeregisterTaskDefinition");
+            match r {
+                Err(e) if e.is_not_found() || e.code_is("ClientException") => {}
+                r => {
+                    r?;
+                }
+            }
+        }
+        // Deregistered revisions stay listed (and tagged) until deleted.
+        let inactive = revisions(cx, &fam, TaskDefinitionStatus::Inactive).await?;
+        for chunk in inactive.chunks(10) {
+            let r = cx
+                .aws
+                .ecs
+                .delete_task_definitions()
+                .set_task_definitions(Some(chunk.to_vec()))
+                .send()
+                .await
+                .aws("DeleteTaskDefinitions");
+            if let Err(e) = r {
+                // Deregistered is enough for the service to be gone; an old
+                // API without DeleteTaskDefinitions should not fail `down`.
+                tracing::warn!(error = %e, "could not delete deregistered task definitions");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The inputs of a typical stack, for the unit tests of this family.
+#[cfg(test)]
+pub(super) fn sample_inputs() -> TaskInputs {
+    TaskInputs {
+        family: "task-api-dev1".into(),
+        image: "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1:v1".into(),
+        image_tag: "v1".into(),
+        cpu: 512,
+        memory: 1024,
+        exec_role: "arn:aws:iam::123456789012:role/role-exec-dev1".into(),
+        task_role: "arn:aws:iam::123456789012:role/role-task-dev1".into(),
+        app_log: "/provision/dev1/app".into(),
+        otel_log: "/provision/dev1/otel-collector".into(),
+        region: "ap-southeast-2".into(),
+        connection_secret: "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf".into(),
+        credentials_secret: "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl".into(),
+        service_name: "product-catalog".into(),
+        environment: "dev1".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_app_reads_db_settings_by_json_key_and_starts_after_the_collector() {
+        let cs = sample_inputs().containers().unwrap();
+        let app = cs.iter().find(|c| c.name() == Some("app")).unwrap();
+        let s: BTreeMap<&str, &str> = app.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+        assert_eq!(
+            s["DB_HOST"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:host::"
+        );
+        assert_eq!(
+            s["DB_PORT"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:port::"
+        );
+        assert_eq!(
+            s["DB_NAME"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:dbname::"
+        );
+        assert_eq!(
+            s["DB_PASSWORD"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:password::"
+        );
+        assert_eq!(
+            s["DB_USERNAME"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:username::"
+        );
+        assert!(app
+            .environment()
+            .iter()
+            .all(|e| !e.name().unwrap_or_default().contains("PASSWORD")));
+        assert_eq!(
+            app.health_check().unwrap().command(),
+            ["CMD", "python", "healthcheck.py"]
+        );
+        assert_eq!(app.stop_timeout(), Some(120));
+        assert_eq!(app.readonly_root_filesystem(), Some(true));
+        assert_eq!(app.essential(), Some(true));
+        assert_eq!(app.depends_on()[0].container_name(), OTEL_CONTAINER);
+        assert_eq!(app.depends_on()[0].condition(), &ContainerCondition::Start);
+        let otel = cs.iter().find(|c| c.name() == Some(OTEL_CONTAINER)).unwrap();
+        assert_eq!(otel.essential(), Some(false));
+        assert!(otel.image().unwrap().ends_with(":v0.43.3"));
+        assert_eq!(otel.command(), [OTEL_CONFIG]);
+        assert_eq!(
+            otel.log_configuration().unwrap().options().unwrap()["awslogs-group"],
+            "/provision/dev1/otel-collector"
+        );
+    }
+}
