@@ -42,6 +42,32 @@ async fn a_throttling_storm_still_converges_and_tears_down() {
     assert_eq!(census(&aws, &s).await, empty_census());
 }
 
+/// Issue #9's bar: a cold `up` with the longest suffix and an alarm
+/// subscription converges in one run while EC2 answers NotFound for new ids
+/// and resources sit in their pending states; no request it sends breaks a
+/// documented AWS rule; `down` then leaves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cold_up_with_the_longest_suffix_converges_in_one_run_under_aws_realism() {
+    let direct = moto_direct(MOTO);
+    let _ = moto(MOTO);
+    let proxy = Proxy::start(&direct, &[]);
+    let p = Provision::new(&proxy.url);
+    let s = long_suffix("real");
+    assert_eq!(s.len(), 12);
+    p.ok(&up_args(&s, &["--alarm-email", "oncall@example.com"]));
+    let stats = proxy.stats();
+    let ec = stats["eventual_consistency_rejections"].as_array().map_or(0, Vec::len);
+    assert!(ec > 0, "eventual consistency must really have been injected: {stats}");
+    let aws = clients(&moto(MOTO)).await;
+    assert_eq!(census(&aws, &s).await, full_census());
+    let st = p.run(&["status", "--suffix", &s]);
+    assert!(st.status.success(), "status after one up: {}", stdout(&st));
+    p.ok(&["down", "--suffix", &s, "--yes"]);
+    assert_eq!(census(&aws, &s).await, empty_census());
+    let broken = proxy.violations();
+    assert!(broken.is_empty(), "requests that AWS would refuse: {broken:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
     let direct = moto_direct(MOTO);

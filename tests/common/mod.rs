@@ -17,19 +17,23 @@ pub fn repo_root() -> PathBuf {
 /// project's proxy in front of it, and returns the proxy's URL. The proxy
 /// translates CloudWatch's rpc-v2-cbor protocol, which moto lacks.
 pub fn moto(instance: &str) -> String {
-    static PROXIES: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> = OnceLock::new();
+    shared_proxy(instance).url.clone()
+}
+
+/// The proxy `moto(instance)` returns the URL of (one per test binary and
+/// instance, living as long as the test binary: it exits with its parent).
+pub fn shared_proxy(instance: &str) -> &'static Proxy {
+    static PROXIES: OnceLock<std::sync::Mutex<std::collections::HashMap<String, &'static Proxy>>> =
+        OnceLock::new();
     let proxies = PROXIES.get_or_init(Default::default);
     let mut proxies = proxies.lock().unwrap();
-    if let Some(u) = proxies.get(instance) {
-        return u.clone();
+    if let Some(p) = proxies.get(instance) {
+        return p;
     }
     let direct = moto_direct(instance);
-    let proxy = Proxy::start(&direct, &[]);
-    let url = proxy.url.clone();
-    // Lives as long as the test binary (the proxy exits with its parent).
-    std::mem::forget(proxy);
-    proxies.insert(instance.to_owned(), url.clone());
-    url
+    let proxy: &'static Proxy = Box::leak(Box::new(Proxy::start(&direct, &[])));
+    proxies.insert(instance.to_owned(), proxy);
+    proxy
 }
 
 /// The moto server itself, without the proxy.
@@ -60,6 +64,14 @@ pub fn moto_direct(instance: &str) -> String {
     assert!(url.starts_with("http://127.0.0.1:"), "unexpected moto url {url:?}");
     urls.insert(instance.to_owned(), url.clone());
     url
+}
+
+/// A unique suffix of the longest length allowed (12), so every name and
+/// idempotency token is tested at its longest.
+pub fn long_suffix(prefix: &str) -> String {
+    let s = suffix(prefix);
+    let pad = 12usize.saturating_sub(s.len());
+    format!("{s}{}", "z".repeat(pad))
 }
 
 /// A unique suffix per test, so tests sharing a moto server never collide.
@@ -172,6 +184,11 @@ pub fn read_tree(dir: &Path) -> String {
     all
 }
 
+/// How long EC2 answers NotFound for a new id, and how long resources stay
+/// in their pending states, in the realism mode.
+pub const REALISM_EC_SECONDS: &str = "1.5";
+pub const REALISM_LIFECYCLE_SECONDS: &str = "1.0";
+
 /// The project's fault-injecting proxy (scripts/fault_proxy.py) in front of
 /// a moto server: counts calls per operation, adds latency, throttles.
 pub struct Proxy {
@@ -181,7 +198,24 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// The proxy with its AWS-realism mode on (documented request rules,
+    /// EC2 eventual consistency, pending lifecycles, failed image pulls), as
+    /// every integration test runs it; `extra` adds flags.
     pub fn start(upstream: &str, extra: &[&str]) -> Proxy {
+        let mut args = vec![
+            "--aws-realism",
+            "--realism-ec-seconds",
+            REALISM_EC_SECONDS,
+            "--realism-lifecycle-seconds",
+            REALISM_LIFECYCLE_SECONDS,
+        ];
+        args.extend_from_slice(extra);
+        Proxy::start_plain(upstream, &args)
+    }
+
+    /// The proxy without the realism mode (only where a test needs moto's
+    /// own answers).
+    pub fn start_plain(upstream: &str, extra: &[&str]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
         let python = repo_root().join(".venv-moto/bin/python");
@@ -247,6 +281,14 @@ impl Proxy {
             .as_object()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
             .unwrap_or_default()
+    }
+
+    /// The requests the realism mode refused because they break a
+    /// documented AWS rule (each with the rule and its message).
+    pub fn violations(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.request("GET", "/__proxy/realism/violations", "")).unwrap();
+        v["violations"].as_array().cloned().unwrap_or_default()
     }
 
     pub fn stats(&self) -> serde_json::Value {
