@@ -3,7 +3,9 @@
 //! native blue/green, waiting for the outcome. The resources themselves
 //! are the ecs family's steps; this only drives them.
 
+use super::Setup;
 use crate::aws::wait::{self, Backoff};
+use crate::cli::{Cli, DeployArgs};
 use crate::ops::{Engine, Error};
 use crate::steps::ecs::{self, Rollout, TaskInputs};
 use crate::steps::ids;
@@ -31,7 +33,7 @@ async fn load_records(engine: &Engine, ids: &[String]) -> Result<(), Error> {
 /// Registers a revision for the current settings (image, tag), rolls it out
 /// blue/green and waits for the outcome. Returns a one-line report naming
 /// the deployment.
-pub async fn run(engine: &Engine, timeout: Duration) -> Result<String, Error> {
+pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, Error> {
     let cx = &engine.cx;
     let mut needed: Vec<String> = vec![ids::ECS_CLUSTER.into(), ids::ECS_SERVICE.into()];
     if let Some(td) = engine.steps.iter().find(|s| s.id() == ids::TASK_DEF) {
@@ -81,4 +83,15 @@ pub async fn run(engine: &Engine, timeout: Duration) -> Result<String, Error> {
         ))),
         Rollout::InProgress => unreachable!("poll only returns settled outcomes"),
     }
+}
+
+/// The command: validate, set up, take the lock, roll out.
+pub async fn run(cli: &Cli, a: &DeployArgs, max_attempts: u32) -> Result<(), Error> {
+    let settings = a.stack.validate()?;
+    let rep = super::reporter(false, cli.quiet);
+    let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
+    let _lock = engine.lock()?;
+    let report = run_rollout(&engine, std::time::Duration::from_secs(a.timeout)).await?;
+    println!("{report}");
+    Ok(())
 }

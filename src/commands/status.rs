@@ -1,0 +1,71 @@
+//! `provision status`: present, missing or drifted per step, with details; exit 1 unless converged.
+
+use super::Setup;
+use crate::cli::{Cli, StatusArgs};
+use crate::ops::{Error, StepStatus};
+use crate::report::Quiet;
+use crate::steps;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+pub async fn run(cli: &Cli, a: &StatusArgs, max_attempts: u32) -> Result<(), Error> {
+    let settings = a.stack.validate()?;
+    let Setup { engine } = super::setup(cli, settings, max_attempts, Arc::new(Quiet)).await?;
+    let rows = engine.survey(8, true).await?;
+    let missing = rows.iter().filter(|r| r.state == "missing").count();
+    let drifted = rows.iter().filter(|r| r.state == "drifted").count();
+    let errors = rows.iter().filter(|r| r.state == "error").count();
+    let outputs = steps::outputs(&engine.cx);
+    let details = steps::details(&engine.cx).await;
+    if a.json {
+        let doc = serde_json::json!({
+            "suffix": engine.cx.suffix().as_str(),
+            "region": engine.cx.region(),
+            "converged": missing + drifted + errors == 0,
+            "summary": {"present": rows.len() - missing - drifted - errors, "missing": missing, "drifted": drifted, "errors": errors},
+            "steps": rows,
+            "outputs": outputs,
+            "details": details,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        print_status(&rows, &details);
+    }
+    if errors > 0 {
+        let first = rows.iter().find(|r| r.state == "error").expect("counted");
+        return Err(Error::Failed(format!(
+            "status could not check {errors} step(s); first: {}: {}",
+            first.step,
+            first.error.as_deref().unwrap_or("")
+        )));
+    }
+    if missing + drifted > 0 {
+        return Err(Error::NotConverged { missing, drifted });
+    }
+    Ok(())
+}
+
+fn print_status(rows: &[StepStatus], details: &BTreeMap<String, serde_json::Value>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{:<24} {:<20} {:<9} ID", "STEP", "KIND", "STATE");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<20} {:<9} {}",
+            r.step,
+            r.kind,
+            r.state,
+            r.id.as_deref().unwrap_or("-")
+        );
+        for d in &r.drift {
+            let _ = writeln!(out, "{:<24}   drift: {d}", "");
+        }
+        if let Some(e) = &r.error {
+            let _ = writeln!(out, "{:<24}   error: {e}", "");
+        }
+    }
+    for (k, v) in details {
+        let _ = writeln!(out, "{k}: {v}");
+    }
+}
