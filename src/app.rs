@@ -195,7 +195,7 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
             let settings = a.stack.validate()?;
             let rep = reporter(false, cli.quiet);
             let Setup { engine } = setup(&cli, settings, max_attempts, rep).await?;
-            let uri = steps::registry::push(&engine.cx, &a.tag, &a.context).await?;
+            let uri = crate::commands::image::push(&engine.cx, &a.tag, &a.context).await?;
             println!("{uri}");
             Ok(())
         }

@@ -36,6 +36,7 @@
 pub mod app;
 pub mod aws;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod graph;
 pub mod naming;

@@ -1,0 +1,3 @@
+//! The commands that are not resources.
+
+pub mod image;
