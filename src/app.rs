@@ -6,7 +6,6 @@
 use crate::cli::{Cli, Command, ImageCommand};
 use crate::commands;
 use crate::ops::Error;
-use crate::steps;
 
 fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
@@ -50,13 +49,6 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
         Command::Plan(a) => commands::plan::run(&cli, a, max_attempts).await,
         Command::Step(a) => commands::step::run(&cli, a, max_attempts).await,
         Command::Deploy(a) => commands::deploy::run(&cli, a, max_attempts).await,
-        Command::Image(ImageCommand::Push(a)) => {
-            let settings = a.stack.validate()?;
-            let rep = commands::reporter(false, cli.quiet);
-            let commands::Setup { engine } = commands::setup(&cli, settings, max_attempts, rep).await?;
-            let uri = steps::registry::push(&engine.cx, &a.tag, &a.context).await?;
-            println!("{uri}");
-            Ok(())
-        }
+        Command::Image(ImageCommand::Push(a)) => commands::image::run(&cli, a, max_attempts).await,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod down;
+pub mod image;
 pub mod plan;
 pub mod status;
 pub mod step;

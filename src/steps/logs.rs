@@ -1,10 +1,11 @@
 //! CloudWatch Logs groups: the stack's own under `/provision/{suffix}/`
 //! (app, tracing sidecar, VPC flow logs) and the one RDS writes the
-//! database log to. Each has the stack's retention.
+//! database log to. Each has the stack's retention (`DescribeLogGroups`,
+//! `CreateLogGroup`, `PutRetentionPolicy`, `DeleteLogGroup`).
 
-use super::{Ctx, Dep, Step, StepRef, StepResult};
+use super::{ids, Ctx, Dep, Step, StepRef, StepResult};
 use crate::aws::wait::{self, Backoff};
-use crate::aws::AwsResultExt;
+use crate::aws::{tags, AwsResultExt};
 use crate::config::Settings;
 use crate::state::Record;
 use async_trait::async_trait;
@@ -25,10 +26,10 @@ pub fn db_group_name(cluster: &str) -> String {
 pub fn steps(settings: &Settings) -> Vec<StepRef> {
     let s = settings.suffix.as_str();
     vec![
-        Arc::new(LogGroup::new("log-app", group_name(s, "app"), vec![])),
-        Arc::new(LogGroup::new("log-otel", group_name(s, "otel-collector"), vec![])),
+        Arc::new(LogGroup::new(ids::LOG_APP, group_name(s, "app"), vec![])),
+        Arc::new(LogGroup::new(ids::LOG_OTEL, group_name(s, "otel-collector"), vec![])),
         Arc::new(LogGroup::new(
-            "log-db",
+            ids::LOG_DB,
             db_group_name(&crate::naming::name("aurora", "catalog", &settings.suffix)),
             vec![],
         )),
@@ -68,25 +69,16 @@ async fn groups(cx: &Ctx, prefix: String) -> StepResult<Arc<Vec<aws_sdk_cloudwat
     let key = format!("logs:{prefix}");
     cx.inventory
         .get(key, || async {
-            let mut out = Vec::new();
-            let mut token = None;
-            loop {
-                let page = cx
-                    .aws
-                    .logs
-                    .describe_log_groups()
-                    .log_group_name_prefix(&prefix)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .aws("DescribeLogGroups")?;
-                out.extend(page.log_groups().iter().cloned());
-                token = page.next_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
-            }
-            Ok(out)
+            cx.aws
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(&prefix)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .aws("DescribeLogGroups")
         })
         .await
 }
@@ -119,10 +111,12 @@ impl Step for LogGroup {
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
-        let mut req = cx.aws.logs.create_log_group().log_group_name(&self.name);
-        for (k, v) in cx.tags(&self.name, &self.id) {
-            req = req.tags(k, v);
-        }
+        let mut req = cx
+            .aws
+            .logs
+            .create_log_group()
+            .log_group_name(&self.name)
+            .set_tags(Some(tags::logs(cx.tags(&self.name, &self.id))));
         if let Some(key) = &cx.settings.kms_key_arn {
             req = req.kms_key_id(key);
         }

@@ -1,0 +1,62 @@
+//! IAM roles with least-privilege inline policies. Roles live under the
+//! path `/provision/{suffix}/`, so one `ListRoles` call finds them all.
+
+mod policies;
+mod role;
+
+pub use policies::{exec_policy, no_inline_policy, task_policy, EXEC_ACTIONS, XRAY_ACTIONS};
+pub use role::{role_path, trust_policy, PolicyFn, Role};
+
+use super::{ids, Step, StepRef};
+use crate::config::Settings;
+use std::sync::Arc;
+
+/// The name of the inline policy every role carries.
+pub const POLICY_NAME: &str = "least-privilege";
+
+/// The roles of the app layer: the task execution role (pull the image,
+/// write the container logs, read the two database secrets), the task role
+/// (what the app itself may call: trace writes, and ECS Exec when enabled)
+/// and the ECS infrastructure role (blue/green traffic shifting on the
+/// load balancer).
+///
+/// Steps that hand a brand-new role to another service (task definitions,
+/// services) must retry while it propagates:
+/// `wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, ..)`.
+pub fn steps(_settings: &Settings) -> Vec<StepRef> {
+    let steps: Vec<StepRef> = vec![
+        Arc::new(Role {
+            id: ids::ROLE_EXEC,
+            purpose: "exec",
+            service: "ecs-tasks.amazonaws.com",
+            deps: vec![
+                ids::ECR_REPO,
+                ids::LOG_APP,
+                ids::LOG_OTEL,
+                ids::SECRET_DB_CONNECTION,
+                ids::SECRET_DB_CREDENTIALS,
+            ],
+            managed: vec![],
+            policy: exec_policy,
+        }),
+        Arc::new(Role {
+            id: ids::ROLE_TASK,
+            purpose: "task",
+            service: "ecs-tasks.amazonaws.com",
+            deps: vec![],
+            managed: vec![],
+            policy: task_policy,
+        }),
+        Arc::new(Role {
+            id: ids::ROLE_ECS_INFRA,
+            purpose: "ecsinfra",
+            service: "ecs.amazonaws.com",
+            deps: vec![],
+            // At the root path (not service-role/); scoped by AWS to the
+            // load balancer calls blue/green deployments make.
+            managed: vec!["AmazonECSInfrastructureRolePolicyForLoadBalancers"],
+            policy: no_inline_policy,
+        }),
+    ];
+    steps.into_iter().map(|s: Arc<dyn Step>| s).collect()
+}

@@ -1,0 +1,277 @@
+//! The inline IAM policy documents of the app roles (sent with
+//! `PutRolePolicy` by the role step): the task execution role's, the task
+//! role's, and "none" for roles that carry only AWS-managed policies.
+
+use crate::steps::{ids, Ctx, StepResult};
+use serde_json::{json, Value};
+
+/// The task execution role: what the ECS agent does on the task's behalf.
+/// Every resource is one of this stack's ARNs, except
+/// `ecr:GetAuthorizationToken`, which has no resource-level permissions
+/// (AWS requires `"Resource": "*"` for it).
+pub fn exec_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
+    let repo = cx.attr(ids::ECR_REPO, "arn")?;
+    let mut logs = Vec::new();
+    for step in [ids::LOG_APP, ids::LOG_OTEL] {
+        let arn = cx.attr(step, "arn")?;
+        let arn = arn.trim_end_matches(":*").to_owned();
+        logs.push(json!(format!("{arn}:*")));
+        logs.push(json!(arn));
+    }
+    let secrets = vec![
+        cx.attr(ids::SECRET_DB_CONNECTION, "arn")?,
+        cx.attr(ids::SECRET_DB_CREDENTIALS, "arn")?,
+    ];
+    let mut statements = vec![
+        json!({
+            "Sid": "EcrAuthToken",
+            "Effect": "Allow",
+            // GetAuthorizationToken supports no resource-level permissions.
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "PullImage",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Resource": repo
+        }),
+        json!({
+            "Sid": "ContainerLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": logs
+        }),
+        json!({
+            "Sid": "DatabaseSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secrets
+        }),
+    ];
+    if let Some(key) = &cx.settings.kms_key_arn {
+        statements.push(json!({
+            "Sid": "DecryptWithStackKey",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": key,
+            "Condition": {"StringEquals": {"kms:ViaService": [
+                format!("secretsmanager.{}.amazonaws.com", cx.region()),
+                format!("ecr.{}.amazonaws.com", cx.region())
+            ]}}
+        }));
+    }
+    Ok(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+/// The X-Ray actions the tracing sidecar needs to send segments and use
+/// sampling rules.
+pub const XRAY_ACTIONS: [&str; 5] = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:GetSamplingStatisticSummaries",
+];
+
+/// The Session Manager channel actions ECS Exec needs.
+pub const EXEC_ACTIONS: [&str; 4] = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+];
+
+/// The task role: what the app's containers may call. Only trace writes,
+/// plus the ECS Exec channels when `--enable-exec` is set.
+///
+/// `"Resource": "*"` is unavoidable here: neither X-Ray nor the
+/// `ssmmessages` channel actions support resource-level permissions. The
+/// actions are named one by one; there is no service-wide wildcard.
+pub fn task_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
+    let mut statements = vec![json!({
+        "Sid": "WriteTraces",
+        "Effect": "Allow",
+        "Action": XRAY_ACTIONS,
+        "Resource": "*"
+    })];
+    if cx.settings.enable_exec {
+        statements.push(json!({
+            "Sid": "EcsExecChannels",
+            "Effect": "Allow",
+            "Action": EXEC_ACTIONS,
+            "Resource": "*"
+        }));
+    }
+    Ok(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+/// The ECS infrastructure role carries only its AWS-managed policy.
+pub fn no_inline_policy(_cx: &Ctx, _account: &str) -> StepResult<Value> {
+    Ok(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Record;
+
+    const ACCOUNT: &str = "123456789012";
+    const KMS: &str = "arn:aws:kms:ap-southeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// The ARNs the dependencies of the roles recorded.
+    fn stack_ctx(flags: &[&str]) -> (Ctx, Vec<String>) {
+        let cx = crate::testing::ctx(flags);
+        let arns = [
+            (ids::ECR_REPO, "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1"),
+            (ids::LOG_APP, "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app"),
+            (ids::LOG_OTEL, "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/otel-collector"),
+            (ids::SECRET_DB_CONNECTION, "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:db-connection-dev1-AbCdEf"),
+            (
+                ids::SECRET_DB_CREDENTIALS,
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-XyZ123",
+            ),
+        ];
+        let mut scoped = Vec::new();
+        for (step, arn) in arns {
+            cx.set_record(step, Record::new(step).with("arn", arn));
+            scoped.push(arn.to_string());
+            scoped.push(format!("{arn}:*"));
+        }
+        (cx, scoped)
+    }
+
+    fn as_list(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|x| x.as_str().expect("strings only").to_owned()).collect(),
+            other => panic!("not a string or list: {other}"),
+        }
+    }
+
+    /// Every statement: no wildcard action, no service-wide action, and a
+    /// `*` resource only for actions that have no resource-level
+    /// permissions (listed, documented in the policy fns).
+    fn check_least_privilege(doc: &Value, scoped: &[String]) {
+        let star_ok: Vec<&str> = ["ecr:GetAuthorizationToken"]
+            .into_iter()
+            .chain(XRAY_ACTIONS)
+            .chain(EXEC_ACTIONS)
+            .collect();
+        let statements = doc["Statement"].as_array().expect("statements");
+        assert!(!statements.is_empty());
+        for st in statements {
+            assert_eq!(st["Effect"], "Allow", "{st}");
+            assert!(st.get("NotAction").is_none() && st.get("NotResource").is_none(), "{st}");
+            let actions = as_list(&st["Action"]);
+            for a in &actions {
+                assert_ne!(a, "*", "{st}");
+                let (service, name) = a.split_once(':').expect("service:Action");
+                assert!(!service.is_empty() && !name.is_empty(), "{a}");
+                assert!(!name.contains('*'), "wildcard action {a}");
+            }
+            for r in as_list(&st["Resource"]) {
+                if r == "*" {
+                    for a in &actions {
+                        assert!(star_ok.contains(&a.as_str()), "{a} on * in {st}");
+                    }
+                } else {
+                    assert!(scoped.contains(&r) || r == KMS, "{r} is not one of this stack's ARNs");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exec_policy_is_scoped_to_the_stack() {
+        let (cx, scoped) = stack_ctx(&[]);
+        let doc = exec_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        let text = doc.to_string();
+        assert!(!text.contains("kms:"), "no KMS statement without --kms-key-arn");
+        let st = doc["Statement"].as_array().unwrap();
+        let secrets = st
+            .iter()
+            .find(|s| s["Action"] == "secretsmanager:GetSecretValue")
+            .unwrap();
+        assert_eq!(as_list(&secrets["Resource"]).len(), 2);
+        let pull = st
+            .iter()
+            .find(|s| as_list(&s["Action"]).contains(&"ecr:BatchGetImage".to_string()))
+            .unwrap();
+        assert_eq!(
+            pull["Resource"],
+            "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1"
+        );
+        let logs = st
+            .iter()
+            .find(|s| as_list(&s["Action"]).contains(&"logs:PutLogEvents".to_string()))
+            .unwrap();
+        let log_resources = as_list(&logs["Resource"]);
+        assert!(log_resources
+            .contains(&"arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app:*".to_string()));
+        assert!(
+            log_resources.iter().all(|r| r.contains("/provision/dev1/")),
+            "{log_resources:?}"
+        );
+    }
+
+    #[test]
+    fn exec_policy_decrypts_only_with_the_given_key() {
+        let (cx, scoped) = stack_ctx(&["--kms-key-arn", KMS]);
+        let doc = exec_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        let st = doc["Statement"].as_array().unwrap();
+        let kms = st.iter().find(|s| s["Action"] == "kms:Decrypt").expect("kms statement");
+        assert_eq!(kms["Resource"], KMS);
+    }
+
+    #[test]
+    fn exec_policy_needs_its_dependencies() {
+        let cx = crate::testing::ctx(&[]);
+        assert!(exec_policy(&cx, ACCOUNT).is_err());
+    }
+
+    #[test]
+    fn task_policy_writes_traces_and_exec_channels_only_when_enabled() {
+        let (cx, scoped) = stack_ctx(&[]);
+        let doc = task_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        assert!(!doc.to_string().contains("ssmmessages"));
+        let all: Vec<String> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| as_list(&s["Action"]))
+            .collect();
+        assert_eq!(all, XRAY_ACTIONS.map(String::from).to_vec());
+
+        let (cx, scoped) = stack_ctx(&["--enable-exec"]);
+        let doc = task_policy(&cx, ACCOUNT).unwrap();
+        check_least_privilege(&doc, &scoped);
+        let all: Vec<String> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| as_list(&s["Action"]))
+            .collect();
+        for a in EXEC_ACTIONS {
+            assert!(all.contains(&a.to_string()), "{a}");
+        }
+        assert_eq!(all.len(), XRAY_ACTIONS.len() + EXEC_ACTIONS.len());
+    }
+
+    #[test]
+    fn the_checker_rejects_what_it_must() {
+        let scoped = vec!["arn:aws:ecr:ap-southeast-2:1:repository/x".to_string()];
+        for bad in [
+            json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": scoped[0]}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "*"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "arn:aws:ecr:ap-southeast-2:1:repository/other"}]}),
+        ] {
+            let r = std::panic::catch_unwind(|| check_least_privilege(&bad, &scoped));
+            assert!(r.is_err(), "accepted {bad}");
+        }
+    }
+}
