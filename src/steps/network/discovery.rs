@@ -2,7 +2,8 @@
 //! tag-filtered describe per kind (`DescribeVpcs`, `DescribeSubnets`,
 //! `DescribeInternetGateways`, `DescribeAddresses`, `DescribeNatGateways`,
 //! `DescribeRouteTables`, `DescribeSecurityGroups`, `DescribeFlowLogs`)
-//! shared through the inventory; plus the tags those finders look for.
+//! shared through the inventory; the route table a subnet is associated
+//! with; and the tags those finders look for.
 
 use super::AZ_COUNT;
 use crate::aws::{AwsError, AwsResultExt};
@@ -81,6 +82,25 @@ pub async fn zones(cx: &Ctx) -> StepResult<Arc<Vec<String>>> {
             Ok(zones)
         })
         .await
+}
+
+/// The route table `subnet` is explicitly associated with, asked of EC2
+/// now (not the inventory): it checks an association just attempted.
+pub(super) async fn subnet_route_table(cx: &Ctx, subnet: &str) -> StepResult<Option<String>> {
+    let out = cx
+        .aws
+        .ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("association.subnet-id").values(subnet).build())
+        .send()
+        .await
+        .aws("DescribeRouteTables")?;
+    Ok(out
+        .route_tables()
+        .iter()
+        .find(|t| t.associations().iter().any(|a| a.subnet_id() == Some(subnet)))
+        .and_then(|t| t.route_table_id())
+        .map(str::to_owned))
 }
 
 macro_rules! inventory {

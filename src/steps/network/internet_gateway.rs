@@ -53,14 +53,12 @@ impl Step for InternetGateway {
             .unwrap_or_default()
             .to_owned();
         let vpc = cx.id_of(ids::VPC)?;
-        cx.aws
-            .ec2
-            .attach_internet_gateway()
-            .internet_gateway_id(&id)
-            .vpc_id(&vpc)
-            .send()
-            .await
-            .aws("AttachInternetGateway")?;
+        match attach(cx, &id, &vpc).await {
+            // Only this call knows the new gateway: attached already means
+            // an earlier attempt of it went through.
+            Err(e) if e.code_is("Resource.AlreadyAssociated") => {}
+            r => r?,
+        }
         Ok(Record::new(id).with("vpc", vpc))
     }
 
@@ -70,14 +68,7 @@ impl Step for InternetGateway {
             return Ok(vec![]);
         }
         if fix {
-            cx.aws
-                .ec2
-                .attach_internet_gateway()
-                .internet_gateway_id(&rec.id)
-                .vpc_id(&vpc)
-                .send()
-                .await
-                .aws("AttachInternetGateway")?;
+            attach(cx, &rec.id, &vpc).await?;
         }
         Ok(vec![format!("not attached to {vpc}")])
     }
@@ -109,5 +100,56 @@ impl Step for InternetGateway {
                 .map(|_| ())
         })
         .await
+    }
+}
+
+/// Attaches the gateway to the VPC, either of which may be new.
+async fn attach(cx: &Ctx, igw: &str, vpc: &str) -> StepResult<()> {
+    wait::consistent(|| async {
+        cx.aws
+            .ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(igw)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .aws("AttachInternetGateway")
+            .map(|_| ())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::network::mock::{ec2_ctx, ec2_error};
+    use aws_sdk_ec2::operation::attach_internet_gateway::AttachInternetGatewayError;
+    use aws_sdk_ec2::operation::create_internet_gateway::CreateInternetGatewayOutput;
+    use aws_smithy_mocks::mock;
+
+    #[tokio::test(start_paused = true)]
+    async fn create_attaches_once_the_new_gateway_is_visible() {
+        let create = mock!(aws_sdk_ec2::Client::create_internet_gateway).then_output(|| {
+            CreateInternetGatewayOutput::builder()
+                .internet_gateway(
+                    aws_sdk_ec2::types::InternetGateway::builder()
+                        .internet_gateway_id("igw-1")
+                        .build(),
+                )
+                .build()
+        });
+        // Not visible yet, then an attempt that went through but whose
+        // answer was lost (the SDK's retry then meets it).
+        let attach = mock!(aws_sdk_ec2::Client::attach_internet_gateway)
+            .match_requests(|r| r.internet_gateway_id() == Some("igw-1") && r.vpc_id() == Some("vpc-1"))
+            .sequence()
+            .error(|| AttachInternetGatewayError::generic(ec2_error("InvalidInternetGatewayID.NotFound")))
+            .error(|| AttachInternetGatewayError::generic(ec2_error("Resource.AlreadyAssociated")))
+            .build();
+        let cx = ec2_ctx(&[&create, &attach], &[(ids::VPC, Record::new("vpc-1"))]);
+        let rec = InternetGateway.create(&cx).await.unwrap();
+        assert_eq!(rec.id, "igw-1");
+        assert_eq!(rec.attr("vpc"), Some("vpc-1"));
+        assert_eq!(attach.num_calls(), 2);
     }
 }

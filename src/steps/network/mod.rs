@@ -4,11 +4,21 @@
 //!
 //! Discovery is batched: one tag-filtered describe per kind, shared through
 //! the inventory, whichever of the (many) steps of that kind asks first.
+//!
+//! EC2 is eventually consistent ("Eventual consistency in the Amazon EC2
+//! API", EC2 developer guide): calls naming an id this run just created or
+//! found go through [`consistent`](crate::aws::wait::consistent), which
+//! retries `*.NotFound` (a refusal, so a create without a client token is
+//! never made twice); where a retry can meet its own earlier success
+//! (`RouteAlreadyExists`, `Resource.AlreadyAssociated`,
+//! `InvalidPermission.Duplicate`) that answer counts as done.
 
 mod discovery;
 mod elastic_ip;
 mod flow_log;
 mod internet_gateway;
+#[cfg(test)]
+mod mock;
 mod nat_gateway;
 mod route_table;
 mod security_group;

@@ -1,18 +1,18 @@
 //! The NAT gateways, one per availability zone: `CreateNatGateway` (freeing
 //! an Elastic IP a deleted gateway still holds with `DescribeNatGateways`,
-//! `DescribeAddresses` and `DisassociateAddress`), the available and
-//! deleted waiters, and `DeleteNatGateway`.
+//! `DescribeAddresses` and `DisassociateAddress`), the available waiter,
+//! and `DeleteNatGateway` (polling `DescribeNatGateways` until it is gone).
 
 use super::discovery::{nats, owned_by, tag_spec};
 use super::{subnet_step, Tier};
 use crate::aws::wait::{self, Backoff};
-use crate::aws::{AwsError, AwsResultExt, ErrorClass, NotFoundExt};
+use crate::aws::{AwsError, AwsResultExt, ErrorClass};
 use crate::naming::az_letter;
 use crate::state::Record;
 use crate::steps::{ids, waiter_err, Ctx, Dep, Step, StepResult, Timing};
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{Filter, ResourceType};
+use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
 use std::time::Duration;
 
 pub struct NatGateway {
@@ -50,7 +50,7 @@ impl Step for NatGateway {
             .find(|n| owned_by(cx, n.tags(), &self.id))
             .map(|n| {
                 let r = Record::new(n.nat_gateway_id().unwrap_or_default());
-                if n.state() == Some(&aws_sdk_ec2::types::NatGatewayState::Available) {
+                if n.state() == Some(&NatGatewayState::Available) {
                     r
                 } else {
                     r.pending()
@@ -64,19 +64,23 @@ impl Step for NatGateway {
         let subnet = cx.id_of(&subnet_step(Tier::Public, self.az))?;
         let allocation = cx.id_of(&format!("eip-{l}"))?;
         let token = cx.client_token(&self.id);
-        let create = || async {
-            cx.aws
-                .ec2
-                .create_nat_gateway()
-                .subnet_id(&subnet)
-                .allocation_id(&allocation)
-                // Makes an SDK retry of a create whose response was lost
-                // return the same gateway instead of a second one.
-                .client_token(&token)
-                .tag_specifications(tag_spec(cx, ResourceType::Natgateway, &name, &self.id, &[]))
-                .send()
-                .await
-                .aws("CreateNatGateway")
+        // The subnet and the address may be new: retried while EC2 does
+        // not see them yet (safe: the client token makes it one gateway).
+        let create = || {
+            wait::consistent(|| async {
+                cx.aws
+                    .ec2
+                    .create_nat_gateway()
+                    .subnet_id(&subnet)
+                    .allocation_id(&allocation)
+                    // Makes an SDK retry of a create whose response was lost
+                    // return the same gateway instead of a second one.
+                    .client_token(&token)
+                    .tag_specifications(tag_spec(cx, ResourceType::Natgateway, &name, &self.id, &[]))
+                    .send()
+                    .await
+                    .aws("CreateNatGateway")
+            })
         };
         let out = match create().await {
             // The address is still held by a gateway that was deleted (it is
@@ -118,7 +122,7 @@ impl Step for NatGateway {
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
-        if cx
+        match cx
             .aws
             .ec2
             .delete_nat_gateway()
@@ -126,20 +130,56 @@ impl Step for NatGateway {
             .send()
             .await
             .aws("DeleteNatGateway")
-            .or_not_found()?
-            .is_none()
         {
-            return Ok(());
-        }
+            Err(e) if gone(&e) => return Ok(()),
+            r => r?,
+        };
         cx.waiting(&self.id, "NAT gateway to be deleted");
-        cx.aws
-            .ec2
-            .wait_until_nat_gateway_deleted()
-            .nat_gateway_ids(&rec.id)
-            .wait(Duration::from_secs(15 * 60))
-            .await
-            .map_err(|e| waiter_err("WaitNatGatewayDeleted", e))?;
-        Ok(())
+        wait::poll(&format!("NAT gateway {} deleted", rec.id), DELETE_POLL, || {
+            deleted(cx, &rec.id)
+        })
+        .await
+    }
+}
+
+/// Polling a NAT gateway's deletion (about a minute, usually), for as long
+/// as the SDK's waiter allowed.
+const DELETE_POLL: Backoff = Backoff {
+    first: Duration::from_secs(5),
+    max: Duration::from_secs(30),
+    timeout: Duration::from_secs(15 * 60),
+};
+
+/// An answer that says there is no such NAT gateway. EC2 names it
+/// `NatGatewayNotFound` (no `.NotFound` suffix, so the error table does not
+/// count it as not-found).
+fn gone(e: &AwsError) -> bool {
+    e.is_not_found() || e.code_is("NatGatewayNotFound")
+}
+
+/// `Some` once the gateway is gone: state `deleted`, an error saying there
+/// is no such gateway, or an answer that simply does not list it (as
+/// terraform-provider-aws's finder treats it). The SDK's
+/// `wait_until_nat_gateway_deleted` only accepts the first two: on an empty
+/// answer it polls on until its deadline.
+async fn deleted(cx: &Ctx, id: &str) -> StepResult<Option<()>> {
+    let out = cx
+        .aws
+        .ec2
+        .describe_nat_gateways()
+        .nat_gateway_ids(id)
+        .send()
+        .await
+        .aws("DescribeNatGateways");
+    match out {
+        Ok(out) => Ok(out
+            .nat_gateways()
+            .iter()
+            .filter(|n| n.nat_gateway_id() == Some(id))
+            .all(|n| n.state() == Some(&NatGatewayState::Deleted))
+            .then_some(())),
+        Err(e) if gone(&e) => Ok(Some(())),
+        Err(e) => Err(e),
     }
 }
 
@@ -191,4 +231,118 @@ async fn release_stale_association(cx: &Ctx, subnet: &str, allocation: &str) -> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::network::mock::{ec2_ctx, ec2_error};
+    use aws_sdk_ec2::operation::create_nat_gateway::{CreateNatGatewayError, CreateNatGatewayOutput};
+    use aws_sdk_ec2::operation::delete_nat_gateway::DeleteNatGatewayOutput;
+    use aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput;
+    use aws_smithy_mocks::mock;
+
+    fn nat_a() -> NatGateway {
+        NatGateway {
+            az: 0,
+            id: "nat-a".into(),
+        }
+    }
+
+    fn delete_ok() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_ec2::Client::delete_nat_gateway)
+            .match_requests(|r| r.nat_gateway_id() == Some("nat-1"))
+            .then_output(|| DeleteNatGatewayOutput::builder().nat_gateway_id("nat-1").build())
+    }
+
+    fn nat(state: NatGatewayState) -> aws_sdk_ec2::types::NatGateway {
+        aws_sdk_ec2::types::NatGateway::builder()
+            .nat_gateway_id("nat-1")
+            .state(state)
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn destroy_returns_at_once_when_the_gateway_is_no_longer_listed() {
+        let delete = delete_ok();
+        let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways)
+            .match_requests(|r| r.nat_gateway_ids() == ["nat-1"])
+            .then_output(|| DescribeNatGatewaysOutput::builder().build());
+        let cx = ec2_ctx(&[&delete, &describe], &[]);
+        let start = tokio::time::Instant::now();
+        let done = tokio::time::timeout(Duration::from_secs(60), nat_a().destroy(&cx, &Record::new("nat-1"))).await;
+        assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(describe.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn destroy_polls_while_deleting_and_stops_at_deleted_or_not_found() {
+        let delete = delete_ok();
+        let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways)
+            .sequence()
+            .output(|| {
+                DescribeNatGatewaysOutput::builder()
+                    .nat_gateways(nat(NatGatewayState::Deleting))
+                    .build()
+            })
+            .times(2)
+            .output(|| {
+                DescribeNatGatewaysOutput::builder()
+                    .nat_gateways(nat(NatGatewayState::Deleted))
+                    .build()
+            })
+            .build();
+        let cx = ec2_ctx(&[&delete, &describe], &[]);
+        let start = tokio::time::Instant::now();
+        nat_a().destroy(&cx, &Record::new("nat-1")).await.unwrap();
+        assert_eq!(describe.num_calls(), 3);
+        assert_eq!(start.elapsed(), Duration::from_secs(5 + 10));
+
+        let delete = delete_ok();
+        let describe = mock!(aws_sdk_ec2::Client::describe_nat_gateways).then_error(|| {
+            aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysError::generic(ec2_error(
+                "NatGatewayNotFound",
+            ))
+        });
+        let cx = ec2_ctx(&[&delete, &describe], &[]);
+        nat_a().destroy(&cx, &Record::new("nat-1")).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn destroy_of_a_gateway_ec2_does_not_know_is_done() {
+        let delete = mock!(aws_sdk_ec2::Client::delete_nat_gateway).then_error(|| {
+            aws_sdk_ec2::operation::delete_nat_gateway::DeleteNatGatewayError::generic(ec2_error("NatGatewayNotFound"))
+        });
+        let cx = ec2_ctx(&[&delete], &[]);
+        nat_a().destroy(&cx, &Record::new("nat-1")).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn create_waits_for_a_new_subnet_and_address_with_one_client_token() {
+        let tokens = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let seen = tokens.clone();
+        let create = mock!(aws_sdk_ec2::Client::create_nat_gateway)
+            .match_requests(move |r| {
+                seen.lock()
+                    .unwrap()
+                    .insert(r.client_token().unwrap_or_default().to_owned());
+                r.subnet_id() == Some("subnet-1") && r.allocation_id() == Some("eipalloc-1")
+            })
+            .sequence()
+            .error(|| CreateNatGatewayError::generic(ec2_error("InvalidSubnetID.NotFound")))
+            .error(|| CreateNatGatewayError::generic(ec2_error("InvalidAllocationID.NotFound")))
+            .output(|| {
+                CreateNatGatewayOutput::builder()
+                    .nat_gateway(nat(NatGatewayState::Pending))
+                    .build()
+            })
+            .build();
+        let cx = ec2_ctx(&[&create], &[("eip-a", Record::new("eipalloc-1"))]);
+        cx.set_record(&subnet_step(Tier::Public, 0), Record::new("subnet-1"));
+        let rec = nat_a().create(&cx).await.unwrap();
+        assert_eq!(rec.id, "nat-1");
+        assert_eq!(create.num_calls(), 3);
+        assert_eq!(tokens.lock().unwrap().len(), 1);
+    }
 }

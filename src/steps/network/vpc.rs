@@ -89,36 +89,82 @@ impl Step for Vpc {
     }
 }
 
-/// DNS support and hostnames (two calls: AWS rejects both in one), then
-/// the marker tag that says both went through.
+/// DNS support and hostnames (two calls: `ModifyVpcAttribute` takes one
+/// attribute per request, EC2 API Reference), then the marker tag that says
+/// both went through. A VPC created a moment ago may not be visible yet.
 async fn configure_vpc(cx: &Ctx, id: &str) -> StepResult<()> {
     let on = || AttributeBooleanValue::builder().value(true).build();
-    cx.aws
-        .ec2
-        .modify_vpc_attribute()
-        .vpc_id(id)
-        .enable_dns_support(on())
-        .send()
-        .await
-        .aws("ModifyVpcAttribute")?;
-    cx.aws
-        .ec2
-        .modify_vpc_attribute()
-        .vpc_id(id)
-        .enable_dns_hostnames(on())
-        .send()
-        .await
-        .aws("ModifyVpcAttribute")?;
-    cx.aws
-        .ec2
-        .create_tags()
-        .resources(id)
-        .set_tags(Some(crate::aws::tags::ec2(vec![(
-            TAG_CONFIGURED.to_owned(),
-            "true".to_owned(),
-        )])))
-        .send()
-        .await
-        .aws("CreateTags")?;
+    wait::consistent(|| async {
+        cx.aws
+            .ec2
+            .modify_vpc_attribute()
+            .vpc_id(id)
+            .enable_dns_support(on())
+            .send()
+            .await
+            .aws("ModifyVpcAttribute")
+    })
+    .await?;
+    wait::consistent(|| async {
+        cx.aws
+            .ec2
+            .modify_vpc_attribute()
+            .vpc_id(id)
+            .enable_dns_hostnames(on())
+            .send()
+            .await
+            .aws("ModifyVpcAttribute")
+    })
+    .await?;
+    wait::consistent(|| async {
+        cx.aws
+            .ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(crate::aws::tags::ec2(vec![(
+                TAG_CONFIGURED.to_owned(),
+                "true".to_owned(),
+            )])))
+            .send()
+            .await
+            .aws("CreateTags")
+    })
+    .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::network::mock::{ec2_ctx, ec2_error};
+    use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
+    use aws_sdk_ec2::operation::modify_vpc_attribute::{ModifyVpcAttributeError, ModifyVpcAttributeOutput};
+    use aws_smithy_mocks::mock;
+
+    #[tokio::test(start_paused = true)]
+    async fn configure_vpc_waits_for_a_new_vpc_and_sends_one_attribute_per_call() {
+        // Only a request carrying exactly one attribute matches; the first
+        // answers as EC2 does before a new VPC has propagated.
+        let modify = mock!(aws_sdk_ec2::Client::modify_vpc_attribute)
+            .match_requests(|r| {
+                r.vpc_id() == Some("vpc-1") && r.enable_dns_support().is_some() != r.enable_dns_hostnames().is_some()
+            })
+            .sequence()
+            .error(|| ModifyVpcAttributeError::generic(ec2_error("InvalidVpcID.NotFound")))
+            .output(|| ModifyVpcAttributeOutput::builder().build())
+            .repeatedly()
+            .build();
+        let tags = mock!(aws_sdk_ec2::Client::create_tags)
+            .match_requests(|r| {
+                r.resources() == ["vpc-1"] && r.tags().len() == 1 && r.tags()[0].key() == Some(TAG_CONFIGURED)
+            })
+            .sequence()
+            .error(|| CreateTagsError::generic(ec2_error("InvalidVpcID.NotFound")))
+            .output(|| CreateTagsOutput::builder().build())
+            .build();
+        let cx = ec2_ctx(&[&modify, &tags], &[]);
+        configure_vpc(&cx, "vpc-1").await.unwrap();
+        assert_eq!(modify.num_calls(), 3);
+        assert_eq!(tags.num_calls(), 2);
+    }
 }
