@@ -735,7 +735,7 @@ impl Step for NatGateway {
         let name = cx.name("nat", &l.to_string());
         let subnet = cx.id_of(&subnet_step(Tier::Public, self.az))?;
         let allocation = cx.id_of(&format!("eip-{l}"))?;
-        let token = cx.client_token(&self.id);
+        let token = cx.client_token(&self.id, 64);
         let create = || async {
             cx.aws
                 .ec2
@@ -1503,7 +1503,7 @@ impl Step for FlowLog {
         let vpc = cx.id_of("vpc")?;
         let role = cx.rec("role-flowlogs")?.attr("arn").unwrap_or_default().to_owned();
         let group = flow_log_group_name(cx.suffix().as_str());
-        let token = cx.client_token("flow-log");
+        let token = cx.client_token("flow-log", 64);
         // A brand-new delivery role may not be assumable yet.
         let out = wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, || async {
             cx.aws
