@@ -237,6 +237,7 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
         "Gateway.NotAttached",
         "ResourceNotFound",
         "ResourceNotFoundFault",
+        "NatGatewayNotFound",
     ];
     const IN_USE: &[&str] = &[
         "DependencyViolation",

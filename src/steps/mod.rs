@@ -271,10 +271,27 @@ impl Ctx {
         tag(naming::TAG_STEP) == Some(step) && tag(naming::TAG_SUFFIX) == Some(self.suffix().as_str())
     }
 
-    /// An idempotency token for one create call of one step in this run.
-    pub fn client_token(&self, step: &str) -> String {
-        let t = format!("{}-{}-{}", self.settings.suffix, step, self.run_id);
-        t.chars().take(64).collect()
+    /// An idempotency token for one create call of one step in this run, at
+    /// most `max_len` ASCII characters (the limit the API documents, e.g. 36
+    /// for ECS CreateService, 64 for EC2). It is 32 hex digits of a 128-bit
+    /// hash (FNV-1a 64 of the suffix, step and run id, and FNV-1a 64 of the
+    /// same bytes reversed): the same for every retry of the call in this
+    /// run, different for another step, stack or run. (The readable
+    /// `{suffix}-{step}-{run}` was too long for ECS's 36 with a 12-character
+    /// suffix, and cutting it could leave the same token for two steps.)
+    pub fn client_token(&self, step: &str, max_len: usize) -> String {
+        fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
+            bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        }
+        let key = format!("{}\0{}\0{}", self.settings.suffix, step, self.run_id);
+        let token = format!(
+            "{:016x}{:016x}",
+            fnv1a(key.as_bytes().iter()),
+            fnv1a(key.as_bytes().iter().rev())
+        );
+        token.chars().take(max_len).collect()
     }
 
     /// The record of a finished dependency.
@@ -422,4 +439,29 @@ pub async fn details(cx: &Ctx) -> std::collections::BTreeMap<String, serde_json:
     ecs::details(cx, &mut out).await;
     scaling::details(cx, &mut out).await;
     out
+}
+
+#[cfg(test)]
+mod client_token_tests {
+    #[test]
+    fn a_client_token_fits_the_limit_and_is_unique_per_suffix_step_and_run() {
+        let mut cx = crate::testing::ctx(&[]);
+        cx.settings.suffix = crate::naming::Suffix::parse("abcdefghijkl").unwrap();
+        let t = cx.client_token("ecs-service", 36);
+        assert!(t.len() <= 36 && t.is_ascii(), "{t}");
+        assert_eq!(t, cx.client_token("ecs-service", 36), "the same within a run");
+        assert_ne!(t, cx.client_token("nat-a", 36));
+        assert!(cx.client_token("nat-a", 64).len() <= 64);
+        assert_ne!(cx.client_token("nat-a", 64), cx.client_token("nat-b", 64));
+        let other_run = cx.run_id.clone() + "1";
+        let before = cx.client_token("ecs-service", 36);
+        cx.run_id = other_run;
+        assert_ne!(before, cx.client_token("ecs-service", 36));
+        let mut other_stack = crate::testing::ctx(&[]);
+        other_stack.run_id = cx.run_id.clone();
+        assert_ne!(
+            other_stack.client_token("ecs-service", 36),
+            cx.client_token("ecs-service", 36)
+        );
+    }
 }

@@ -23,8 +23,7 @@ pub fn moto(instance: &str) -> String {
 /// The proxy `moto(instance)` returns the URL of (one per test binary and
 /// instance, living as long as the test binary: it exits with its parent).
 pub fn shared_proxy(instance: &str) -> &'static Proxy {
-    static PROXIES: OnceLock<std::sync::Mutex<std::collections::HashMap<String, &'static Proxy>>> =
-        OnceLock::new();
+    static PROXIES: OnceLock<std::sync::Mutex<std::collections::HashMap<String, &'static Proxy>>> = OnceLock::new();
     let proxies = PROXIES.get_or_init(Default::default);
     let mut proxies = proxies.lock().unwrap();
     if let Some(p) = proxies.get(instance) {

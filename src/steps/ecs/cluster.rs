@@ -7,7 +7,7 @@ use super::cluster_name;
 use super::discovery::clusters;
 use super::service::{capacity_strategy, strategy_key};
 use crate::aws::wait::{self, Backoff};
-use crate::aws::{tags, AwsResultExt};
+use crate::aws::{tags, AwsResultExt, ErrorClass};
 use crate::state::Record;
 use crate::steps::{ids, Ctx, Dep, Step, StepResult};
 use async_trait::async_trait;
@@ -30,32 +30,58 @@ impl Cluster {
         Ok(())
     }
 
+    /// Turns Container Insights with enhanced observability on (never
+    /// falling back to plain `enabled`).
     async fn set_insights(cx: &Ctx) -> StepResult<String> {
-        for value in ["enhanced", "enabled"] {
-            let r = cx
-                .aws
+        insights_call(|| async {
+            cx.aws
                 .ecs
                 .update_cluster_settings()
                 .cluster(cluster_name(cx))
                 .settings(
                     ClusterSetting::builder()
                         .name(ClusterSettingName::ContainerInsights)
-                        .value(value)
+                        .value(INSIGHTS)
                         .build(),
                 )
                 .send()
                 .await
-                .aws("UpdateClusterSettings");
-            match r {
-                Err(e) if value == "enhanced" && e.code_is("InvalidParameterException") => continue,
-                r => {
-                    r?;
-                    return Ok(value.into());
-                }
-            }
-        }
-        unreachable!("the loop returns on the last value")
+                .aws("UpdateClusterSettings")
+        })
+        .await?;
+        Ok(INSIGHTS.into())
     }
+}
+
+/// The Container Insights level the cluster is created with.
+const INSIGHTS: &str = "enhanced";
+
+/// Runs a call that sets Container Insights to `enhanced`. An account's
+/// first cluster can be refused while ECS creates its service-linked role
+/// (AWSServiceRoleForECS, "Using service-linked roles for Amazon ECS", ECS
+/// developer guide): InvalidParameterException "Unable to assume the service
+/// linked role", classified as not yet propagated. That is retried with
+/// backoff, bounded by [`Backoff::IAM`]; any refusal that remains is the AWS
+/// error with a hint, never a silent downgrade to `enabled`.
+async fn insights_call<T, F, Fut>(op: F) -> StepResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StepResult<T>>,
+{
+    wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, op)
+        .await
+        .map_err(|mut e| {
+            if e.code_is("InvalidParameterException") {
+                e.message = format!(
+                    "{}\n  hint: ECS refused Container Insights with enhanced observability. On an account's \
+                     first cluster that happens while ECS creates its service-linked role: create it (`aws iam \
+                     create-service-linked-role --aws-service-name ecs.amazonaws.com`) or wait a minute, then run \
+                     `provision up` again; nothing falls back to plain Container Insights",
+                    e.message
+                );
+            }
+            e
+        })
 }
 
 #[async_trait]
@@ -92,17 +118,15 @@ impl Step for Cluster {
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
         let name = cluster_name(cx);
         let strategy = capacity_strategy(cx.settings.spot_percent)?;
-        let mut insights = "enhanced";
-        let out = loop {
-            let r = cx
-                .aws
+        let out = insights_call(|| async {
+            cx.aws
                 .ecs
                 .create_cluster()
                 .cluster_name(&name)
                 .settings(
                     ClusterSetting::builder()
                         .name(ClusterSettingName::ContainerInsights)
-                        .value(insights)
+                        .value(INSIGHTS)
                         .build(),
                 )
                 .capacity_providers("FARGATE")
@@ -111,24 +135,22 @@ impl Step for Cluster {
                 .set_tags(Some(tags::ecs(cx.tags(&name, ids::ECS_CLUSTER))))
                 .send()
                 .await
-                .aws("CreateCluster");
-            match r {
-                // Regions (or partitions) without enhanced observability.
-                Err(e) if insights == "enhanced" && e.code_is("InvalidParameterException") => insights = "enabled",
-                r => break r?,
-            }
-        };
+                .aws("CreateCluster")
+        })
+        .await?;
         let arn = out.cluster().and_then(|c| c.cluster_arn()).unwrap_or_default();
         Ok(Record::new(name)
             .with("arn", arn)
-            .with("insights", insights)
+            .with("insights", INSIGHTS)
             .with("providers", "FARGATE,FARGATE_SPOT")
             .with("strategy", format!("{:?}", strategy_key(&strategy))))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
         let mut drift = Vec::new();
-        // `enabled` is what regions without enhanced observability accept.
+        // `enabled` is accepted as converged: clusters created before
+        // enhanced observability (or by an older version of this tool) keep
+        // it; a cluster with Insights off is turned to `enhanced`.
         if !matches!(rec.attr("insights"), Some("enhanced" | "enabled")) {
             drift.push(format!(
                 "Container Insights is {}",
@@ -170,5 +192,118 @@ impl Step for Cluster {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::operation::create_cluster::{CreateClusterError, CreateClusterInput, CreateClusterOutput};
+    use aws_sdk_ecs::operation::update_cluster_settings::{UpdateClusterSettingsError, UpdateClusterSettingsOutput};
+    use aws_sdk_ecs::types::error::InvalidParameterException;
+    use aws_smithy_mocks::mock;
+    use aws_smithy_types::error::ErrorMetadata;
+    use std::time::Duration;
+
+    /// What ECS answers while it creates its service-linked role for an
+    /// account's first cluster.
+    const ROLE_NOT_READY: &str =
+        "Unable to assume the service linked role. Please verify that the ECS service linked role exists.";
+
+    fn invalid_parameter(message: &str) -> InvalidParameterException {
+        InvalidParameterException::builder()
+            .message(message)
+            .meta(
+                ErrorMetadata::builder()
+                    .code("InvalidParameterException")
+                    .message(message)
+                    .build(),
+            )
+            .build()
+    }
+
+    fn asks_enhanced(settings: &[ClusterSetting]) -> bool {
+        settings
+            .iter()
+            .any(|s| s.name() == Some(&ClusterSettingName::ContainerInsights) && s.value() == Some("enhanced"))
+    }
+
+    fn created() -> CreateClusterOutput {
+        CreateClusterOutput::builder()
+            .cluster(
+                aws_sdk_ecs::types::Cluster::builder()
+                    .cluster_name("ecs-api-dev1")
+                    .cluster_arn("arn:aws:ecs:ap-southeast-2:123456789012:cluster/ecs-api-dev1")
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_cluster_waits_for_the_service_linked_role_and_keeps_enhanced() {
+        let enhanced = mock!(aws_sdk_ecs::Client::create_cluster)
+            .match_requests(|req: &CreateClusterInput| asks_enhanced(req.settings()))
+            .sequence()
+            .error(|| CreateClusterError::InvalidParameterException(invalid_parameter(ROLE_NOT_READY)))
+            .times(2)
+            .output(created)
+            .build();
+        let downgraded = mock!(aws_sdk_ecs::Client::create_cluster)
+            .match_requests(|req: &CreateClusterInput| !asks_enhanced(req.settings()))
+            .then_output(created);
+        let cx = crate::testing::mocked_ecs_ctx(&[&enhanced, &downgraded]);
+        let start = tokio::time::Instant::now();
+        let rec = Cluster.create(&cx).await.expect("created once the role is usable");
+        assert_eq!(enhanced.num_calls(), 3);
+        assert_eq!(downgraded.num_calls(), 0, "never falls back to `enabled`");
+        assert_eq!(rec.attr("insights"), Some("enhanced"));
+        // Backed off between the attempts (1 s, then 2 s), not a busy loop.
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_enhanced_fails_with_the_aws_error_and_a_hint() {
+        let enhanced = mock!(aws_sdk_ecs::Client::create_cluster)
+            .match_requests(|req: &CreateClusterInput| asks_enhanced(req.settings()))
+            .sequence()
+            .error(|| CreateClusterError::InvalidParameterException(invalid_parameter(ROLE_NOT_READY)))
+            .repeatedly()
+            .build();
+        let downgraded = mock!(aws_sdk_ecs::Client::create_cluster)
+            .match_requests(|req: &CreateClusterInput| !asks_enhanced(req.settings()))
+            .then_output(created);
+        let cx = crate::testing::mocked_ecs_ctx(&[&enhanced, &downgraded]);
+        let err = Cluster.create(&cx).await.unwrap_err();
+        assert!(err.code_is("InvalidParameterException"), "{err}");
+        assert!(err.message.contains("service linked role"), "{err}");
+        assert!(err.message.contains("hint:"), "{err}");
+        assert!(enhanced.num_calls() > 2);
+        assert_eq!(downgraded.num_calls(), 0, "never falls back to `enabled`");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repairing_insights_never_downgrades_to_enabled() {
+        let enhanced = mock!(aws_sdk_ecs::Client::update_cluster_settings)
+            .match_requests(|req| asks_enhanced(req.settings()))
+            .then_error(|| {
+                UpdateClusterSettingsError::InvalidParameterException(invalid_parameter(
+                    "enhanced is not a valid value",
+                ))
+            });
+        let downgraded = mock!(aws_sdk_ecs::Client::update_cluster_settings)
+            .match_requests(|req| !asks_enhanced(req.settings()))
+            .then_output(|| UpdateClusterSettingsOutput::builder().build());
+        let cx = crate::testing::mocked_ecs_ctx(&[&enhanced, &downgraded]);
+        let rec = Record::new("ecs-api-dev1")
+            .with("insights", "disabled")
+            .with("providers", "FARGATE,FARGATE_SPOT")
+            .with(
+                "strategy",
+                format!("{:?}", strategy_key(&capacity_strategy(70).unwrap())),
+            );
+        let err = Cluster.reconcile(&cx, &rec, true).await.unwrap_err();
+        assert!(err.code_is("InvalidParameterException"), "{err}");
+        assert!(err.message.contains("hint:"), "{err}");
+        assert_eq!(downgraded.num_calls(), 0, "never falls back to `enabled`");
     }
 }

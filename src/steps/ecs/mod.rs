@@ -20,7 +20,9 @@ pub use cluster::Cluster;
 pub use discovery::{describe_service, scalable_targets, scaling_bounds, services};
 pub use rollout::{judge, judge_service_deployment, progress, start, Rollout};
 pub use service::{capacity_strategy, deployment_configuration, Service};
-pub use task_definition::{describe_task_definition, register, TaskDef, TaskInputs};
+pub use task_definition::{
+    describe_task_definition, otel_config, register, TaskDef, TaskInputs, OTEL_CONFIG_ENV, OTEL_CONFIG_YAML,
+};
 pub use task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
 
 use super::{ids, Ctx, StepRef};
@@ -32,13 +34,18 @@ use std::sync::Arc;
 
 pub const APP_CONTAINER: &str = "app";
 pub const OTEL_CONTAINER: &str = "otel-collector";
-/// Pinned ADOT collector; its bundled config receives OTLP and exports
-/// traces to X-Ray and metrics to CloudWatch.
+/// Pinned ADOT collector; it runs [`OTEL_CONFIG_YAML`], given in
+/// [`OTEL_CONFIG_ENV`], instead of its bundled configuration.
 pub const OTEL_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3";
-pub const OTEL_CONFIG: &str = "--config=/etc/ecs/ecs-default-config.yaml";
 pub const DESIRED_COUNT: i32 = 2;
+/// CreateService `healthCheckGracePeriodSeconds` (ECS API Reference: up to
+/// 2,147,483,647 seconds; used with a load balancer, which the service has).
 pub const HEALTH_GRACE_SECONDS: i32 = 60;
+/// DeploymentConfiguration `bakeTimeInMinutes` (0 to 1440).
 pub const BAKE_MINUTES: i32 = 5;
+/// The app container's `stopTimeout`: Fargate's maximum (ECS API Reference,
+/// ContainerDefinition, stopTimeout: "For tasks using the Fargate launch
+/// type, the max stop timeout value is 120 seconds"), so gunicorn can drain.
 pub const STOP_TIMEOUT: i32 = 120;
 
 pub fn steps(settings: &Settings) -> Vec<StepRef> {

@@ -223,6 +223,11 @@ impl Step for Service {
         for l in ['a', 'b', 'c'] {
             d.push(Dep::ready(format!("nat-{l}")));
         }
+        // ...and only once the private subnets route 0.0.0.0/0 to them: a
+        // route table's step creates its routes and subnet associations.
+        for l in ['a', 'b', 'c'] {
+            d.push(Dep::id(format!("rt-private-{l}")));
+        }
         d
     }
     fn timing(&self) -> Timing {
@@ -256,7 +261,9 @@ impl Step for Service {
             .propagate_tags(PropagateTags::Service)
             .enable_ecs_managed_tags(true)
             .enable_execute_command(cx.settings.enable_exec)
-            .client_token(cx.client_token(ids::ECS_SERVICE))
+            // ECS API Reference, CreateService, clientToken: "Up to 36 ASCII
+            // characters in length are allowed."
+            .client_token(cx.client_token(ids::ECS_SERVICE, 36))
             .set_tags(Some(tags::ecs(cx.tags(&name, ids::ECS_SERVICE))));
         // The infrastructure role may be brand new.
         let out = wait::retry_while(crate::aws::ErrorClass::NotYetPropagated, Backoff::IAM, || async {
@@ -494,5 +501,35 @@ mod tests {
         let mut cx = mocked_ctx(&[&rule]);
         cx.settings.spot_percent = 50;
         let _ = Service.create(&cx).await;
+    }
+
+    #[tokio::test]
+    async fn the_create_service_token_fits_ecs_36_characters_with_the_longest_suffix() {
+        // ECS API Reference, CreateService, clientToken: "Up to 36 ASCII
+        // characters in length are allowed."
+        let rule = mock!(aws_sdk_ecs::Client::create_service)
+            .match_requests(|req| req.client_token().is_some_and(|t| t.len() <= 36 && t.is_ascii()))
+            .then_output(|| {
+                CreateServiceOutput::builder()
+                    .service(EcsService::builder().service_name("svc-api-abcdefghijkl").build())
+                    .build()
+            });
+        let update = mock!(aws_sdk_ecs::Client::update_service)
+            .then_output(|| aws_sdk_ecs::operation::update_service::UpdateServiceOutput::builder().build());
+        let mut cx = mocked_ctx(&[&rule, &update]);
+        cx.settings.suffix = crate::naming::Suffix::parse("abcdefghijkl").unwrap();
+        Service.create(&cx).await.expect("the token is at most 36 characters");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[test]
+    fn the_service_starts_after_the_private_route_tables() {
+        // Tasks pull images and read secrets through the NAT gateways: the
+        // private subnets need their 0.0.0.0/0 route and association first.
+        let deps = Service.deps();
+        for l in ['a', 'b', 'c'] {
+            let rt = format!("rt-private-{l}");
+            assert!(deps.contains(&Dep::id(rt.as_str())), "{rt} missing from {deps:?}");
+        }
     }
 }

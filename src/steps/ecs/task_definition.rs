@@ -6,7 +6,7 @@
 
 use super::discovery::{latest_revision, revisions};
 use super::task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
-use super::{family, APP_CONTAINER, OTEL_CONFIG, OTEL_CONTAINER, OTEL_IMAGE, STOP_TIMEOUT};
+use super::{family, APP_CONTAINER, OTEL_CONTAINER, OTEL_IMAGE, STOP_TIMEOUT};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{tags, AwsError, AwsResultExt};
 use crate::state::Record;
@@ -19,6 +19,41 @@ use aws_sdk_ecs::types::{
     TaskDefinition, TaskDefinitionStatus, TransportProtocol, Volume,
 };
 use serde_json::Value;
+
+/// The environment variable the ADOT collector reads a whole configuration
+/// from (it takes precedence over `--config`).
+pub const OTEL_CONFIG_ENV: &str = "AOT_CONFIG_CONTENT";
+/// The collector's configuration: OTLP in (gRPC and HTTP), batched, traces
+/// out to X-Ray, nothing else. It matches the task role, which allows only
+/// the X-Ray calls the awsxray exporter makes (`identity::task_policy`);
+/// the image's bundled `/etc/ecs/ecs-default-config.yaml` also exports EMF
+/// metrics to CloudWatch Logs, which the role does not allow. `{region}` is
+/// the task's region ([`otel_config`]).
+pub const OTEL_CONFIG_YAML: &str = "\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 0.0.0.0:4317
+      http:
+        endpoint: 0.0.0.0:4318
+processors:
+  batch:
+exporters:
+  awsxray:
+    region: {region}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [awsxray]
+";
+
+/// [`OTEL_CONFIG_YAML`] for a task in `region`.
+pub fn otel_config(region: &str) -> String {
+    OTEL_CONFIG_YAML.replace("{region}", region)
+}
 
 /// Everything the task definition is made of, resolved from the settings
 /// and the dependencies' records.
@@ -67,6 +102,10 @@ impl TaskInputs {
         })
     }
 
+    /// The awslogs driver ("Send Amazon ECS logs to CloudWatch", ECS
+    /// developer guide): `awslogs-stream-prefix` is required on Fargate;
+    /// `mode` is `blocking` or `non-blocking`, and `max-buffer-size` sizes
+    /// the non-blocking buffer (default 1m).
     fn log(&self, group: &str, prefix: &str) -> StepResult<LogConfiguration> {
         LogConfiguration::builder()
             .log_driver(LogDriver::Awslogs)
@@ -126,6 +165,8 @@ impl TaskInputs {
             )
             .log_configuration(self.log(&self.app_log, APP_CONTAINER)?)
             .health_check(
+                // ECS API Reference, HealthCheck: interval 5-300 s, timeout
+                // 2-120 s, retries 1-10, startPeriod 0-300 s.
                 HealthCheck::builder()
                     .command("CMD")
                     .command("python")
@@ -149,7 +190,8 @@ impl TaskInputs {
             .name(OTEL_CONTAINER)
             .image(OTEL_IMAGE)
             .essential(false)
-            .command(OTEL_CONFIG)
+            // The whole configuration, instead of the image's bundled one.
+            .environment(env(OTEL_CONFIG_ENV, &otel_config(&self.region)))
             .log_configuration(self.log(&self.otel_log, OTEL_CONTAINER)?)
             .build();
         Ok(vec![app, otel])
@@ -176,6 +218,8 @@ pub async fn register(cx: &Ctx, inputs: &TaskInputs) -> StepResult<String> {
             .family(&inputs.family)
             .network_mode(NetworkMode::Awsvpc)
             .requires_compatibilities(Compatibility::Fargate)
+            // A Fargate CPU/memory pair ("Task CPU and memory", ECS developer
+            // guide), checked when the settings are validated.
             .cpu(inputs.cpu.to_string())
             .memory(inputs.memory.to_string())
             .runtime_platform(
@@ -397,10 +441,106 @@ mod tests {
         let otel = cs.iter().find(|c| c.name() == Some(OTEL_CONTAINER)).unwrap();
         assert_eq!(otel.essential(), Some(false));
         assert!(otel.image().unwrap().ends_with(":v0.43.3"));
-        assert_eq!(otel.command(), [OTEL_CONFIG]);
+        assert!(otel.command().is_empty());
         assert_eq!(
             otel.log_configuration().unwrap().options().unwrap()["awslogs-group"],
             "/provision/dev1/otel-collector"
         );
+    }
+
+    /// The keys directly under each top-level section of a plain YAML
+    /// document (two-space indentation), e.g. `exporters` -> `[awsxray]`.
+    fn sections(yaml: &str) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut section = String::new();
+        for line in yaml.lines().filter(|l| !l.trim().is_empty()) {
+            let key = line.trim().split(':').next().unwrap_or_default().to_owned();
+            if !line.starts_with(' ') {
+                section = key.clone();
+                out.entry(key).or_default();
+            } else if line.starts_with("  ") && !line.starts_with("   ") {
+                out.entry(section.clone()).or_default().push(key);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_collector_exports_only_traces_to_xray_which_the_task_role_allows() {
+        let cs = sample_inputs().containers().unwrap();
+        let otel = cs.iter().find(|c| c.name() == Some(OTEL_CONTAINER)).unwrap();
+        assert!(otel.command().is_empty(), "{:?}", otel.command());
+        let yaml = otel
+            .environment()
+            .iter()
+            .find(|e| e.name() == Some("AOT_CONFIG_CONTENT"))
+            .and_then(|e| e.value())
+            .expect("the collector gets its whole configuration in AOT_CONFIG_CONTENT");
+        assert!(!yaml.contains("awsemf"), "{yaml}");
+        let s = sections(yaml);
+        assert_eq!(s["receivers"], ["otlp"]);
+        assert_eq!(s["processors"], ["batch"]);
+        assert_eq!(s["exporters"], ["awsxray"]);
+        assert_eq!(s["service"], ["pipelines"]);
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert!(yaml.contains("endpoint: 0.0.0.0:4317"), "{yaml}");
+        assert!(yaml.contains("endpoint: 0.0.0.0:4318"), "{yaml}");
+        assert!(yaml.contains("region: ap-southeast-2"), "{yaml}");
+        assert!(yaml.contains("traces:"), "{yaml}");
+        assert!(!yaml.contains("metrics:") && !yaml.contains("logs:"), "{yaml}");
+        assert!(yaml.contains("receivers: [otlp]"), "{yaml}");
+        assert!(yaml.contains("processors: [batch]"), "{yaml}");
+        assert!(yaml.contains("exporters: [awsxray]"), "{yaml}");
+
+        // The task role grants what the awsxray exporter calls.
+        let cx = crate::testing::ctx(&[]);
+        let policy = crate::steps::identity::task_policy(&cx, "123456789012").unwrap();
+        let allowed: Vec<&str> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["Effect"] == "Allow")
+            .flat_map(|st| match &st["Action"] {
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>(),
+                Value::String(a) => vec![a.as_str()],
+                _ => vec![],
+            })
+            .collect();
+        for action in [
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "xray:GetSamplingRules",
+            "xray:GetSamplingTargets",
+            "xray:GetSamplingStatisticSummaries",
+        ] {
+            assert!(allowed.contains(&action), "{action} missing from {allowed:?}");
+        }
+        assert!(
+            allowed
+                .iter()
+                .all(|a| !a.starts_with("logs:") && !a.starts_with("cloudwatch:")),
+            "{allowed:?}"
+        );
+    }
+
+    #[test]
+    fn container_values_are_within_the_fargate_limits() {
+        let cs = sample_inputs().containers().unwrap();
+        for c in &cs {
+            // ContainerDefinition.stopTimeout: at most 120 s on Fargate.
+            assert!(c.stop_timeout().unwrap_or(30) <= 120, "{:?}", c.name());
+            let log = c.log_configuration().unwrap();
+            let opts = log.options().unwrap();
+            // awslogs on Fargate needs a stream prefix; mode is blocking or non-blocking.
+            assert!(!opts["awslogs-stream-prefix"].is_empty());
+            assert!(["blocking", "non-blocking"].contains(&opts["mode"].as_str()));
+            if let Some(h) = c.health_check() {
+                // HealthCheck: interval 5-300, timeout 2-120, retries 1-10, startPeriod 0-300.
+                assert!((5..=300).contains(&h.interval().unwrap_or(30)));
+                assert!((2..=120).contains(&h.timeout().unwrap_or(5)));
+                assert!((1..=10).contains(&h.retries().unwrap_or(3)));
+                assert!((0..=300).contains(&h.start_period().unwrap_or(0)));
+            }
+        }
     }
 }

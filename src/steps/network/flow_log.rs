@@ -85,7 +85,8 @@ impl Step for FlowLog {
         let vpc = cx.id_of(ids::VPC)?;
         let role = cx.attr(ids::ROLE_FLOWLOGS, "arn")?;
         let group = flow_log_group_name(cx.suffix().as_str());
-        let token = cx.client_token(FLOW_LOG);
+        // EC2 client tokens: up to 64 ASCII characters.
+        let token = cx.client_token(FLOW_LOG, 64);
         // A brand-new delivery role may not be assumable yet, nor a new VPC
         // visible (safe to retry: the client token makes it one flow log).
         let out = wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, || {

@@ -63,7 +63,9 @@ impl Step for NatGateway {
         let name = cx.name("nat", &l.to_string());
         let subnet = cx.id_of(&subnet_step(Tier::Public, self.az))?;
         let allocation = cx.id_of(&format!("eip-{l}"))?;
-        let token = cx.client_token(&self.id);
+        // EC2 API Reference, "Ensuring idempotency": a client token is up to
+        // 64 ASCII characters.
+        let token = cx.client_token(&self.id, 64);
         // The subnet and the address may be new: retried while EC2 does
         // not see them yet (safe: the client token makes it one gateway).
         let create = || {
