@@ -49,6 +49,7 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub s3: aws_sdk_s3::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Clients {
@@ -125,6 +126,7 @@ impl Clients {
             cloudwatch: aws_sdk_cloudwatch::Client::new(shared),
             sns: aws_sdk_sns::Client::new(shared),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            kms: aws_sdk_kms::Client::new(shared),
         }
     }
 }

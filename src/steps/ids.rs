@@ -35,5 +35,6 @@ pub const ECS_CLUSTER: &str = "ecs-cluster";
 pub const TASK_DEF: &str = "task-def";
 pub const ECS_SERVICE: &str = "ecs-service";
 pub const SCALING_TARGET: &str = "scaling-target";
+pub const KMS_ALARMS: &str = "kms-alarms";
 pub const SNS_ALARMS: &str = "sns-alarms";
 pub const DASHBOARD: &str = "dashboard";

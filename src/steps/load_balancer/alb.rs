@@ -20,6 +20,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The public route table's step (`steps::network`); `steps::ids` has no
+/// constant for it.
+const RT_PUBLIC: &str = "rt-public";
+
 /// The attributes the load balancer must have.
 pub fn alb_attributes(bucket: &str) -> BTreeMap<&'static str, String> {
     BTreeMap::from([
@@ -96,8 +100,11 @@ impl Step for Alb {
     }
     fn deps(&self) -> Vec<Dep> {
         let mut d: Vec<Dep> = subnet_steps(Tier::Public).into_iter().map(Dep::id).collect();
-        // An internet-facing load balancer needs the VPC's internet gateway.
-        d.extend([ids::SG_ALB, ids::IGW, ids::ALB_LOGS].map(Dep::id));
+        // An internet-facing load balancer needs the VPC's internet gateway,
+        // and its public subnets the route through it: the public route
+        // table (which creates its 0.0.0.0/0 route to the gateway) comes
+        // first, so the load balancer is never reachable-but-unrouted.
+        d.extend([ids::SG_ALB, ids::IGW, RT_PUBLIC, ids::ALB_LOGS].map(Dep::id));
         d
     }
     fn timing(&self) -> Timing {
@@ -250,5 +257,22 @@ impl Step for Alb {
             .await
             .map_err(|e| waiter_err("WaitLoadBalancersDeleted", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_balancer_waits_for_the_public_route_to_the_internet_gateway() {
+        let deps = Alb.deps();
+        assert!(deps.contains(&Dep::id(RT_PUBLIC)), "{deps:?}");
+        assert!(deps.contains(&Dep::id(ids::IGW)), "{deps:?}");
+        let stack: Vec<String> = crate::steps::stack(&crate::testing::settings(&[]))
+            .iter()
+            .map(|s| s.id().to_owned())
+            .collect();
+        assert!(stack.iter().any(|s| s == RT_PUBLIC), "rt-public is a step of the stack");
     }
 }

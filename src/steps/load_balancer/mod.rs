@@ -89,6 +89,11 @@ pub fn production_listener(settings: &Settings) -> &'static str {
     }
 }
 
+/// The ELBv2 API reference (`CreateLoadBalancer`, `CreateTargetGroup`
+/// `Name`): at most 32 characters, only alphanumerics and hyphens, not
+/// beginning or ending with a hyphen, a load balancer's not beginning with
+/// `internal-`. The names below meet it for any suffix (at most 12 of
+/// a-z 0-9 -, ending in neither); a unit test checks the longest.
 pub fn alb_name(cx: &Ctx) -> String {
     cx.name("alb", "api")
 }
@@ -155,6 +160,50 @@ pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the ELBv2 API reference says is wrong with a load balancer or
+    /// target group name, if anything.
+    fn elb_name_problem(name: &str) -> Option<&'static str> {
+        if name.is_empty() || name.len() > 32 {
+            Some("not 1-32 characters")
+        } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            Some("a character other than alphanumerics and hyphens")
+        } else if name.starts_with('-') || name.ends_with('-') {
+            Some("begins or ends with a hyphen")
+        } else if name.starts_with("internal-") {
+            Some("begins with internal-")
+        } else {
+            None
+        }
+    }
+
+    #[test]
+    fn names_and_health_checks_are_within_the_elbv2_limits_for_the_longest_suffix() {
+        for suffix in ["abcdefghijkl", "a-b-c-d-e-f9", "internal-a1b", "z12345678901"] {
+            let mut settings = crate::testing::settings(&[]);
+            settings.suffix = crate::naming::Suffix::parse(suffix).unwrap();
+            let cx = crate::testing::ctx_with(crate::testing::offline_clients(), settings);
+            let names = [alb_name(&cx), tg_name(&cx, Color::Blue), tg_name(&cx, Color::Green)];
+            for name in names {
+                assert_eq!(elb_name_problem(&name), None, "{name}");
+            }
+        }
+        assert!(elb_name_problem("tg-green-abcdefghijklmnopqrstuvwxyz").is_some());
+        assert!(elb_name_problem("internal-x").is_some());
+
+        let h = &HEALTH_CHECK;
+        assert!((5..=300).contains(&h.interval), "interval {}", h.interval);
+        assert!((2..=120).contains(&h.timeout), "timeout {}", h.timeout);
+        assert!(
+            h.timeout < h.interval,
+            "timeout {} < interval {}",
+            h.timeout,
+            h.interval
+        );
+        assert!((2..=10).contains(&h.healthy), "healthy threshold {}", h.healthy);
+        assert!((2..=10).contains(&h.unhealthy), "unhealthy threshold {}", h.unhealthy);
+        assert!(h.path.starts_with('/') && h.path.len() <= 1024);
+    }
 
     #[test]
     fn dimensions_come_from_arns() {

@@ -28,6 +28,10 @@ pub struct HealthCheck {
     pub matcher: &'static str,
 }
 
+/// Within the ELBv2 API reference's limits (`CreateTargetGroup`,
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html>):
+/// interval 5–300 s, timeout 2–120 s and less than the interval, healthy
+/// and unhealthy thresholds 2–10; checked by a unit test.
 pub const HEALTH_CHECK: HealthCheck = HealthCheck {
     path: HEALTH_PATH,
     interval: 30,

@@ -9,26 +9,32 @@ mod alarm;
 mod alarm_spec;
 mod dashboard;
 mod discovery;
+mod key_grants;
 mod topic;
+mod topic_key;
 
 pub use alarm::Alarm;
 pub use alarm_spec::{alarm_doc, alarm_spec, spec_doc, AlarmSpec, Dims, Source, M};
 pub use dashboard::{dashboard_body, Dashboard};
+pub use key_grants::missing_grants;
 pub use topic::{topic_policy, Topic};
+pub use topic_key::{key_policy, TopicKey};
 
 use super::{ids, Ctx, StepRef};
 use crate::config::Settings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The AWS-managed SNS key, used unless `--kms-key-arn` names a customer key.
-pub const SNS_MANAGED_KEY: &str = "alias/aws/sns";
-
 /// The alarm purposes, in the order the steps are declared.
 pub const ALARMS: [&str; 5] = ["cpu", "tasks", "5xx", "unhealthy", "db-cpu"];
 
-pub fn steps(_settings: &Settings) -> Vec<StepRef> {
-    let mut s: Vec<StepRef> = vec![Arc::new(Topic)];
+pub fn steps(settings: &Settings) -> Vec<StepRef> {
+    let mut s: Vec<StepRef> = Vec::new();
+    // The topic's own key, unless the operator names one (`--kms-key-arn`).
+    if settings.kms_key_arn.is_none() {
+        s.push(Arc::new(TopicKey));
+    }
+    s.push(Arc::new(Topic::new(settings)));
     for purpose in ALARMS {
         s.push(Arc::new(Alarm { purpose }));
     }
@@ -59,5 +65,26 @@ pub fn outputs(cx: &Ctx, out: &mut BTreeMap<String, String>) {
     }
     if let Ok(topic) = cx.id_of(ids::SNS_ALARMS) {
         out.insert("AlarmTopicArn".into(), topic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_topic_key_comes_first_unless_the_operator_names_one() {
+        let ids_of = |flags: &[&str]| -> Vec<String> {
+            steps(&crate::testing::settings(flags))
+                .iter()
+                .map(|s| s.id().to_owned())
+                .collect()
+        };
+        let own = ids_of(&[]);
+        assert_eq!(own[..2], [ids::KMS_ALARMS, ids::SNS_ALARMS]);
+        assert_eq!(own.len(), 2 + ALARMS.len() + 1);
+        let theirs = ids_of(&["--kms-key-arn", "arn:aws:kms:ap-southeast-2:123456789012:key/x"]);
+        assert!(!theirs.iter().any(|i| i == ids::KMS_ALARMS));
+        assert_eq!(theirs[0], ids::SNS_ALARMS);
     }
 }

@@ -1,11 +1,14 @@
 //! The SNS topic alarms notify, with its publish policy, encryption key
 //! and the `--alarm-email` subscription. APIs: `CreateTopic`,
 //! `GetTopicAttributes`, `SetTopicAttributes`, `ListSubscriptionsByTopic`,
-//! `Subscribe`, `Unsubscribe`, `DeleteTopic`.
+//! `Subscribe`, `Unsubscribe`, `DeleteTopic`, and `GetKeyPolicy` for an
+//! operator's `--kms-key-arn`.
 
-use super::{topic_name, SNS_MANAGED_KEY};
+use super::key_grants::check_operator_key;
+use super::topic_name;
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{tags, AwsResultExt, NotFoundExt};
+use crate::config::Settings;
 use crate::state::Record;
 use crate::steps::{ids, Ctx, Dep, Step, StepResult};
 use async_trait::async_trait;
@@ -48,14 +51,36 @@ pub fn topic_policy(topic_arn: &str, account: &str) -> Value {
     })
 }
 
-pub struct Topic;
+pub struct Topic {
+    /// Encrypted with the key of the `kms-alarms` step (no `--kms-key-arn`).
+    pub own_key: bool,
+}
 
 impl Topic {
-    fn key(cx: &Ctx) -> String {
-        cx.settings
-            .kms_key_arn
-            .clone()
-            .unwrap_or_else(|| SNS_MANAGED_KEY.to_owned())
+    pub fn new(settings: &Settings) -> Self {
+        Topic {
+            own_key: settings.kms_key_arn.is_none(),
+        }
+    }
+
+    /// The key the topic is encrypted with: the operator's `--kms-key-arn`,
+    /// else the customer managed key of `kms-alarms`. Never the AWS managed
+    /// `alias/aws/sns`: CloudWatch cannot publish to a topic encrypted with
+    /// it (see [`super::topic_key`]).
+    fn key(cx: &Ctx) -> StepResult<String> {
+        match &cx.settings.kms_key_arn {
+            Some(k) => Ok(k.clone()),
+            None => cx.attr(ids::KMS_ALARMS, "arn"),
+        }
+    }
+
+    /// The key, after checking that an operator's key lets CloudWatch use it.
+    async fn checked_key(cx: &Ctx) -> StepResult<String> {
+        let key = Self::key(cx)?;
+        if cx.settings.kms_key_arn.is_some() {
+            check_operator_key(cx, &key).await?;
+        }
+        Ok(key)
     }
 
     async fn arn(cx: &Ctx) -> StepResult<String> {
@@ -133,7 +158,11 @@ impl Step for Topic {
         "sns-topic"
     }
     fn deps(&self) -> Vec<Dep> {
-        vec![]
+        if self.own_key {
+            vec![Dep::id(ids::KMS_ALARMS)]
+        } else {
+            vec![]
+        }
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
@@ -162,6 +191,7 @@ impl Step for Topic {
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
         let name = topic_name(cx);
+        let key = Self::checked_key(cx).await?;
         let arn = Self::arn(cx).await?;
         let account = cx.account_id().await?;
         let policy = topic_policy(&arn, &account).to_string();
@@ -171,7 +201,7 @@ impl Step for Topic {
             .sns
             .create_topic()
             .name(&name)
-            .attributes("KmsMasterKeyId", Self::key(cx))
+            .attributes("KmsMasterKeyId", &key)
             .attributes("Policy", &policy)
             .set_tags(Some(tags))
             .send()
@@ -181,13 +211,13 @@ impl Step for Topic {
         Self::email_drift(cx, &arn, true).await?;
         Ok(Record::new(&arn)
             .with("arn", &arn)
-            .with("kms", Self::key(cx))
+            .with("kms", key)
             .with("policy", policy))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
         let mut drift = Vec::new();
-        let key = Self::key(cx);
+        let key = Self::checked_key(cx).await?;
         if rec.attr("kms") != Some(key.as_str()) {
             drift.push(format!(
                 "encryption key {} (wants {key})",
@@ -258,5 +288,22 @@ mod tests {
         assert!(st
             .iter()
             .any(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
+    }
+
+    #[test]
+    fn the_topic_is_encrypted_with_the_stacks_own_key_not_the_aws_managed_one() {
+        let key = "arn:aws:kms:ap-southeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let cx = crate::testing::ctx(&[]);
+        let topic = Topic::new(&cx.settings);
+        assert_eq!(topic.deps(), vec![Dep::id(ids::KMS_ALARMS)]);
+        assert!(Topic::key(&cx).is_err(), "no key recorded yet");
+        cx.set_record(ids::KMS_ALARMS, Record::new(key).with("arn", key));
+        assert_eq!(Topic::key(&cx).unwrap(), key);
+        assert_ne!(Topic::key(&cx).unwrap(), "alias/aws/sns");
+
+        let theirs = "arn:aws:kms:ap-southeast-2:123456789012:key/operator";
+        let cx = crate::testing::ctx(&["--kms-key-arn", theirs]);
+        assert!(Topic::new(&cx.settings).deps().is_empty());
+        assert_eq!(Topic::key(&cx).unwrap(), theirs);
     }
 }
