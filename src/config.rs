@@ -221,6 +221,36 @@ impl StackRequest {
                 }
             }
         }
+        // A key ARN, never an alias: CloudWatch Logs takes "the Amazon
+        // Resource Name (ARN) of the KMS key to use when encrypting log data"
+        // (CloudWatch Logs API Reference, CreateLogGroup `kmsKeyId`;
+        // AssociateKmsKey adds "This must be a symmetric KMS key"), and "to
+        // specify a KMS key in an IAM policy statement, you must use its key
+        // ARN. You cannot use a key id, alias name, or alias ARN" (AWS KMS
+        // Developer Guide, "Specifying KMS keys in IAM policy statements"):
+        // the task execution role's `kms:Decrypt` statement names this key.
+        if let Some(k) = &self.kms_key_arn {
+            const HINT: &str = "give the key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID; for an alias, \
+                 `aws kms describe-key --key-id alias/NAME --query KeyMetadata.Arn --output text` prints it";
+            let parts: Vec<&str> = k.splitn(6, ':').collect();
+            let resource = parts.get(5).copied().unwrap_or_default();
+            if resource.starts_with("alias/") {
+                return Err(flag_err(
+                    "kms-key-arn",
+                    k,
+                    format!(
+                        "this is the ARN of the alias {resource}, not of a key: CloudWatch Logs (CreateLogGroup) and \
+                         the IAM policy of the task execution role only take a key ARN"
+                    ),
+                    HINT,
+                ));
+            }
+            let key_id = resource.strip_prefix("key/").unwrap_or_default();
+            if parts.len() != 6 || parts[2] != "kms" || parts[3].is_empty() || parts[4].is_empty() || key_id.is_empty()
+            {
+                return Err(flag_err("kms-key-arn", k, "not the ARN of a KMS key", HINT));
+            }
+        }
         if !(11..=99).contains(&self.db_major) {
             return Err(flag_err(
                 "db-major",
@@ -374,5 +404,40 @@ mod tests {
         let mut s = stack("dev1");
         s.db_min_acu = 5.0;
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn kms_key_arn_must_be_a_key_arn_not_an_alias() {
+        let key = "arn:aws:kms:ap-southeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mut s = stack("dev1");
+        s.kms_key_arn = Some(key.into());
+        assert_eq!(s.validate().unwrap().kms_key_arn.as_deref(), Some(key));
+
+        s.kms_key_arn = Some("arn:aws:kms:ap-southeast-2:123456789012:alias/provision".into());
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("--kms-key-arn") && e.contains("alias/provision"), "{e}");
+        assert!(e.contains("key ARN") && e.contains("CloudWatch Logs"), "{e}");
+        assert!(
+            e.contains("hint: give the key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"),
+            "{e}"
+        );
+        assert!(
+            e.contains("aws kms describe-key --key-id alias/NAME --query KeyMetadata.Arn"),
+            "{e}"
+        );
+
+        for bad in [
+            "arn:aws:kms:ap-southeast-2:123456789012:key/",
+            "arn:aws:kms:ap-southeast-2:123456789012:1234abcd",
+            "arn:aws:kms:ap-southeast-2::key/1234abcd",
+            "arn:aws:kms:::key/1234abcd",
+            "arn:aws:s3:::bucket:kms:key/1",
+        ] {
+            s.kms_key_arn = Some(bad.into());
+            let e = s.validate().unwrap_err().to_string();
+            assert!(e.contains("--kms-key-arn") && e.contains("hint:"), "{bad}: {e}");
+        }
+        s.kms_key_arn = Some("arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd".into());
+        assert!(s.validate().is_ok(), "other partitions");
     }
 }

@@ -7,7 +7,7 @@ use crate::aws::AwsResultExt;
 use crate::cli::{Cli, PushArgs};
 use crate::ops::Error;
 use crate::steps::registry::{repo_name, EcrRepo};
-use crate::steps::{Ctx, Step};
+use crate::steps::{ids, Ctx, Step};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -25,16 +25,17 @@ pub async fn run(cli: &Cli, a: &PushArgs, max_attempts: u32) -> Result<(), Error
 
 /// A container engine that can build and push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Engine {
+pub enum Engine {
     Docker,
     Podman,
     Buildah,
 }
 
 impl Engine {
-    const ALL: [Engine; 3] = [Engine::Docker, Engine::Podman, Engine::Buildah];
+    /// In order of preference.
+    pub const ALL: [Engine; 3] = [Engine::Docker, Engine::Podman, Engine::Buildah];
 
-    fn bin(self) -> &'static str {
+    pub fn bin(self) -> &'static str {
         match self {
             Engine::Docker => "docker",
             Engine::Podman => "podman",
@@ -92,23 +93,55 @@ fn first_line(bytes: &[u8]) -> String {
         .to_owned()
 }
 
-/// The first engine whose `info` succeeds (a client without a daemon fails
-/// there), or why each one does not work.
-async fn detect_engine() -> Result<Engine, Vec<String>> {
-    let mut why = Vec::new();
+/// What `{engine} info` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// It succeeded: the engine can build and push here.
+    Works,
+    /// It ran and failed (a client without a daemon fails there): the
+    /// first line it wrote to stderr.
+    Failed(String),
+    /// It could not be run: not installed, or no answer in time.
+    Unavailable(String),
+}
+
+/// Picks the engine from the probes, given in order of preference: the
+/// first that works, or why each one does not.
+pub fn choose_engine(probes: &[(Engine, Probe)]) -> Result<Engine, Vec<String>> {
+    if let Some((e, _)) = probes.iter().find(|(_, p)| *p == Probe::Works) {
+        return Ok(*e);
+    }
+    Err(probes
+        .iter()
+        .filter_map(|(e, p)| match p {
+            Probe::Works => None,
+            Probe::Failed(line) => Some(format!("{}: `{} info` failed: {line}", e.bin(), e.bin())),
+            Probe::Unavailable(msg) => Some(format!("{}: {msg}", e.bin())),
+        })
+        .collect())
+}
+
+async fn probe(e: Engine) -> Probe {
+    match run_quiet(e.bin(), &["info"], Duration::from_secs(30)).await {
+        Ok(out) if out.status.success() => Probe::Works,
+        Ok(out) => Probe::Failed(first_line(&out.stderr)),
+        Err(msg) => Probe::Unavailable(msg),
+    }
+}
+
+/// The first engine whose `info` succeeds, or why each one does not work.
+/// Engines after the first that works are not asked.
+pub async fn detect_engine() -> Result<Engine, Vec<String>> {
+    let mut probes = Vec::new();
     for e in Engine::ALL {
-        match run_quiet(e.bin(), &["info"], Duration::from_secs(30)).await {
-            Ok(out) if out.status.success() => return Ok(e),
-            Ok(out) => why.push(format!(
-                "{}: `{} info` failed: {}",
-                e.bin(),
-                e.bin(),
-                first_line(&out.stderr)
-            )),
-            Err(msg) => why.push(format!("{}: {msg}", e.bin())),
+        let p = probe(e).await;
+        let works = p == Probe::Works;
+        probes.push((e, p));
+        if works {
+            break;
         }
     }
-    Err(why)
+    choose_engine(&probes)
 }
 
 /// The exact commands to push from a machine with Docker.
@@ -133,10 +166,13 @@ fn to_stderr() -> Stdio {
     }
 }
 
-/// Builds `context` and pushes it as `ecr-api-{suffix}:{tag}`; returns the
-/// image URI. The registry password goes to the engine on stdin only: it
-/// is never on a command line, in a log line or in an error message.
-pub async fn push(cx: &Ctx, tag: &str, context: &Path) -> Result<String, Error> {
+/// The repository's URI: from this run's `ecr-repo` record when there is
+/// one (during `up`, which may just have created the repository: the
+/// repository list it described before that is stale), else from AWS.
+async fn repository_uri(cx: &Ctx) -> Result<String, Error> {
+    if let Ok(uri) = cx.attr(ids::ECR_REPO, "uri") {
+        return Ok(uri);
+    }
     let suffix = cx.suffix().as_str();
     let repo = EcrRepo.find(cx).await?.ok_or_else(|| {
         Error::Failed(format!(
@@ -144,7 +180,19 @@ pub async fn push(cx: &Ctx, tag: &str, context: &Path) -> Result<String, Error> 
             repo_name(cx)
         ))
     })?;
-    let uri = repo.attr("uri").unwrap_or_default().to_owned();
+    Ok(repo.attr("uri").unwrap_or_default().to_owned())
+}
+
+/// Builds `context` and pushes it as `ecr-api-{suffix}:{tag}`; returns the
+/// image URI. The registry password goes to the engine on stdin only: it
+/// is never on a command line, in a log line or in an error message.
+///
+/// Usable from `up` as well as from `provision image push`: the engine's
+/// own output goes to stderr, and the repository comes from the run's
+/// `ecr-repo` record when it has one.
+pub async fn push(cx: &Ctx, tag: &str, context: &Path) -> Result<String, Error> {
+    let suffix = cx.suffix().as_str();
+    let uri = repository_uri(cx).await?;
     let image = format!("{uri}:{tag}");
     let engine = detect_engine().await.map_err(|why| {
         Error::Failed(format!(
@@ -263,6 +311,66 @@ mod tests {
         assert!(text.contains(&format!("docker push {uri}:v1")));
         assert!(text.contains("--image"));
         assert!(!text.contains("--password "));
+    }
+
+    #[test]
+    fn the_first_working_engine_in_order_of_preference_is_chosen() {
+        let failed = |m: &str| Probe::Failed(m.to_string());
+        let absent = || Probe::Unavailable("not installed".to_string());
+        assert_eq!(choose_engine(&[(Engine::Docker, Probe::Works)]), Ok(Engine::Docker));
+        assert_eq!(
+            choose_engine(&[
+                (Engine::Docker, failed("Cannot connect to the Docker daemon")),
+                (Engine::Podman, Probe::Works),
+            ]),
+            Ok(Engine::Podman)
+        );
+        assert_eq!(
+            choose_engine(&[
+                (Engine::Docker, absent()),
+                (Engine::Podman, absent()),
+                (Engine::Buildah, Probe::Works),
+            ]),
+            Ok(Engine::Buildah)
+        );
+    }
+
+    #[test]
+    fn without_a_working_engine_every_reason_is_given_in_order() {
+        let why = choose_engine(&[
+            (
+                Engine::Docker,
+                Probe::Failed("Cannot connect to the Docker daemon".into()),
+            ),
+            (Engine::Podman, Probe::Unavailable("not installed".into())),
+            (
+                Engine::Buildah,
+                Probe::Unavailable("`buildah info` did not answer within 30s".into()),
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            why,
+            [
+                "docker: `docker info` failed: Cannot connect to the Docker daemon",
+                "podman: not installed",
+                "buildah: `buildah info` did not answer within 30s",
+            ]
+        );
+        assert_eq!(choose_engine(&[]), Err(vec![]));
+    }
+
+    #[tokio::test]
+    async fn push_from_up_uses_the_runs_repository_record() {
+        // Offline clients: any AWS call would fail, so the URI must come
+        // from the record `up` holds for the repository it just created.
+        let cx = crate::testing::ctx(&[]);
+        let uri = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1";
+        cx.set_record(
+            ids::ECR_REPO,
+            crate::state::Record::new("ecr-api-dev1").with("uri", uri),
+        );
+        assert_eq!(repository_uri(&cx).await.unwrap(), uri);
     }
 
     #[test]

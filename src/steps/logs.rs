@@ -24,15 +24,22 @@ pub fn db_group_name(cluster: &str) -> String {
 /// The log groups of the app layers (the VPC flow log group is declared
 /// with the network).
 pub fn steps(settings: &Settings) -> Vec<StepRef> {
+    log_groups(settings)
+        .into_iter()
+        .map(|g| Arc::new(g) as StepRef)
+        .collect()
+}
+
+fn log_groups(settings: &Settings) -> Vec<LogGroup> {
     let s = settings.suffix.as_str();
     vec![
-        Arc::new(LogGroup::new(ids::LOG_APP, group_name(s, "app"), vec![])),
-        Arc::new(LogGroup::new(ids::LOG_OTEL, group_name(s, "otel-collector"), vec![])),
-        Arc::new(LogGroup::new(
+        LogGroup::new(ids::LOG_APP, group_name(s, "app"), vec![]),
+        LogGroup::new(ids::LOG_OTEL, group_name(s, "otel-collector"), vec![]),
+        LogGroup::new(
             ids::LOG_DB,
             db_group_name(&crate::naming::name("aurora", "catalog", &settings.suffix)),
             vec![],
-        )),
+        ),
     ]
 }
 
@@ -173,5 +180,33 @@ impl LogGroup {
             .await
             .aws("PutRetentionPolicy")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::Suffix;
+
+    /// CreateLogGroup `logGroupName` (CloudWatch Logs API Reference): 1-512
+    /// characters of `[\.\-_/#A-Za-z0-9]`, not starting with `aws/`.
+    #[test]
+    fn every_group_name_fits_the_cloudwatch_logs_rule_for_the_longest_suffixes() {
+        for suffix in ["abcdefghijkl", "abcdefghij-1", "abcde-fghijk", "a-b-c-d-e-f1"] {
+            let mut settings = crate::testing::settings(&[]);
+            settings.suffix = Suffix::parse(suffix).unwrap();
+            let mut names: Vec<String> = log_groups(&settings).into_iter().map(|g| g.name).collect();
+            // Declared by the network family.
+            names.push(crate::steps::network::flow_log_group_name(suffix));
+            assert_eq!(names.len(), 4);
+            for name in names {
+                assert!((1..=512).contains(&name.len()), "{name}");
+                assert!(
+                    name.chars().all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c)),
+                    "{name}"
+                );
+                assert!(!name.starts_with("aws/"), "{name}");
+            }
+        }
     }
 }

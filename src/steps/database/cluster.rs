@@ -235,7 +235,7 @@ impl Step for Cluster {
             drift.push("storage is not encrypted (cannot change: restore a snapshot into an encrypted cluster)".into());
         }
         if let (Some(want), Some(have)) = (&s.kms_key_arn, c.kms_key_id()) {
-            if want != have && !want.contains(":alias/") {
+            if want != have {
                 drift.push(format!(
                     "encrypted with {have}, --kms-key-arn is {want} (cannot change in place)"
                 ));
@@ -267,7 +267,7 @@ impl Step for Cluster {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            format!("{}-final-{secs}", rec.id)
+            final_snapshot_id(&rec.id, secs)
         });
         // Refused (InvalidDBClusterStateFault) while instances are still
         // going away or the cluster is busy: retried.
@@ -293,6 +293,12 @@ impl Step for Cluster {
             .map_err(|e| waiter_err("WaitDBClusterDeleted", e))?;
         Ok(())
     }
+}
+
+/// `{cluster}-final-{unix seconds}`: the snapshot `down --protect-data`
+/// keeps.
+pub(super) fn final_snapshot_id(cluster: &str, secs: u64) -> String {
+    format!("{cluster}-final-{secs}")
 }
 
 fn on_off(b: bool) -> &'static str {

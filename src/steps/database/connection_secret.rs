@@ -34,6 +34,20 @@ pub struct ConnectionSecret;
 
 impl ConnectionSecret {
     /// `db-connection-{suffix}`.
+    ///
+    /// Secrets Manager makes a secret's ARN from its name, a hyphen and six
+    /// random characters, and advises "Do not end your secret name with a
+    /// hyphen followed by six characters. If you do so, you risk confusion
+    /// and unexpected results when searching for a secret by partial ARN"
+    /// (Secrets Manager API Reference, CreateSecret `Name`). This name does
+    /// end so when the suffix's last part has six characters (`stage1`,
+    /// `pr-123456`). It is kept (existing stacks are found by it), which is
+    /// safe because the tool never uses a partial ARN: the record, the task
+    /// execution role's policy and the task definition carry the complete
+    /// ARN that `CreateSecret`/`ListSecrets` return, and the only lookups
+    /// by name (`RestoreSecret`, `DescribeSecret` after a conflict) use the
+    /// exact name, which the same documentation recommends ("use the
+    /// complete ARN or the name of the secret").
     pub(super) fn name(cx: &Ctx) -> String {
         cx.name("db", "connection")
     }
@@ -166,7 +180,7 @@ impl Step for ConnectionSecret {
             }
         }
         if let (Some(want), have) = (&cx.settings.kms_key_arn, rec.attr("kms_key")) {
-            if have != Some(want.as_str()) && !want.contains(":alias/") {
+            if have != Some(want.as_str()) {
                 drift.push(format!(
                     "encrypted with {}, --kms-key-arn is {want}",
                     have.unwrap_or("the AWS-managed key")
@@ -203,6 +217,77 @@ impl Step for ConnectionSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
+    use aws_sdk_secretsmanager::types::{SecretListEntry, Tag};
+    use aws_smithy_mocks::{mock, MockResponseInterceptor, RuleMode};
+
+    /// A context for `suffix` whose Secrets Manager client lists `entries`.
+    fn listing(suffix: &str, entries: Vec<SecretListEntry>) -> Ctx {
+        let rule = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
+            ListSecretsOutput::builder()
+                .set_secret_list(Some(entries.clone()))
+                .build()
+        });
+        let conf = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("ap-southeast-2"))
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(
+                MockResponseInterceptor::new()
+                    .rule_mode(RuleMode::MatchAny)
+                    .with_rule(&rule),
+            )
+            .build();
+        let mut clients = crate::testing::offline_clients();
+        clients.secrets = aws_sdk_secretsmanager::Client::from_conf(conf);
+        let mut settings = crate::testing::settings(&[]);
+        settings.suffix = crate::naming::Suffix::parse(suffix).unwrap();
+        crate::testing::ctx_with(clients, settings)
+    }
+
+    #[tokio::test]
+    async fn a_name_that_ends_like_an_arn_suffix_is_recorded_by_its_complete_arn() {
+        // The longest suffix whose last part has six characters.
+        let suffix = "abcde-fghijk";
+        let name = format!("db-connection-{suffix}");
+        let tail = &name[name.len() - 7..];
+        assert!(tail.starts_with('-') && !tail[1..].contains('-'), "{tail}");
+        // Another stack's secret whose ARN a partial ARN of ours would match.
+        let other = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:db-connection-abcde-fghijk";
+        let ours = format!("arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:{name}-AbCdEf");
+        let entry = |name: &str, arn: &str, suffix: &str| {
+            SecretListEntry::builder()
+                .name(name)
+                .arn(arn)
+                .tags(Tag::builder().key(crate::naming::TAG_SUFFIX).value(suffix).build())
+                .tags(
+                    Tag::builder()
+                        .key(crate::naming::TAG_STEP)
+                        .value(ids::SECRET_DB_CONNECTION)
+                        .build(),
+                )
+                .build()
+        };
+        let cx = listing(
+            suffix,
+            vec![
+                entry("db-connection-abcde", other, "abcde"),
+                entry(&name, &ours, suffix),
+            ],
+        );
+        assert_eq!(ConnectionSecret::name(&cx), name);
+        let rec = ConnectionSecret
+            .find(&cx)
+            .await
+            .unwrap()
+            .expect("found by name and tags");
+        assert_eq!(rec.id, ours, "the record is the complete ARN");
+        assert_eq!(rec.attr("arn"), Some(ours.as_str()));
+        assert_eq!(rec.attr("name"), Some(name.as_str()));
+    }
 
     #[test]
     fn connection_value_has_no_password_and_requires_tls() {

@@ -73,14 +73,23 @@ pub const MAINTENANCE_WINDOW: &str = "sun:16:30-sun:17:30";
 pub const INSTANCE_CLASS: &str = "db.serverless";
 
 pub fn steps(_settings: &Settings) -> Vec<StepRef> {
+    let [writer, reader] = instances();
     vec![
         Arc::new(DbSubnetGroup),
         Arc::new(DbParams),
         Arc::new(Cluster),
-        Arc::new(Instance::new(ids::DB_WRITER, "writer", 0, 0)),
-        Arc::new(Instance::new(ids::DB_READER, "reader", 1, 1)),
+        Arc::new(writer),
+        Arc::new(reader),
         Arc::new(CredentialsSecret),
         Arc::new(ConnectionSecret),
+    ]
+}
+
+/// The writer (zone slot 0, failover tier 0) and the reader (slot 1, tier 1).
+fn instances() -> [Instance; 2] {
+    [
+        Instance::new(ids::DB_WRITER, "writer", 0, 0),
+        Instance::new(ids::DB_READER, "reader", 1, 1),
     ]
 }
 
@@ -155,4 +164,76 @@ pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, serde_json::Value>) {
             "instances": inst,
         }),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::Suffix;
+
+    /// 12-character suffixes (the longest `Suffix::parse` accepts; it
+    /// refuses a trailing or doubled hyphen), with and without hyphens.
+    const LONGEST_SUFFIXES: [&str; 4] = ["abcdefghijkl", "abcdefghij-1", "abcde-fghijk", "a-b-c-d-e-f1"];
+
+    fn ctx_for(suffix: &str) -> Ctx {
+        let mut settings = crate::testing::settings(&[]);
+        settings.suffix = Suffix::parse(suffix).unwrap();
+        crate::testing::ctx_with(crate::testing::offline_clients(), settings)
+    }
+
+    /// DBClusterIdentifier, DBInstanceIdentifier (CreateDBCluster,
+    /// CreateDBInstance, RDS API Reference): "Must contain from 1 to 63
+    /// letters, numbers, or hyphens. First character must be a letter.
+    /// Can't end with a hyphen or contain two consecutive hyphens." The
+    /// subnet and parameter group names are held to the same rule (theirs,
+    /// up to 255 characters, is looser). RDS stores them in lowercase, so
+    /// they are lowercase already or `find` would miss them.
+    fn rds_identifier(name: &str, max: usize) -> Result<(), String> {
+        let ok = (1..=max).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.ends_with('-')
+            && !name.contains("--");
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{name:?} ({} characters) breaks the RDS identifier rule",
+                name.len()
+            ))
+        }
+    }
+
+    /// CreateSecret `Name` (Secrets Manager API Reference): 1-512 of ASCII
+    /// letters, numbers and /_+=.@-.
+    fn secret_name(name: &str) -> Result<(), String> {
+        let ok =
+            (1..=512).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{name:?} breaks the Secrets Manager name rule"))
+        }
+    }
+
+    #[test]
+    fn every_name_fits_the_rds_and_secrets_manager_rules_for_the_longest_suffixes() {
+        for suffix in LONGEST_SUFFIXES {
+            let cx = ctx_for(suffix);
+            let cluster = cluster_id(&cx);
+            rds_identifier(&cluster, 63).unwrap();
+            for i in instances() {
+                rds_identifier(&i.name(&cx), 63).unwrap();
+            }
+            rds_identifier(&DbSubnetGroup::name(&cx), 63).unwrap();
+            rds_identifier(&DbParams::name(&cx), 63).unwrap();
+            // DeleteDBCluster FinalDBSnapshotIdentifier: the same rule, up
+            // to 255 characters; the clock will not reach 11 digits.
+            rds_identifier(&cluster::final_snapshot_id(&cluster, 9_999_999_999), 255).unwrap();
+            secret_name(&ConnectionSecret::name(&cx)).unwrap();
+        }
+        assert_eq!(cluster_id(&ctx_for("abcdefghijkl")), "aurora-catalog-abcdefghijkl");
+    }
 }

@@ -7,7 +7,7 @@ mod role;
 pub use policies::{exec_policy, no_inline_policy, task_policy, EXEC_ACTIONS, XRAY_ACTIONS};
 pub use role::{role_path, trust_policy, PolicyFn, Role};
 
-use super::{ids, Step, StepRef};
+use super::{ids, StepRef};
 use crate::config::Settings;
 use std::sync::Arc;
 
@@ -24,8 +24,13 @@ pub const POLICY_NAME: &str = "least-privilege";
 /// services) must retry while it propagates:
 /// `wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, ..)`.
 pub fn steps(_settings: &Settings) -> Vec<StepRef> {
-    let steps: Vec<StepRef> = vec![
-        Arc::new(Role {
+    roles().into_iter().map(|r| Arc::new(r) as StepRef).collect()
+}
+
+/// The app layer's roles, in declaration order.
+fn roles() -> Vec<Role> {
+    vec![
+        Role {
             id: ids::ROLE_EXEC,
             purpose: "exec",
             service: "ecs-tasks.amazonaws.com",
@@ -38,16 +43,16 @@ pub fn steps(_settings: &Settings) -> Vec<StepRef> {
             ],
             managed: vec![],
             policy: exec_policy,
-        }),
-        Arc::new(Role {
+        },
+        Role {
             id: ids::ROLE_TASK,
             purpose: "task",
             service: "ecs-tasks.amazonaws.com",
             deps: vec![],
             managed: vec![],
             policy: task_policy,
-        }),
-        Arc::new(Role {
+        },
+        Role {
             id: ids::ROLE_ECS_INFRA,
             purpose: "ecsinfra",
             service: "ecs.amazonaws.com",
@@ -56,7 +61,6 @@ pub fn steps(_settings: &Settings) -> Vec<StepRef> {
             // load balancer calls blue/green deployments make.
             managed: vec!["AmazonECSInfrastructureRolePolicyForLoadBalancers"],
             policy: no_inline_policy,
-        }),
-    ];
-    steps.into_iter().map(|s: Arc<dyn Step>| s).collect()
+        },
+    ]
 }

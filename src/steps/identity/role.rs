@@ -372,6 +372,44 @@ mod tests {
         assert_eq!(infra.name(&cx), "role-ecsinfra-dev1");
     }
 
+    /// CreateRole (IAM API Reference): `RoleName` is 1-64 characters of
+    /// "upper and lowercase alphanumeric characters with no spaces. You can
+    /// also include any of the following characters: _+=,.@-"; `Path` is
+    /// `/` or 1-512 characters that "begin and end with forward slashes"
+    /// with ASCII `!` through DEL in between.
+    #[test]
+    fn every_role_name_and_the_path_fit_the_iam_rules_for_the_longest_suffixes() {
+        // The network family's flow-log role is declared there, as
+        // `role-flowlogs-{suffix}`; its purpose is checked here too.
+        let flowlogs = Role {
+            id: ids::ROLE_FLOWLOGS,
+            purpose: "flowlogs",
+            service: "vpc-flow-logs.amazonaws.com",
+            deps: vec![],
+            managed: vec![],
+            policy: no_inline_policy,
+        };
+        for suffix in ["abcdefghijkl", "abcdefghij-1", "abcde-fghijk", "a-b-c-d-e-f1"] {
+            let mut settings = crate::testing::settings(&[]);
+            settings.suffix = crate::naming::Suffix::parse(suffix).unwrap();
+            let cx = crate::testing::ctx_with(crate::testing::offline_clients(), settings);
+            for role in super::super::roles().iter().chain([&flowlogs]) {
+                let name = role.name(&cx);
+                assert!((1..=64).contains(&name.len()), "{name}");
+                assert!(
+                    name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)),
+                    "{name}"
+                );
+            }
+            let path = role_path(&cx);
+            assert!(
+                path.len() <= 512 && path.starts_with('/') && path.ends_with('/'),
+                "{path}"
+            );
+            assert!(path.chars().all(|c| ('\u{21}'..='\u{7f}').contains(&c)), "{path}");
+        }
+    }
+
     #[test]
     fn trust_policy_names_one_service_and_the_account() {
         let t = trust_policy("ecs-tasks.amazonaws.com", "123456789012");

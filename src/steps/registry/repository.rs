@@ -220,7 +220,7 @@ impl Step for EcrRepo {
         let want_enc = wanted_encryption(&cx.settings);
         let have_enc = rec.attr("encryption").unwrap_or("AES256");
         let key_differs = match (&cx.settings.kms_key_arn, rec.attr("kms_key")) {
-            (Some(want), Some(have)) => want != have && !want.contains(":alias/"),
+            (Some(want), Some(have)) => want != have,
             _ => false,
         };
         if have_enc != want_enc || key_differs {
@@ -274,6 +274,35 @@ impl Step for EcrRepo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CreateRepository `repositoryName` (ECR API Reference): 2-256
+    /// characters matching
+    /// `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, and
+    /// it "must start with a letter".
+    fn ecr_name_ok(name: &str) -> bool {
+        let component = |c: &str| {
+            !c.is_empty()
+                && c.split(['.', '_', '-'])
+                    .all(|run| !run.is_empty() && run.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit()))
+        };
+        (2..=256).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.split('/').all(component)
+    }
+
+    #[test]
+    fn the_repository_name_fits_the_ecr_rule_for_the_longest_suffixes() {
+        for bad in ["a", "Ab", "a--b", "a-", "-a", "a//b", "a/", "1ab"] {
+            assert!(!ecr_name_ok(bad), "{bad}");
+        }
+        for suffix in ["abcdefghijkl", "abcdefghij-1", "abcde-fghijk", "a-b-c-d-e-f1"] {
+            let mut settings = crate::testing::settings(&[]);
+            settings.suffix = crate::naming::Suffix::parse(suffix).unwrap();
+            let cx = crate::testing::ctx_with(crate::testing::offline_clients(), settings);
+            let name = repo_name(&cx);
+            assert!(ecr_name_ok(&name), "{name}");
+        }
+    }
 
     #[test]
     fn lifecycle_policy_keeps_the_last_ten_images_of_any_tag_status() {

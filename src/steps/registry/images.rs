@@ -1,0 +1,147 @@
+//! The images in the stack's ECR repository (`DescribeImages`): whether a
+//! tag has been pushed, the URI a task definition runs, and the summary
+//! `status` shows.
+
+use super::repo_name;
+use crate::aws::AwsResultExt;
+use crate::steps::{ids, Ctx, StepResult};
+use aws_sdk_ecr::types::ImageIdentifier;
+
+/// `{repository URI}:{tag}`, from this run's `ecr-repo` record (fails
+/// clearly when the repository step has not run).
+pub fn image_uri(cx: &Ctx, tag: &str) -> StepResult<String> {
+    Ok(format!("{}:{tag}", cx.attr(ids::ECR_REPO, "uri")?))
+}
+
+/// Whether the stack's repository holds an image tagged `tag`. A missing
+/// image (`ImageNotFoundException`) or a missing repository
+/// (`RepositoryNotFoundException`) is `false`: either way a service
+/// pointed at that tag could never pull it. Any other error is an error.
+pub async fn image_exists(cx: &Ctx, tag: &str) -> StepResult<bool> {
+    let r = cx
+        .aws
+        .ecr
+        .describe_images()
+        .repository_name(repo_name(cx))
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await
+        .aws("DescribeImages");
+    match r {
+        Ok(out) => Ok(out
+            .image_details()
+            .iter()
+            .any(|d| d.image_tags().iter().any(|t| t == tag))),
+        Err(e) if e.code_is("ImageNotFoundException") || e.code_is("RepositoryNotFoundException") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Image count and newest tag of the repository.
+pub(super) async fn image_summary(cx: &Ctx, repo: &str) -> StepResult<(usize, Option<String>)> {
+    let images = cx
+        .aws
+        .ecr
+        .describe_images()
+        .repository_name(repo)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .aws("DescribeImages")?;
+    let mut newest: Option<(aws_smithy_types::DateTime, Option<String>)> = None;
+    for d in &images {
+        let at = d
+            .image_pushed_at()
+            .cloned()
+            .unwrap_or(aws_smithy_types::DateTime::from_secs(0));
+        if newest.as_ref().is_none_or(|(t, _)| at > *t) {
+            newest = Some((at, d.image_tags().first().cloned()));
+        }
+    }
+    Ok((images.len(), newest.and_then(|(_, t)| t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Record;
+    use aws_sdk_ecr::operation::describe_images::DescribeImagesOutput;
+    use aws_sdk_ecr::types::ImageDetail;
+    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    /// A context whose ECR client answers from `rules`.
+    fn ecr_ctx(rules: &[&Rule]) -> Ctx {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for r in rules {
+            interceptor = interceptor.with_rule(r);
+        }
+        let conf = aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new("ap-southeast-2"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        let mut clients = crate::testing::offline_clients();
+        clients.ecr = aws_sdk_ecr::Client::from_conf(conf);
+        crate::testing::ctx_with(clients, crate::testing::settings(&[]))
+    }
+
+    /// ECR's JSON error answer (awsJson1.1) for `code`.
+    fn ecr_error(code: &'static str) -> HttpResponse {
+        let mut r = HttpResponse::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(format!(r#"{{"__type":"{code}","message":"not there"}}"#)),
+        );
+        r.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+        r
+    }
+
+    fn asks_for_v1_in_our_repository(req: &aws_sdk_ecr::operation::describe_images::DescribeImagesInput) -> bool {
+        req.repository_name() == Some("ecr-api-dev1")
+            && req.image_ids().len() == 1
+            && req.image_ids()[0].image_tag() == Some("v1")
+    }
+
+    #[tokio::test]
+    async fn a_pushed_tag_exists() {
+        let rule = mock!(aws_sdk_ecr::Client::describe_images)
+            .match_requests(asks_for_v1_in_our_repository)
+            .then_output(|| {
+                DescribeImagesOutput::builder()
+                    .image_details(ImageDetail::builder().image_tags("v1").image_tags("latest").build())
+                    .build()
+            });
+        assert!(image_exists(&ecr_ctx(&[&rule]), "v1").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_missing_image_or_repository_is_false_and_other_errors_are_errors() {
+        for code in ["ImageNotFoundException", "RepositoryNotFoundException"] {
+            let rule = mock!(aws_sdk_ecr::Client::describe_images)
+                .match_requests(asks_for_v1_in_our_repository)
+                .then_http_response(move || ecr_error(code));
+            assert!(!image_exists(&ecr_ctx(&[&rule]), "v1").await.unwrap(), "{code}");
+        }
+        let rule =
+            mock!(aws_sdk_ecr::Client::describe_images).then_http_response(|| ecr_error("AccessDeniedException"));
+        let e = image_exists(&ecr_ctx(&[&rule]), "v1").await.unwrap_err();
+        assert!(e.code_is("AccessDeniedException"), "{e}");
+    }
+
+    #[test]
+    fn the_image_uri_is_the_recorded_repository_and_the_tag() {
+        let cx = crate::testing::ctx(&[]);
+        assert!(image_uri(&cx, "v1").is_err(), "no repository record yet");
+        let uri = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1";
+        cx.set_record(ids::ECR_REPO, Record::new("ecr-api-dev1").with("uri", uri));
+        assert_eq!(image_uri(&cx, "v1").unwrap(), format!("{uri}:v1"));
+    }
+}
