@@ -650,9 +650,34 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     // ------------------------------------------------ topic, alarms, dashboard
     let topic = format!("arn:aws:sns:{REGION}:123456789012:sns-alarms-{s}");
     let ta = aws.sns.get_topic_attributes().topic_arn(&topic).send().await.unwrap();
+    // The topic is encrypted with the stack's own customer managed key (its
+    // policy lets CloudWatch publish), never with alias/aws/sns.
+    let alias = aws
+        .kms
+        .list_aliases()
+        .send()
+        .await
+        .unwrap()
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some(&format!("alias/kms-alarms-{s}")))
+        .and_then(|a| a.target_key_id().map(str::to_owned))
+        .expect("the alarm topic's key has its alias");
+    let key_arn = aws
+        .kms
+        .describe_key()
+        .key_id(&alias)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         ta.attributes().unwrap().get("KmsMasterKeyId").map(String::as_str),
-        Some("alias/aws/sns")
+        Some(key_arn.as_str())
     );
     let subs = aws
         .sns

@@ -527,6 +527,25 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
         0
     };
     m.insert("ecs-service", services);
+    // The alarm topic's customer managed key: live (not pending deletion).
+    let alias = format!("alias/kms-alarms-{s}");
+    let mut keys = 0;
+    for a in aws.kms.list_aliases().send().await.unwrap().aliases() {
+        if a.alias_name() != Some(alias.as_str()) {
+            continue;
+        }
+        if let Some(k) = a.target_key_id() {
+            let meta = aws.kms.describe_key().key_id(k).send().await.unwrap();
+            let state = meta
+                .key_metadata()
+                .and_then(|m| m.key_state())
+                .map(|s| s.as_str().to_owned());
+            if state.as_deref() != Some("PendingDeletion") {
+                keys += 1;
+            }
+        }
+    }
+    m.insert("kms-key", keys);
     m
 }
 
@@ -553,6 +572,7 @@ pub fn full_census() -> BTreeMap<&'static str, usize> {
         ("target-group", 2),
         ("ecs-cluster", 1),
         ("ecs-service", 1),
+        ("kms-key", 1),
     ]
     .into()
 }
