@@ -54,6 +54,7 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, E
         ecs::register(cx, &inputs).await?
     };
     let before = svc.current_service_deployment().map(str::to_owned);
+    let was_idle = svc.desired_count() == 0;
     cx.waiting("deploy", &format!("rolling out {target}"));
     let mut label = ecs::start(cx, &target, unchanged).await?;
     let started = tokio::time::Instant::now();
@@ -74,6 +75,9 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, E
         Rollout::Done(id) => {
             if !id.is_empty() {
                 label = id;
+            }
+            if was_idle {
+                crate::steps::scaling::raise_floor(cx).await?;
             }
             Ok(format!("deployment {label} of {target} ({}) completed in {secs}s", inputs.image))
         }

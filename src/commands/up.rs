@@ -14,6 +14,7 @@ pub async fn run(cli: &Cli, a: &UpArgs, max_attempts: u32) -> Result<(), Error> 
     let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
     steps::preflight(&engine.cx).await?;
     let summary = engine.up(parallelism).await?;
+    first_image(&engine, cli.quiet).await?;
     let outputs = steps::outputs(&engine.cx);
     write_outputs(&a.outputs, &outputs)?;
     if a.run.json {
@@ -31,6 +32,41 @@ pub async fn run(cli: &Cli, a: &UpArgs, max_attempts: u32) -> Result<(), Error> 
         }
         println!("{}", serde_json::to_string_pretty(&outputs).expect("json"));
     }
+    Ok(())
+}
+
+/// A fresh stack whose repository has no image yet runs no task. With a
+/// container engine on this machine, `up` builds `container/`, pushes it
+/// and deploys it, as CDK's image assets do; without one it says exactly
+/// which commands bring the service up.
+async fn first_image(engine: &crate::ops::Engine, quiet: bool) -> Result<(), Error> {
+    let cx = &engine.cx;
+    if cx.settings.image.is_some() || steps::ecs::image_present(cx) {
+        return Ok(());
+    }
+    let tag = cx.settings.image_tag.clone();
+    let context = Path::new("container");
+    if context.join("Dockerfile").is_file() && super::image::detect_engine().await.is_ok() {
+        if !quiet {
+            eprintln!(
+                "up: the repository has no image `{tag}`: building {} and pushing it",
+                context.display()
+            );
+        }
+        super::image::push(cx, &tag, context).await?;
+        let report = super::deploy::run_rollout(engine, std::time::Duration::from_secs(30 * 60)).await?;
+        if !quiet {
+            eprintln!("up: {report}");
+        }
+        return Ok(());
+    }
+    let s = cx.suffix();
+    eprintln!(
+        "notice: the service runs no task yet: the repository has no image tagged `{tag}` \
+         (and no container engine to build one was found here)\n  \
+         hint: on a machine with docker, podman or buildah: provision image push --suffix {s} --tag {tag}, \
+         then provision deploy --suffix {s} (it scales the service to its minimum)"
+    );
     Ok(())
 }
 

@@ -44,7 +44,9 @@ fn cluster_record(c: &DbCluster) -> Record {
         .with("port", c.port().unwrap_or(DB_PORT).to_string())
         .with("arn", c.db_cluster_arn().unwrap_or_default())
         .with("engine_version", c.engine_version().unwrap_or_default())
-        .with("master_username", c.master_username().unwrap_or(MASTER_USERNAME));
+        .with("master_username", c.master_username().unwrap_or(MASTER_USERNAME))
+        // `rds-db:connect` is scoped to this id (not the cluster's name).
+        .with("resource_id", c.db_cluster_resource_id().unwrap_or_default());
     if let Some(arn) = c.master_user_secret().and_then(|s| s.secret_arn()) {
         r = r.with("master_secret_arn", arn);
     }
@@ -112,6 +114,9 @@ impl Step for Cluster {
             .enable_cloudwatch_logs_exports("postgresql")
             .serverless_v2_scaling_configuration(scaling(&cx.settings))
             .deletion_protection(cx.settings.protect_data)
+            // The app logs in as its least-privilege role with IAM auth
+            // tokens, so no password of its own needs rotating.
+            .enable_iam_database_authentication(true)
             .set_tags(Some(tags::rds(cx.tags(&id, ids::DB_CLUSTER))))
             .send()
             .await
@@ -201,6 +206,11 @@ impl Step for Cluster {
                 on_off(s.protect_data)
             ));
             modify = modify.deletion_protection(s.protect_data);
+            changes = true;
+        }
+        if c.iam_database_authentication_enabled() == Some(false) {
+            drift.push("IAM database authentication is off (the app logs in with IAM tokens)".into());
+            modify = modify.enable_iam_database_authentication(true);
             changes = true;
         }
         if c.master_user_secret().is_none() {

@@ -38,6 +38,21 @@ pub const OTEL_CONTAINER: &str = "otel-collector";
 /// [`OTEL_CONFIG_ENV`], instead of its bundled configuration.
 pub const OTEL_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3";
 pub const DESIRED_COUNT: i32 = 2;
+/// The tag a new stack runs until an image is deployed: the only one the
+/// task definition may name before it is in the registry (the service then
+/// runs no task; see [`image_present`]).
+pub const DEFAULT_TAG: &str = "latest";
+
+/// Whether the image the task definition runs can be pulled: false only
+/// for the stack's own repository without that tag (a fresh account). The
+/// service then runs 0 tasks and auto scaling's floor is 0, so nothing
+/// tries to pull an image that is not there (on AWS: CannotPullContainerError,
+/// the circuit breaker, a failed first deployment).
+pub fn image_present(cx: &Ctx) -> bool {
+    cx.rec(ids::TASK_DEF)
+        .map(|r| r.attr("image_present") != Some("false"))
+        .unwrap_or(true)
+}
 /// CreateService `healthCheckGracePeriodSeconds` (ECS API Reference: up to
 /// 2,147,483,647 seconds; used with a load balancer, which the service has).
 pub const HEALTH_GRACE_SECONDS: i32 = 60;

@@ -73,6 +73,9 @@ pub fn judge_service_deployment(d: &aws_sdk_ecs::types::ServiceDeployment) -> Ro
 /// image tag). Returns the id of the deployment ECS started for `target`,
 /// or an empty string when the answer names none.
 pub async fn start(cx: &Ctx, target: &str, force: bool) -> StepResult<String> {
+    // A service that ran no task (its image was not in the registry yet)
+    // starts the configured number with its first deployed image.
+    let idle = describe_service(cx).await?.is_some_and(|s| s.desired_count() == 0);
     let out = cx
         .aws
         .ecs
@@ -80,6 +83,7 @@ pub async fn start(cx: &Ctx, target: &str, force: bool) -> StepResult<String> {
         .cluster(cluster_name(cx))
         .service(service_name(cx))
         .task_definition(target)
+        .set_desired_count(idle.then_some(super::DESIRED_COUNT))
         // Same definition (a moved mutable tag): start fresh tasks anyway.
         .force_new_deployment(force)
         .send()

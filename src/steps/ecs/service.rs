@@ -4,7 +4,7 @@
 //! and waits with the ServicesStable and ServicesInactive waiters; found
 //! through DescribeServices.
 
-use super::discovery::{scaling_bounds, services};
+use super::discovery::{describe_service, scaling_bounds, services};
 use super::{cluster_name, service_name, APP_CONTAINER, BAKE_MINUTES, DESIRED_COUNT, HEALTH_GRACE_SECONDS};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{tags, AwsError, AwsResultExt};
@@ -66,6 +66,16 @@ pub(super) fn deployment_ok(d: Option<&DeploymentConfiguration>) -> bool {
             && d.deployment_circuit_breaker()
                 .is_some_and(|c| c.enable() && c.rollback())
     })
+}
+
+/// Tasks to run when auto scaling does not manage the count yet: none while
+/// the image is not in the registry (see [`super::image_present`]).
+fn wanted_count(cx: &Ctx) -> i32 {
+    if super::image_present(cx) {
+        DESIRED_COUNT
+    } else {
+        0
+    }
 }
 
 pub struct Service;
@@ -142,7 +152,7 @@ impl Service {
         let count = svc.desired_count();
         let want_count = match bounds {
             Some((min, max)) => count.clamp(min, max),
-            None => DESIRED_COUNT,
+            None => wanted_count(cx),
         };
         if count != want_count {
             req = req.desired_count(want_count);
@@ -162,7 +172,7 @@ impl Service {
             Some((min, max)) if count < min || count > max => {
                 d.push(format!("desired count {count} is outside auto scaling's {min}..{max}"))
             }
-            None if count != DESIRED_COUNT => d.push(format!("desired count {count} (wants {DESIRED_COUNT})")),
+            None if count != wanted_count(cx) => d.push(format!("desired count {count} (wants {})", wanted_count(cx))),
             _ => {}
         }
         let td = cx.id_of(ids::TASK_DEF)?;
@@ -250,7 +260,7 @@ impl Step for Service {
             .cluster(cluster_name(cx))
             .service_name(&name)
             .task_definition(cx.id_of(ids::TASK_DEF)?)
-            .desired_count(DESIRED_COUNT)
+            .desired_count(wanted_count(cx))
             // Never with a launch type: the strategy decides Fargate vs Spot.
             .set_capacity_provider_strategy(Some(capacity_strategy(cx.settings.spot_percent)?))
             .platform_version("LATEST")
@@ -307,14 +317,33 @@ impl Step for Service {
 
     async fn wait_ready(&self, cx: &Ctx, rec: &Record) -> StepResult<Record> {
         cx.waiting(ids::ECS_SERVICE, "service to reach a steady state");
-        cx.aws
-            .ecs
-            .wait_until_services_stable()
-            .cluster(cluster_name(cx))
-            .services(&rec.id)
-            .wait(Duration::from_secs(30 * 60))
-            .await
-            .map_err(|e| waiter_err("WaitServicesStable", e))?;
+        // Not the SDK's ServicesStable waiter: it only compares counts, so a
+        // deployment the circuit breaker has failed (tasks that cannot pull
+        // their image) would keep it polling for its whole timeout. The
+        // rollout judge stops at once on FAILED and names the reason.
+        let target = cx.id_of(ids::TASK_DEF)?;
+        let backoff = Backoff {
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(15),
+            timeout: Duration::from_secs(30 * 60),
+        };
+        wait::poll("the service to reach a steady state", backoff, || async {
+            let Some(svc) = describe_service(cx).await? else {
+                return Err(AwsError::custom(
+                    "DescribeServices",
+                    "ServiceNotActive",
+                    "the service is not active",
+                ));
+            };
+            match super::judge(&svc, &target) {
+                super::Rollout::Failed(why) => Err(AwsError::custom("WaitServicesStable", "DeploymentFailed", why)),
+                // A service asked to run nothing (no image yet) is settled.
+                _ if svc.desired_count() == 0 => Ok(Some(())),
+                _ if svc.deployments().len() == 1 && svc.running_count() == svc.desired_count() => Ok(Some(())),
+                _ => Ok(None),
+            }
+        })
+        .await?;
         Ok(rec.clone())
     }
 

@@ -6,11 +6,12 @@
 
 use super::discovery::{latest_revision, revisions};
 use super::task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
-use super::{family, APP_CONTAINER, OTEL_CONTAINER, OTEL_IMAGE, STOP_TIMEOUT};
+use super::{family, APP_CONTAINER, DEFAULT_TAG, OTEL_CONTAINER, OTEL_IMAGE, STOP_TIMEOUT};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{tags, AwsError, AwsResultExt};
 use crate::state::Record;
 use crate::steps::network::APP_PORT;
+use crate::steps::registry::{image_exists, repo_name};
 use crate::steps::{build_err, ids, Ctx, Dep, Step, StepResult};
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{
@@ -151,8 +152,13 @@ impl TaskInputs {
             .secrets(secret("DB_HOST", &self.connection_secret, "host")?)
             .secrets(secret("DB_PORT", &self.connection_secret, "port")?)
             .secrets(secret("DB_NAME", &self.connection_secret, "dbname")?)
-            .secrets(secret("DB_USERNAME", &self.credentials_secret, "username")?)
-            .secrets(secret("DB_PASSWORD", &self.credentials_secret, "password")?)
+            // The credentials are read by the app itself when its pool opens
+            // a connection (not injected once at start), so a rotation of
+            // the secret never locks it out; its queries run as the
+            // least-privilege role with IAM auth tokens.
+            .environment(env("DB_SECRET_ARN", &self.credentials_secret))
+            .environment(env("DB_IAM_AUTH", "1"))
+            .environment(env("DB_APP_USER", crate::steps::identity::APP_DB_USER))
             .stop_timeout(STOP_TIMEOUT)
             .readonly_root_filesystem(true)
             // gunicorn's heartbeat lives in /dev/shm; /tmp is a scratch volume.
@@ -269,6 +275,38 @@ pub struct TaskDef {
     pub own_image: bool,
 }
 
+impl TaskDef {
+    /// Whether the tag is in the stack's repository (an `--image` elsewhere
+    /// is the operator's to vouch for).
+    async fn image_present(&self, cx: &Ctx) -> StepResult<bool> {
+        if !self.own_image {
+            return Ok(true);
+        }
+        image_exists(cx, &cx.settings.image_tag).await
+    }
+}
+
+/// A revision is never registered for a tag that was asked for and is not
+/// in the registry: the step stops first, naming the tag and the
+/// repository. Only the default tag of a fresh stack may be missing (the
+/// service then runs no task until `image push` and `deploy`).
+fn refuse_missing_tag(cx: &Ctx, present: bool) -> StepResult<()> {
+    if present || cx.settings.image_tag == DEFAULT_TAG {
+        return Ok(());
+    }
+    Err(AwsError::custom(
+        "RegisterTaskDefinition",
+        "ImageNotFound",
+        format!(
+            "the repository {} has no image tagged `{}`; nothing was registered\n  hint: push it first: provision image push --suffix {} --tag {}",
+            repo_name(cx),
+            cx.settings.image_tag,
+            cx.suffix(),
+            cx.settings.image_tag
+        ),
+    ))
+}
+
 #[async_trait]
 impl Step for TaskDef {
     fn id(&self) -> &str {
@@ -296,17 +334,26 @@ impl Step for TaskDef {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(latest_revision(cx, &family(cx))
-            .await?
-            .map(|arn| Record::new(arn).with("family", family(cx))))
+        let Some(arn) = latest_revision(cx, &family(cx)).await? else {
+            return Ok(None);
+        };
+        let present = self.image_present(cx).await?;
+        Ok(Some(
+            Record::new(arn)
+                .with("family", family(cx))
+                .with("image_present", present.to_string()),
+        ))
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
+        let present = self.image_present(cx).await?;
         let inputs = TaskInputs::from_ctx(cx)?;
+        refuse_missing_tag(cx, present)?;
         let arn = register(cx, &inputs).await?;
         Ok(Record::new(arn)
             .with("family", inputs.family)
-            .with("image", inputs.image))
+            .with("image", inputs.image)
+            .with("image_present", present.to_string()))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
@@ -321,6 +368,8 @@ impl Step for TaskDef {
             drift.push("definition differs".into());
         }
         if fix {
+            let present = rec.attr("image_present") != Some("false");
+            refuse_missing_tag(cx, present)?;
             let arn = register(cx, &inputs).await?;
             drift.push(format!("registered {arn}"));
             // The service step reads this record to roll the new revision out.
@@ -328,7 +377,8 @@ impl Step for TaskDef {
                 ids::TASK_DEF,
                 Record::new(arn)
                     .with("family", inputs.family)
-                    .with("image", inputs.image),
+                    .with("image", inputs.image)
+                    .with("image_present", present.to_string()),
             );
         }
         Ok(drift)
@@ -417,14 +467,23 @@ mod tests {
             s["DB_NAME"],
             "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf:dbname::"
         );
-        assert_eq!(
-            s["DB_PASSWORD"],
-            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:password::"
+        // No password is injected at start (it would go stale at the first
+        // rotation): the app reads the secret itself and runs as its role.
+        assert!(
+            !s.contains_key("DB_PASSWORD") && !s.contains_key("DB_USERNAME"),
+            "{s:?}"
         );
+        let env: BTreeMap<&str, &str> = app
+            .environment()
+            .iter()
+            .filter_map(|e| Some((e.name()?, e.value()?)))
+            .collect();
         assert_eq!(
-            s["DB_USERNAME"],
-            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl:username::"
+            env["DB_SECRET_ARN"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl"
         );
+        assert_eq!(env["DB_IAM_AUTH"], "1");
+        assert_eq!(env["DB_APP_USER"], "catalog_app");
         assert!(app
             .environment()
             .iter()
@@ -494,6 +553,17 @@ mod tests {
 
         // The task role grants what the awsxray exporter calls.
         let cx = crate::testing::ctx(&[]);
+        cx.set_record(
+            ids::DB_CLUSTER,
+            Record::new("aurora-catalog-dev1").with("resource_id", "cluster-X"),
+        );
+        cx.set_record(
+            ids::SECRET_DB_CREDENTIALS,
+            Record::new("creds").with(
+                "arn",
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl",
+            ),
+        );
         let policy = crate::steps::identity::task_policy(&cx, "123456789012").unwrap();
         let allowed: Vec<&str> = policy["Statement"]
             .as_array()

@@ -4,7 +4,7 @@
 mod policies;
 mod role;
 
-pub use policies::{exec_policy, no_inline_policy, task_policy, EXEC_ACTIONS, XRAY_ACTIONS};
+pub use policies::{exec_policy, no_inline_policy, task_policy, APP_DB_USER, EXEC_ACTIONS, XRAY_ACTIONS};
 pub use role::{role_path, trust_policy, PolicyFn, Role};
 
 use super::{ids, StepRef};
@@ -48,7 +48,9 @@ fn roles() -> Vec<Role> {
             id: ids::ROLE_TASK,
             purpose: "task",
             service: "ecs-tasks.amazonaws.com",
-            deps: vec![],
+            // Its policy names the credentials secret and the cluster's
+            // resource id (for rds-db:connect).
+            deps: vec![ids::DB_CLUSTER, ids::SECRET_DB_CREDENTIALS],
             managed: vec![],
             policy: task_policy,
         },

@@ -18,10 +18,9 @@ pub fn exec_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
         logs.push(json!(format!("{arn}:*")));
         logs.push(json!(arn));
     }
-    let secrets = vec![
-        cx.attr(ids::SECRET_DB_CONNECTION, "arn")?,
-        cx.attr(ids::SECRET_DB_CREDENTIALS, "arn")?,
-    ];
+    // Only the connection secret is injected (host, port, name); the
+    // credentials are the app's to read (the task role's grant).
+    let secrets = vec![cx.attr(ids::SECRET_DB_CONNECTION, "arn")?];
     let mut statements = vec![
         json!({
             "Sid": "EcrAuthToken",
@@ -88,13 +87,46 @@ pub const EXEC_ACTIONS: [&str; 4] = [
 /// `"Resource": "*"` is unavoidable here: neither X-Ray nor the
 /// `ssmmessages` channel actions support resource-level permissions. The
 /// actions are named one by one; there is no service-wide wildcard.
-pub fn task_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
-    let mut statements = vec![json!({
-        "Sid": "WriteTraces",
-        "Effect": "Allow",
-        "Action": XRAY_ACTIONS,
-        "Resource": "*"
-    })];
+pub fn task_policy(cx: &Ctx, account: &str) -> StepResult<Value> {
+    let partition = crate::aws::partition(cx.region());
+    let cluster = cx.rec(ids::DB_CLUSTER)?;
+    let resource_id = cluster.attr("resource_id").unwrap_or_default();
+    let mut statements = vec![
+        json!({
+            "Sid": "WriteTraces",
+            "Effect": "Allow",
+            "Action": XRAY_ACTIONS,
+            "Resource": "*"
+        }),
+        // The app reads the admin credentials when its pool opens a
+        // connection (so it survives the secret's rotation) to run the
+        // migrations, and logs in as its own role with IAM auth tokens.
+        json!({
+            "Sid": "ReadDatabaseCredentials",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": cx.attr(ids::SECRET_DB_CREDENTIALS, "arn")?
+        }),
+    ];
+    // RDS user guide, "Creating and using an IAM policy for IAM database
+    // access": arn:aws:rds-db:REGION:ACCOUNT:dbuser:DbClusterResourceId/USER.
+    if !resource_id.is_empty() {
+        statements.push(json!({
+            "Sid": "ConnectAsTheAppRole",
+            "Effect": "Allow",
+            "Action": "rds-db:connect",
+            "Resource": format!("arn:{partition}:rds-db:{}:{account}:dbuser:{resource_id}/{APP_DB_USER}", cx.region())
+        }));
+    }
+    if let Some(key) = &cx.settings.kms_key_arn {
+        statements.push(json!({
+            "Sid": "DecryptTheCredentials",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": key,
+            "Condition": {"StringEquals": {"kms:ViaService": format!("secretsmanager.{}.amazonaws.com", cx.region())}}
+        }));
+    }
     if cx.settings.enable_exec {
         statements.push(json!({
             "Sid": "EcsExecChannels",
@@ -105,6 +137,9 @@ pub fn task_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
     }
     Ok(json!({"Version": "2012-10-17", "Statement": statements}))
 }
+
+/// The database role the app's migrations create and its queries run as.
+pub const APP_DB_USER: &str = "catalog_app";
 
 /// The ECS infrastructure role carries only its AWS-managed policy.
 pub fn no_inline_policy(_cx: &Ctx, _account: &str) -> StepResult<Value> {
@@ -138,6 +173,13 @@ mod tests {
             scoped.push(arn.to_string());
             scoped.push(format!("{arn}:*"));
         }
+        cx.set_record(
+            ids::DB_CLUSTER,
+            Record::new("aurora-catalog-dev1").with("resource_id", "cluster-ABCDEFGHIJKL"),
+        );
+        scoped.push(format!(
+            "arn:aws:rds-db:ap-southeast-2:123456789012:dbuser:cluster-ABCDEFGHIJKL/{APP_DB_USER}"
+        ));
         (cx, scoped)
     }
 
@@ -194,7 +236,9 @@ mod tests {
             .iter()
             .find(|s| s["Action"] == "secretsmanager:GetSecretValue")
             .unwrap();
-        assert_eq!(as_list(&secrets["Resource"]).len(), 2);
+        // Only the connection secret: the credentials are the app's to read.
+        assert_eq!(as_list(&secrets["Resource"]).len(), 1);
+        assert!(as_list(&secrets["Resource"])[0].contains("db-connection-dev1"));
         let pull = st
             .iter()
             .find(|s| as_list(&s["Action"]).contains(&"ecr:BatchGetImage".to_string()))
@@ -244,7 +288,23 @@ mod tests {
             .iter()
             .flat_map(|s| as_list(&s["Action"]))
             .collect();
-        assert_eq!(all, XRAY_ACTIONS.map(String::from).to_vec());
+        let mut want = XRAY_ACTIONS.map(String::from).to_vec();
+        want.extend([
+            "secretsmanager:GetSecretValue".to_string(),
+            "rds-db:connect".to_string(),
+        ]);
+        assert_eq!(all, want);
+        let st = doc["Statement"].as_array().unwrap();
+        let connect = st.iter().find(|s| s["Action"] == "rds-db:connect").unwrap();
+        assert_eq!(
+            connect["Resource"],
+            "arn:aws:rds-db:ap-southeast-2:123456789012:dbuser:cluster-ABCDEFGHIJKL/catalog_app"
+        );
+        let read = st
+            .iter()
+            .find(|s| s["Action"] == "secretsmanager:GetSecretValue")
+            .unwrap();
+        assert!(read["Resource"].as_str().unwrap().contains("rds!cluster"));
 
         let (cx, scoped) = stack_ctx(&["--enable-exec"]);
         let doc = task_policy(&cx, ACCOUNT).unwrap();
@@ -258,7 +318,7 @@ mod tests {
         for a in EXEC_ACTIONS {
             assert!(all.contains(&a.to_string()), "{a}");
         }
-        assert_eq!(all.len(), XRAY_ACTIONS.len() + EXEC_ACTIONS.len());
+        assert_eq!(all.len(), XRAY_ACTIONS.len() + EXEC_ACTIONS.len() + 2);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod target;
 
 pub use crate::steps::ecs::scaling_bounds as bounds;
 pub use policy::{cpu_tracking, CpuPolicy};
-pub use target::Target;
+pub use target::{min_tasks, raise_floor, Target};
 
 use crate::aws::AwsError;
 use crate::config::Settings;

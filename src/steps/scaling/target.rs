@@ -12,6 +12,16 @@ use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 
 pub struct Target;
 
+/// Auto scaling's floor: [`MIN_TASKS`], or 0 while the image is not in the
+/// registry (a floor of 2 would start tasks that cannot pull it).
+pub fn min_tasks(cx: &Ctx) -> i32 {
+    if crate::steps::ecs::image_present(cx) {
+        MIN_TASKS
+    } else {
+        0
+    }
+}
+
 impl Target {
     async fn register(cx: &Ctx) -> StepResult<String> {
         let mut req = cx
@@ -21,7 +31,7 @@ impl Target {
             .service_namespace(ServiceNamespace::Ecs)
             .resource_id(resource_id(cx))
             .scalable_dimension(dimension())
-            .min_capacity(MIN_TASKS)
+            .min_capacity(min_tasks(cx))
             .max_capacity(MAX_TASKS);
         for (k, v) in cx.tags(&resource_id(cx), ids::SCALING_TARGET) {
             req = req.tags(k, v);
@@ -29,6 +39,23 @@ impl Target {
         let out = req.send().await.aws("RegisterScalableTarget")?;
         Ok(out.scalable_target_arn().unwrap_or_default().to_owned())
     }
+}
+
+/// After the first deploy of an image: auto scaling's floor goes back to
+/// [`MIN_TASKS`] (RegisterScalableTarget updates an existing target).
+pub async fn raise_floor(cx: &Ctx) -> StepResult<()> {
+    cx.aws
+        .autoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(resource_id(cx))
+        .scalable_dimension(dimension())
+        .min_capacity(MIN_TASKS)
+        .max_capacity(MAX_TASKS)
+        .send()
+        .await
+        .aws("RegisterScalableTarget")?;
+    Ok(())
 }
 
 #[async_trait]
@@ -40,7 +67,8 @@ impl Step for Target {
         "scalable-target"
     }
     fn deps(&self) -> Vec<Dep> {
-        vec![ids::ECS_SERVICE.into()]
+        // The task definition says whether the image can be pulled yet.
+        vec![ids::ECS_SERVICE.into(), ids::TASK_DEF.into()]
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
@@ -56,12 +84,12 @@ impl Step for Target {
         let arn = Self::register(cx).await?;
         Ok(Record::new(resource_id(cx))
             .with("arn", arn)
-            .with("min", MIN_TASKS.to_string())
+            .with("min", min_tasks(cx).to_string())
             .with("max", MAX_TASKS.to_string()))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
-        let (min, max) = (MIN_TASKS.to_string(), MAX_TASKS.to_string());
+        let (min, max) = (min_tasks(cx).to_string(), MAX_TASKS.to_string());
         if rec.attr("min") == Some(min.as_str()) && rec.attr("max") == Some(max.as_str()) {
             return Ok(vec![]);
         }
