@@ -11,6 +11,11 @@ use std::net::Ipv4Addr;
 /// chain names one.
 pub const DEFAULT_REGION: &str = "ap-southeast-2";
 
+/// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise: enough that a
+/// storm throttling one call in five still converges (0.2^8 ≈ 3e-6 per call),
+/// while a healthy call still succeeds on its first attempt.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
 /// The stack's settings as requested, before validation. `Default` holds the
 /// documented defaults (the command line's defaults are these).
 #[derive(Debug, Clone, PartialEq)]
@@ -359,7 +364,7 @@ pub fn validate_env(region: Option<&str>) -> Result<u32, InputError> {
                 "unset it for the default of 8",
             )),
         },
-        Err(_) => Ok(crate::aws::DEFAULT_MAX_ATTEMPTS),
+        Err(_) => Ok(DEFAULT_MAX_ATTEMPTS),
     }
 }
 

@@ -12,11 +12,6 @@ use std::time::Duration;
 
 pub use error::{AwsError, ErrorClass};
 
-/// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise: enough that a
-/// storm throttling one call in five still converges (0.2^8 ≈ 3e-6 per call),
-/// while a healthy call still succeeds on its first attempt.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
-
 /// How long a connection to an endpoint may take before the attempt fails
 /// (and is retried): an unreachable endpoint fails fast instead of hanging.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -5,8 +5,9 @@
 //! out ([`start`], [`progress`]), and the service's `status`.
 //!
 //! - `discovery`: the describes every step of the family finds through.
-//! - `cluster`, `task_definition` (with `task_fingerprint`, its drift
-//!   comparison), `service`: one resource each.
+//! - `cluster`, `task_definition` (with `task_inputs`, what it should be,
+//!   and `task_fingerprint`, its drift comparison), `service`: one
+//!   resource each.
 //! - `rollout`: starting and judging a deployment of the service.
 
 mod cluster;
@@ -15,15 +16,15 @@ mod rollout;
 mod service;
 mod task_definition;
 mod task_fingerprint;
+mod task_inputs;
 
 pub use cluster::Cluster;
 pub use discovery::{describe_service, scalable_targets, scaling_bounds, services};
 pub use rollout::{judge, judge_service_deployment, progress, start, Rollout};
 pub use service::{capacity_strategy, deployment_configuration, Service};
-pub use task_definition::{
-    describe_task_definition, otel_config, register, TaskDef, TaskInputs, OTEL_CONFIG_ENV, OTEL_CONFIG_YAML,
-};
+pub use task_definition::{describe_task_definition, register, TaskDef};
 pub use task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
+pub use task_inputs::{otel_config, TaskInputs, OTEL_CONFIG_ENV, OTEL_CONFIG_YAML};
 
 use super::{ids, Ctx, StepRef};
 use crate::config::Settings;

@@ -153,7 +153,7 @@ pub fn fingerprint_diff(have: &Value, want: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::ecs::task_definition::sample_inputs;
+    use crate::steps::ecs::task_inputs::sample_inputs;
 
     #[test]
     fn a_described_definition_with_aws_defaults_has_the_same_fingerprint() {

@@ -3,6 +3,7 @@
 //! `RevokeSecurityGroupIngress`/`Egress`, and `DeleteSecurityGroup`.
 
 use super::discovery::{groups, owned_by, tag_spec};
+pub use super::security_group_rules::SecurityGroup;
 use super::security_group_rules::{permission_from_key, rule_keys, Peer, Rule};
 use super::ANYWHERE;
 use crate::aws::wait::{self, Backoff};
@@ -12,14 +13,6 @@ use crate::steps::{ids, Ctx, Dep, Step, StepResult};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 use std::collections::BTreeSet;
-
-pub struct SecurityGroup {
-    pub id: &'static str,
-    pub purpose: &'static str,
-    pub description: &'static str,
-    pub ingress: Vec<Rule>,
-    pub egress: Vec<Rule>,
-}
 
 impl SecurityGroup {
     fn permission(&self, cx: &Ctx, rule: &Rule) -> StepResult<(String, IpPermission)> {

@@ -2,7 +2,6 @@
 //! with EC2's `IpPermission`s: comparable rule keys, and a key back into the
 //! permission that revokes it.
 
-use super::security_group::SecurityGroup;
 use super::{APP_PORT, DB_PORT};
 use crate::steps::ids;
 use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
@@ -22,6 +21,16 @@ pub struct Rule {
     pub port: i32,
     pub peer: Peer,
     pub description: &'static str,
+}
+
+/// One security group as it should be; its step (find, create, reconcile
+/// the rules, destroy) is in `security_group`.
+pub struct SecurityGroup {
+    pub id: &'static str,
+    pub purpose: &'static str,
+    pub description: &'static str,
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
 }
 
 /// The three groups: the ALB open on 80/443, the app reachable only from
