@@ -3,8 +3,9 @@
 //!
 //! # A tour
 //!
-//! - [`cli`]: the command line, and the validation of every flag into
-//!   [`cli::Settings`] before the first AWS call (bad input exits 2).
+//! - [`cli`]: the command line (clap only); [`config`]: what a stack is
+//!   asked to be, validated into [`config::Settings`] before the first AWS
+//!   call (bad input exits 2).
 //! - [`naming`]: `{type}-{purpose}-{suffix}` names and the tags that let
 //!   every resource be found again without the state file.
 //! - [`graph`]: the dependency graph and its queue: a plain synchronous
@@ -12,19 +13,20 @@
 //! - [`runner`]: one async loop that starts ready nodes up to the
 //!   parallelism, collects completions, stops starting work after the first
 //!   failure (or Ctrl-C) and drains what runs.
-//! - [`steps`]: the stack itself, one module per resource family. A step
-//!   finds its resource by tags, creates it, reconciles drift, waits for it
-//!   to be usable, and destroys it. Dependencies name the phase they need:
-//!   `"db-cluster"` (its identifier) or `"nat-a:ready"` (usable), so nothing
-//!   waits on a slow resource it only needs the name of.
+//! - [`steps`]: the stack itself, one folder per resource family and one
+//!   file per resource. A step finds its resource by tags, creates it,
+//!   reconciles drift, waits for it to be usable, and destroys it.
+//!   Dependencies say what they need ([`steps::Need`]): the identifier, or
+//!   the resource usable, so nothing waits on a slow resource it only needs
+//!   the name of.
 //! - [`aws`]: client set-up (one retry policy for all), error
 //!   classification, and bounded waits with backoff.
-//! - [`ops`]: the commands (`up`, `down`, `status`, `plan`, `step`) as
-//!   work given to the runner.
-//! - [`commands`]: the commands that are not resources (`deploy`): each
-//!   uses the engine and the steps, and nothing in `steps/` uses them.
+//! - [`ops`]: the engine: `up`, `down`, `status`, `plan` and `step` as work
+//!   given to the runner.
+//! - [`commands`]: one file per command, on top of the engine and the
+//!   steps; nothing in `steps/` uses them.
 //! - [`report`]: progress for humans (stderr) or JSON lines (stdout).
-//! - [`state`]: the atomic state file and the per-suffix lock.
+//! - [`state`]: the atomic state file (a cache of what AWS says).
 //! - [`app`]: wires a parsed command line to the above; `main.rs` only maps
 //!   the result to an exit code.
 //!

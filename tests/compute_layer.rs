@@ -536,13 +536,23 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     assert!(secrets["DB_HOST"].ends_with(":host::"), "{secrets:?}");
     assert!(secrets["DB_PORT"].ends_with(":port::"));
     assert!(secrets["DB_NAME"].ends_with(":dbname::"));
-    assert!(secrets["DB_USERNAME"].ends_with(":username::"));
-    assert!(secrets["DB_PASSWORD"].ends_with(":password::"));
+    // No password injected at start: the app reads the credentials secret
+    // itself (surviving rotations) and queries as its IAM-auth role.
+    assert!(
+        !secrets.contains_key("DB_USERNAME") && !secrets.contains_key("DB_PASSWORD"),
+        "{secrets:?}"
+    );
     let env_vars: BTreeMap<&str, &str> = app
         .environment()
         .iter()
         .map(|e| (e.name().unwrap(), e.value().unwrap()))
         .collect();
+    assert!(
+        env_vars["DB_SECRET_ARN"].contains(":secret:rds!cluster-"),
+        "{env_vars:?}"
+    );
+    assert_eq!(env_vars["DB_IAM_AUTH"], "1");
+    assert_eq!(env_vars["DB_APP_USER"], "catalog_app");
     assert_eq!(env_vars["PORT"], "5000");
     assert_eq!(env_vars["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://localhost:4318");
     assert_eq!(env_vars["AWS_REGION"], REGION);

@@ -508,9 +508,21 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
         .unwrap();
     let mut secrets = get_secret.1.clone();
     secrets.sort();
-    let mut want_secrets = vec![conn_arn.clone(), master_secret.to_owned()];
-    want_secrets.sort();
-    assert_eq!(secrets, want_secrets);
+    // The execution role injects only the connection secret; the task role
+    // (the app itself) reads the credentials and may connect as its role.
+    assert_eq!(secrets, vec![conn_arn.clone()]);
+    let task = inline_policy(aws, &env.name("role", "task")).await;
+    let task_statements = actions_and_resources(&task);
+    let read = task_statements
+        .iter()
+        .find(|(a, _)| a == &["secretsmanager:GetSecretValue"])
+        .expect("the task role reads the credentials secret");
+    assert_eq!(read.1, vec![master_secret.to_owned()]);
+    let connect = task_statements
+        .iter()
+        .find(|(a, _)| a == &["rds-db:connect"])
+        .expect("the task role may connect with IAM auth");
+    assert!(connect.1[0].ends_with("/catalog_app"), "{connect:?}");
     let pull = statements
         .iter()
         .find(|(a, _)| a.contains(&"ecr:BatchGetImage".to_string()))
@@ -685,8 +697,8 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
     let conn: Value = serde_json::from_str(&secret_value(&env.aws, &env.name("db", "connection")).await).unwrap();
     assert_eq!(conn["username"], "catalog_app");
     assert!(conn.get("password").is_none());
-    let exec = inline_policy(&env.aws, &env.name("role", "exec")).await;
-    let statements = actions_and_resources(&exec);
+    let task = inline_policy(&env.aws, &env.name("role", "task")).await;
+    let statements = actions_and_resources(&task);
     let get_secret = statements
         .iter()
         .find(|(a, _)| a == &["secretsmanager:GetSecretValue"])

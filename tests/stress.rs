@@ -143,7 +143,7 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
     let err = stderr(&out);
     let summary = err.split("error: up failed:").nth(1).expect("a failure summary");
     assert!(
-        summary.contains("step tg-blue: CreateTargetGroup failed: AccessDenied"),
+        summary.contains("step tg-blue: CreateTargetGroup failed (HTTP 403): AccessDenied"),
         "{summary}"
     );
     assert_eq!(summary.matches("step tg-blue:").count(), 1, "reported once: {summary}");

@@ -1,7 +1,7 @@
 //! Turning SDK errors into something an operator can act on.
 //!
 //! Every AWS call in the provisioner goes through [`AwsError::from_sdk`]
-//! (usually via the [`Ctx`](crate::AwsResultExt) extension), which keeps the
+//! (usually via the [`AwsResultExt`](crate::aws::AwsResultExt) extension), which keeps the
 //! operation name, the service's error code and its message, and classifies
 //! the code once so callers ask questions (`is_not_found`, `is_in_use`)
 //! instead of matching strings.

@@ -295,6 +295,8 @@ pub async fn push(cx: &Ctx, tag: &str, context: &Path) -> Result<String, Error> 
     }
     // Do not leave a registry credential in the engine's config.
     let _ = run_quiet(bin, &["logout", &registry], Duration::from_secs(30)).await;
+    // The run's listing of the repository is out of date now.
+    crate::steps::registry::forget_images(cx);
     result.map(|_| image)
 }
 

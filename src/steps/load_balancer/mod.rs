@@ -5,7 +5,7 @@
 //! Discovery is batched through the inventory: one `DescribeLoadBalancers`
 //! (by name), one `DescribeTargetGroups` (both names), one
 //! `DescribeListeners` (for the load balancer) and one `DescribeRules` (for
-//! the production listener), whichever step asks first ([`discovery`]).
+//! the production listener), whichever step asks first (`discovery`).
 
 mod alb;
 mod discovery;

@@ -5,7 +5,7 @@
 use super::repo_name;
 use crate::aws::AwsResultExt;
 use crate::steps::{ids, Ctx, StepResult};
-use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_ecr::types::ImageDetail;
 
 /// `{repository URI}:{tag}`, from this run's `ecr-repo` record (fails
 /// clearly when the repository step has not run).
@@ -13,45 +13,57 @@ pub fn image_uri(cx: &Ctx, tag: &str) -> StepResult<String> {
     Ok(format!("{}:{tag}", cx.attr(ids::ECR_REPO, "uri")?))
 }
 
-/// Whether the stack's repository holds an image tagged `tag`. A missing
-/// image (`ImageNotFoundException`) or a missing repository
-/// (`RepositoryNotFoundException`) is `false`: either way a service
-/// pointed at that tag could never pull it. Any other error is an error.
-pub async fn image_exists(cx: &Ctx, tag: &str) -> StepResult<bool> {
-    let r = cx
-        .aws
-        .ecr
-        .describe_images()
-        .repository_name(repo_name(cx))
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
+/// The inventory key of the repository's image listing.
+const IMAGES: &str = "ecr:images";
+
+/// Every image of the stack's repository (it keeps at most 10, so one
+/// page), listed once per run and shared by [`image_exists`] and the
+/// `status` summary. `None` when the repository does not exist.
+async fn images(cx: &Ctx) -> StepResult<std::sync::Arc<Option<Vec<ImageDetail>>>> {
+    cx.inventory
+        .get(IMAGES, || async {
+            let r = cx
+                .aws
+                .ecr
+                .describe_images()
+                .repository_name(repo_name(cx))
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .aws("DescribeImages");
+            match r {
+                Ok(v) => Ok(Some(v)),
+                Err(e) if e.code_is("RepositoryNotFoundException") => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
         .await
-        .aws("DescribeImages");
-    match r {
-        Ok(out) => Ok(out
-            .image_details()
-            .iter()
-            .any(|d| d.image_tags().iter().any(|t| t == tag))),
-        Err(e) if e.code_is("ImageNotFoundException") || e.code_is("RepositoryNotFoundException") => Ok(false),
-        Err(e) => Err(e),
-    }
+}
+
+/// Forgets the listing, after a push.
+pub fn forget_images(cx: &Ctx) {
+    cx.inventory.invalidate(IMAGES);
+}
+
+/// Whether the stack's repository holds an image tagged `tag`. A missing
+/// repository is `false`: a service pointed at that tag could never pull
+/// it. Any other error is an error.
+pub async fn image_exists(cx: &Ctx, tag: &str) -> StepResult<bool> {
+    Ok(images(cx)
+        .await?
+        .iter()
+        .flatten()
+        .any(|d| d.image_tags().iter().any(|t| t == tag)))
 }
 
 /// Image count and newest tag of the repository.
-pub(super) async fn image_summary(cx: &Ctx, repo: &str) -> StepResult<(usize, Option<String>)> {
-    let images = cx
-        .aws
-        .ecr
-        .describe_images()
-        .repository_name(repo)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .aws("DescribeImages")?;
+pub(super) async fn image_summary(cx: &Ctx) -> StepResult<(usize, Option<String>)> {
+    let listing = images(cx).await?;
+    let images: &[ImageDetail] = listing.as_deref().unwrap_or_default();
     let mut newest: Option<(aws_smithy_types::DateTime, Option<String>)> = None;
-    for d in &images {
+    for d in images {
         let at = d
             .image_pushed_at()
             .cloned()
@@ -68,7 +80,6 @@ mod tests {
     use super::*;
     use crate::state::Record;
     use aws_sdk_ecr::operation::describe_images::DescribeImagesOutput;
-    use aws_sdk_ecr::types::ImageDetail;
     use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
@@ -106,8 +117,6 @@ mod tests {
 
     fn asks_for_v1_in_our_repository(req: &aws_sdk_ecr::operation::describe_images::DescribeImagesInput) -> bool {
         req.repository_name() == Some("ecr-api-dev1")
-            && req.image_ids().len() == 1
-            && req.image_ids()[0].image_tag() == Some("v1")
     }
 
     #[tokio::test]
@@ -124,7 +133,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_image_or_repository_is_false_and_other_errors_are_errors() {
-        for code in ["ImageNotFoundException", "RepositoryNotFoundException"] {
+        let rule = mock!(aws_sdk_ecr::Client::describe_images)
+            .match_requests(asks_for_v1_in_our_repository)
+            .then_output(|| {
+                DescribeImagesOutput::builder()
+                    .image_details(ImageDetail::builder().image_tags("latest").build())
+                    .build()
+            });
+        assert!(!image_exists(&ecr_ctx(&[&rule]), "v1").await.unwrap());
+        for code in ["RepositoryNotFoundException"] {
             let rule = mock!(aws_sdk_ecr::Client::describe_images)
                 .match_requests(asks_for_v1_in_our_repository)
                 .then_http_response(move || ecr_error(code));

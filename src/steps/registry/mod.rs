@@ -7,7 +7,7 @@
 mod images;
 mod repository;
 
-pub use images::{image_exists, image_uri};
+pub use images::{forget_images, image_exists, image_uri};
 pub use repository::{lifecycle_policy, lifecycle_policy_matches, EcrRepo};
 
 use super::{ids, Ctx, StepRef};
@@ -42,7 +42,7 @@ pub fn outputs(cx: &Ctx, out: &mut BTreeMap<String, String>) {
 /// Image count and newest tag of the repository, for `status`.
 pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, serde_json::Value>) {
     let Ok(rec) = cx.rec(ids::ECR_REPO) else { return };
-    let v = match images::image_summary(cx, &rec.id).await {
+    let v = match images::image_summary(cx).await {
         Ok((count, newest)) => json!({"repository": rec.attr("uri"), "image_count": count, "newest_tag": newest}),
         Err(e) => json!({"repository": rec.attr("uri"), "error": e.to_string()}),
     };
