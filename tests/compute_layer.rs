@@ -277,6 +277,13 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     );
     let (created, _) = up_counts(&out);
     assert!(created > 40, "the whole stack is created: {}", stderr(&out));
+    // A fresh repository has no image (and this machine no container
+    // engine): the service runs no task, and up says how to bring it up.
+    let err = stderr(&out);
+    assert!(
+        err.contains("the service runs no task yet") && err.contains("provision image push --suffix"),
+        "{err}"
+    );
     let outputs: BTreeMap<String, String> = serde_json::from_str(&stdout(&out)).expect("outputs JSON on stdout");
     for k in [
         "ALBDnsName",
@@ -597,7 +604,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .unwrap();
     let svc = svc.services()[0].clone();
     assert_eq!(svc.status(), Some("ACTIVE"));
-    assert_eq!(svc.desired_count(), 2);
+    assert_eq!(svc.desired_count(), 0, "no image in the registry yet: no task");
     assert_eq!(svc.task_definition(), Some(revisions[0].as_str()));
     let net = svc.network_configuration().unwrap().awsvpc_configuration().unwrap();
     assert_eq!(net.assign_public_ip().map(|a| a.as_str()), Some("DISABLED"));
@@ -633,7 +640,9 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .unwrap();
     assert_eq!(st.scalable_targets().len(), 1);
     let t = &st.scalable_targets()[0];
-    assert_eq!((t.min_capacity(), t.max_capacity()), (2, 10));
+    // Floor 0 until an image is deployed (a floor of 2 would start tasks
+    // that cannot pull); the first deploy raises it to 2.
+    assert_eq!((t.min_capacity(), t.max_capacity()), (0, 10));
     assert_eq!(t.scalable_dimension().as_str(), "ecs:service:DesiredCount");
     let pol = aws
         .autoscaling
@@ -800,7 +809,11 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     ] {
         assert_eq!(doc["outputs"][k], outputs[k].as_str(), "{k}");
     }
-    assert_eq!(doc["details"]["ecs_service"]["desired"], 2, "{:#}", doc["details"]);
+    assert_eq!(
+        doc["details"]["ecs_service"]["desired"], 0,
+        "no image yet: {:#}",
+        doc["details"]
+    );
     assert!(doc["details"]["target_health"].is_object(), "{:#}", doc["details"]);
 
     // ------------------------------------------------ drift is reported and repaired
@@ -895,6 +908,12 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     assert_eq!(a.metric_alarms()[0].alarm_actions(), std::slice::from_ref(&topic));
 
     // ------------------------------------------------ deploy
+    // A tag that is not in the registry is refused before any revision.
+    let out = env.run("deploy", &["--image-tag", "v2", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has no image tagged `v2`"), "{}", stderr(&out));
+    assert_eq!(active_task_definitions(aws, &family).await.len(), 1);
+    push_image(aws, &format!("ecr-api-{s}"), "v2").await;
     let out = env.ok("deploy", &["--image-tag", "v2", "--timeout", "120"]);
     let report = stdout(&out);
     assert!(
@@ -933,6 +952,18 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .await
         .unwrap();
     assert_eq!(svc.services()[0].task_definition(), Some(newest.as_str()));
+    // The first deployed image starts the configured tasks, and auto
+    // scaling's floor is back at 2.
+    assert_eq!(svc.services()[0].desired_count(), 2);
+    let st = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_ids(&rid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(st.scalable_targets()[0].min_capacity(), 2);
 
     // ------------------------------------------------ down
     env.ok("down", &["--yes"]);

@@ -535,7 +535,15 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     }
     let task = inline_policy(aws, &env.name("role", "task")).await;
     let task_actions: Vec<String> = actions_and_resources(&task).into_iter().flat_map(|(a, _)| a).collect();
-    assert!(task_actions.iter().all(|a| a.starts_with("xray:")), "{task_actions:?}");
+    // Traces, and the app's own database credentials: reading the secret
+    // and connecting as its IAM-auth role.
+    assert!(
+        task_actions
+            .iter()
+            .all(|a| a.starts_with("xray:") || a == "secretsmanager:GetSecretValue" || a == "rds-db:connect"),
+        "{task_actions:?}"
+    );
+    assert!(task_actions.iter().any(|a| a == "rds-db:connect"), "{task_actions:?}");
     let infra = env.name("role", "ecsinfra");
     let attached = aws
         .iam

@@ -43,6 +43,17 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, E
     let svc = ecs::describe_service(cx)
         .await?
         .ok_or_else(|| Error::Failed("the service is not active; run `provision up`".into()))?;
+    // Never a revision for a tag the registry does not have: the tasks
+    // could not pull it, and the circuit breaker would fail the rollout.
+    if cx.settings.image.is_none() && !crate::steps::registry::image_exists(cx, &cx.settings.image_tag).await? {
+        return Err(Error::Failed(format!(
+            "the repository {} has no image tagged `{}`; nothing was registered\n  hint: push it first: provision image push --suffix {} --tag {}",
+            crate::steps::registry::repo_name(cx),
+            cx.settings.image_tag,
+            cx.suffix(),
+            cx.settings.image_tag
+        )));
+    }
     let current = svc.task_definition().unwrap_or_default().to_owned();
     let inputs = TaskInputs::from_ctx(cx)?;
     let unchanged = !current.is_empty()
