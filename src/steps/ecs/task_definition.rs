@@ -73,6 +73,8 @@ pub struct TaskInputs {
     pub credentials_secret: String,
     pub service_name: String,
     pub environment: String,
+    /// ECS Exec is enabled: the app's root filesystem is then writable.
+    pub exec: bool,
 }
 
 impl TaskInputs {
@@ -99,6 +101,7 @@ impl TaskInputs {
             credentials_secret: cx.attr(ids::SECRET_DB_CREDENTIALS, "arn")?,
             service_name: crate::naming::PROJECT.to_owned(),
             environment: cx.suffix().to_string(),
+            exec: cx.settings.enable_exec,
         })
     }
 
@@ -118,8 +121,17 @@ impl TaskInputs {
             .map_err(build_err)
     }
 
-    /// The two containers: the app (essential, read-only root, secrets from
-    /// Secrets Manager by JSON key) and the collector sidecar it starts after.
+    /// The two containers: the app (essential, read-only root unless ECS
+    /// Exec is on, secrets from Secrets Manager by JSON key) and the
+    /// collector sidecar it starts after.
+    ///
+    /// ECS Exec bind-mounts the SSM agent into the container, and the agent
+    /// writes its state and logs under the container's root filesystem: AWS
+    /// documents no volumes that make it work with `readonlyRootFilesystem`
+    /// (the ECS Exec considerations say a read-only root is not supported;
+    /// aws/containers-roadmap#1359 asks for it, and the workaround there,
+    /// volumes on /var/lib/amazon, /var/log/amazon and /managed-agents, is
+    /// not AWS's). So the root is writable only with `--enable-exec`.
     pub fn containers(&self) -> StepResult<Vec<ContainerDefinition>> {
         let secret = |name: &str, arn: &str, key: &str| {
             Secret::builder()
@@ -154,7 +166,7 @@ impl TaskInputs {
             .secrets(secret("DB_USERNAME", &self.credentials_secret, "username")?)
             .secrets(secret("DB_PASSWORD", &self.credentials_secret, "password")?)
             .stop_timeout(STOP_TIMEOUT)
-            .readonly_root_filesystem(true)
+            .readonly_root_filesystem(!self.exec)
             // gunicorn's heartbeat lives in /dev/shm; /tmp is a scratch volume.
             .mount_points(
                 MountPoint::builder()
@@ -392,6 +404,7 @@ pub(super) fn sample_inputs() -> TaskInputs {
         credentials_secret: "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl".into(),
         service_name: "product-catalog".into(),
         environment: "dev1".into(),
+        exec: false,
     }
 }
 
@@ -521,6 +534,32 @@ mod tests {
                 .all(|a| !a.starts_with("logs:") && !a.starts_with("cloudwatch:")),
             "{allowed:?}"
         );
+    }
+
+    #[test]
+    fn the_root_filesystem_is_read_only_unless_ecs_exec_is_enabled() {
+        let app = |i: &TaskInputs| {
+            i.containers()
+                .unwrap()
+                .into_iter()
+                .find(|c| c.name() == Some(APP_CONTAINER))
+                .unwrap()
+        };
+        let off = sample_inputs();
+        assert_eq!(app(&off).readonly_root_filesystem(), Some(true));
+        let on = TaskInputs {
+            exec: true,
+            ..sample_inputs()
+        };
+        assert_eq!(app(&on).readonly_root_filesystem(), Some(false));
+        // /tmp stays a scratch volume either way.
+        assert_eq!(app(&on).mount_points()[0].container_path(), Some("/tmp"));
+        // Turning exec on or off is drift: `up` registers a new revision.
+        let diff = fingerprint_diff(&off.desired_fingerprint().unwrap(), &on.desired_fingerprint().unwrap());
+        assert_eq!(diff, vec!["container app readonly differs".to_string()]);
+        // The settings decide.
+        let cx = crate::testing::ctx(&["--enable-exec"]);
+        assert!(cx.settings.enable_exec);
     }
 
     #[test]
