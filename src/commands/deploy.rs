@@ -122,7 +122,7 @@ pub(crate) async fn roll_out(
     before: Option<&str>,
     timeout: Duration,
 ) -> Result<(Rollout, u64), Error> {
-    cx.waiting(ids::ECS_SERVICE, &format!("rolling out {target}"));
+    cx.waiting(ids::ECS_SERVICE, &format!("the roll-out of {target}"));
     let started_id = ecs::start(cx, target, force).await?;
     let started = tokio::time::Instant::now();
     let backoff = Backoff {

@@ -400,7 +400,7 @@ pub async fn run(cli: &Cli, a: &ExecArgs, max_attempts: u32) -> Result<(), Error
     let command = if a.command.is_empty() {
         "/bin/sh".to_owned()
     } else {
-        a.command.join(" ")
+        super::run::shell_join(&a.command)
     };
     let plugin = plugin()?;
     let Setup { engine } = super::setup(cli, settings, max_attempts, Arc::new(Quiet)).await?;

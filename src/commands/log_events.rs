@@ -100,6 +100,14 @@ pub struct LogEvent {
     pub message: String,
 }
 
+impl LogEvent {
+    /// What tells events apart: the event id within its stream (moto
+    /// numbers events per stream; AWS's ids are unique anyway).
+    fn key(&self) -> String {
+        format!("{}\0{}", self.stream, self.id)
+    }
+}
+
 impl From<&FilteredLogEvent> for LogEvent {
     fn from(e: &FilteredLogEvent) -> Self {
         LogEvent {
@@ -194,8 +202,8 @@ pub struct Tail {
     pub filter: Option<String>,
     /// The next fetch starts here (inclusive): the newest timestamp seen.
     pub start: i64,
-    /// Events already returned whose timestamp is at or after `start`
-    /// (the only ones a fetch from `start` can return again).
+    /// Events already returned (by stream and id) whose timestamp is at or
+    /// after `start`: the only ones a fetch from `start` can return again.
     seen: HashMap<String, i64>,
 }
 
@@ -235,15 +243,15 @@ impl Tail {
             .iter()
             .flat_map(|p| p.events())
             .map(LogEvent::from)
-            .filter(|e| !self.seen.contains_key(&e.id))
+            .filter(|e| !self.seen.contains_key(&e.key()))
             .collect();
         events.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
-        events.dedup_by(|a, b| a.id == b.id);
+        events.dedup_by(|a, b| a.key() == b.key());
         if let Some(newest) = events.last().map(|e| e.timestamp) {
             self.start = self.start.max(newest);
         }
         for e in &events {
-            self.seen.insert(e.id.clone(), e.timestamp);
+            self.seen.insert(e.key(), e.timestamp);
         }
         let start = self.start;
         self.seen.retain(|_, ts| *ts >= start);

@@ -64,6 +64,22 @@ pub fn log_stream(td: &TaskDefinition, container: &str, task_id: &str) -> Option
     Some((group, format!("{prefix}/{container}/{task_id}")))
 }
 
+/// A command line as a shell would read it back: words with spaces or
+/// quotes in single quotes.
+pub fn shell_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c)) {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn task_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
@@ -196,7 +212,7 @@ pub async fn run(cli: &Cli, a: &RunTaskArgs, max_attempts: u32) -> Result<(), Er
             eprintln!("{m}");
         }
     };
-    say(format!("started task {id} ({})", a.command.join(" ")));
+    say(format!("started task {id}: {}", shell_join(&a.command)));
     let td = ecs::describe_task_definition(cx, svc.task_definition().unwrap_or_default()).await?;
     let mut tail = log_stream(&td, APP_CONTAINER, &id).map(|(group, stream)| {
         let mut t = Tail::new(group, 0);
@@ -242,7 +258,10 @@ pub async fn run(cli: &Cli, a: &RunTaskArgs, max_attempts: u32) -> Result<(), Er
     let result = exit_of(&stopped);
     if a.json {
         let (code, reason) = match &result {
-            Ok(c) => (Some(*c), stopped.stopped_reason().map(str::to_owned)),
+            Ok(c) => (
+                Some(*c),
+                stopped.stopped_reason().filter(|r| !r.is_empty()).map(str::to_owned),
+            ),
             Err(why) => (None, Some(why.clone())),
         };
         let doc = json!({
@@ -308,6 +327,17 @@ mod tests {
             exit_of(&failed).unwrap_err(),
             "TaskFailedToStart: CannotPullContainerError: not found"
         );
+    }
+
+    #[test]
+    fn commands_print_as_a_shell_reads_them() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(shell_join(&w(&["flask", "db", "upgrade"])), "flask db upgrade");
+        assert_eq!(
+            shell_join(&w(&["sh", "-c", "echo it's; exit 3"])),
+            r"sh -c 'echo it'\''s; exit 3'"
+        );
+        assert_eq!(shell_join(&w(&[""])), "''");
     }
 
     #[test]

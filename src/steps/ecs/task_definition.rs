@@ -50,6 +50,15 @@ service:
       exporters: [awsxray]
 ";
 
+/// The collector's soft memory limit (MiB); the app reserves the rest of
+/// the task's memory. ContainerDefinition `memoryReservation` is optional
+/// on Fargate, and the containers' reservations must not add up to more
+/// than the task's memory (ECS API Reference, ContainerDefinition). Setting
+/// it also lets moto run a one-off task (`provision run`): its RunTask
+/// sums the containers' memory and fails (HTTP 500) on a container that
+/// names none.
+pub const OTEL_MEMORY_RESERVATION: i32 = 128;
+
 /// [`OTEL_CONFIG_YAML`] for a task in `region`.
 pub fn otel_config(region: &str) -> String {
     OTEL_CONFIG_YAML.replace("{region}", region)
@@ -166,6 +175,7 @@ impl TaskInputs {
             .secrets(secret("DB_USERNAME", &self.credentials_secret, "username")?)
             .secrets(secret("DB_PASSWORD", &self.credentials_secret, "password")?)
             .stop_timeout(STOP_TIMEOUT)
+            .memory_reservation(self.memory as i32 - OTEL_MEMORY_RESERVATION)
             .readonly_root_filesystem(!self.exec)
             // gunicorn's heartbeat lives in /dev/shm; /tmp is a scratch volume.
             .mount_points(
@@ -202,6 +212,7 @@ impl TaskInputs {
             .name(OTEL_CONTAINER)
             .image(OTEL_IMAGE)
             .essential(false)
+            .memory_reservation(OTEL_MEMORY_RESERVATION)
             // The whole configuration, instead of the image's bundled one.
             .environment(env(OTEL_CONFIG_ENV, &otel_config(&self.region)))
             .log_configuration(self.log(&self.otel_log, OTEL_CONTAINER)?)
@@ -565,6 +576,10 @@ mod tests {
     #[test]
     fn container_values_are_within_the_fargate_limits() {
         let cs = sample_inputs().containers().unwrap();
+        // memoryReservation: the containers' sum fits the task's memory.
+        let reserved: i32 = cs.iter().map(|c| c.memory_reservation().unwrap()).sum();
+        assert_eq!(reserved, 1024);
+        assert!(cs.iter().all(|c| c.memory_reservation().unwrap() > 0));
         for c in &cs {
             // ContainerDefinition.stopTimeout: at most 120 s on Fargate.
             assert!(c.stop_timeout().unwrap_or(30) <= 120, "{:?}", c.name());
