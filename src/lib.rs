@@ -21,8 +21,12 @@
 //!   classification, and bounded waits with backoff.
 //! - [`ops`]: the commands (`up`, `down`, `status`, `plan`, `step`) as
 //!   work given to the runner.
-//! - [`commands`]: the commands that are not resources (`deploy`): each
-//!   uses the engine and the steps, and nothing in `steps/` uses them.
+//! - [`commands`]: one file per command. Besides the engine's (`up`,
+//!   `down`, `status`, `plan`, `step`) the day-2 ones that are not
+//!   resources: `deploy` and `rollback` (blue/green roll-outs), `image
+//!   push`, `logs` (CloudWatch Logs, `--follow`), `run` (a one-off task),
+//!   `exec` (ECS Exec through the Session Manager plugin) and `outputs`.
+//!   Each uses the engine and the steps; nothing in `steps/` uses them.
 //! - [`report`]: progress for humans (stderr) or JSON lines (stdout).
 //! - [`state`]: the atomic state file and the per-suffix lock.
 //! - [`app`]: wires a parsed command line to the above; `main.rs` only maps

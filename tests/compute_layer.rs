@@ -860,6 +860,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     assert_eq!(a.metric_alarms()[0].alarm_actions(), std::slice::from_ref(&topic));
 
     // ------------------------------------------------ deploy
+    // deploy refuses a tag that is not in the stack's repository.
+    put_image(aws, &env.name("ecr", "api"), "v2").await;
     let out = env.ok("deploy", &["--image-tag", "v2", "--timeout", "120"]);
     let report = stdout(&out);
     assert!(
