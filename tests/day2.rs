@@ -81,6 +81,17 @@ fn assert_up_converged_but_for_the_known_alarm_rule(out: &Output) {
     );
 }
 
+/// No request so far broke a documented AWS rule (the proxy's realism
+/// mode), but for the alarm rule above.
+fn assert_no_rule_broken() {
+    let broken: Vec<_> = shared_proxy(MOTO)
+        .violations()
+        .into_iter()
+        .filter(|v| v["rule"] != "cloudwatch.PutMetricAlarm.sns-aws-managed-key")
+        .collect();
+    assert!(broken.is_empty(), "requests AWS would refuse: {broken:#?}");
+}
+
 async fn stack() -> &'static Stack {
     static STACK: OnceCell<Stack> = OnceCell::const_new();
     STACK
@@ -193,6 +204,7 @@ async fn a_missing_tag_is_refused_and_rollback_restores_the_previous_image() {
     assert_eq!(doc["to"]["task_definition"], v2.as_str());
     assert!(doc["to"]["image"].as_str().unwrap().ends_with(":v2"), "{doc}");
     assert_eq!(service(s, &aws).await.task_definition(), Some(v2.as_str()));
+    assert_no_rule_broken();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,6 +265,7 @@ async fn logs_prints_the_app_log_groups_events_with_json_lines_made_readable() {
 
     let out = s.run("logs", &["--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_no_rule_broken();
 }
 
 /// The stack's subnets of a tier (`subnet-{tier}-a`, ...), sorted.
@@ -350,6 +363,7 @@ async fn run_no_wait_starts_the_command_in_the_services_private_subnets_with_the
         .await
         .unwrap();
     assert_eq!(groups, [app_sg.security_groups()[0].group_id().unwrap()]);
+    assert_no_rule_broken();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -432,11 +446,37 @@ async fn run_waits_for_the_task_and_exits_with_its_containers_exit_code() {
         doc["log_stream"],
         format!("app/app/{}", arn.rsplit('/').next().unwrap())
     );
+    assert_no_rule_broken();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_for_people_has_no_raw_json_and_outputs_json_parses() {
     let s = stack().await;
+    let aws = s.aws().await;
+    // An alarm in ALARM that differs from what the stack wants: its row is
+    // drifted, and the families write drift with JSON values in it.
+    let alarm = format!("alarm-cpu-{}", s.suffix);
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(95.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    aws.cloudwatch
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("set by the day2 test")
+        .send()
+        .await
+        .unwrap();
     let out = s.run("status", &["--image-tag", "v1"]);
     let text = stdout(&out);
     assert!(!text.contains('{') && !text.contains('}'), "{text}");
@@ -449,6 +489,8 @@ async fn status_for_people_has_no_raw_json_and_outputs_json_parses() {
             s.name("ecr", "api")
         ),
         "Auto scaling: 2 to 10 tasks".to_string(),
+        format!("  ALARM             {alarm}  set by the day2 test"),
+        "   drift: ".to_string(),
     ] {
         assert!(text.contains(&want), "missing {want:?} in:\n{text}");
     }
@@ -470,6 +512,7 @@ async fn status_for_people_has_no_raw_json_and_outputs_json_parses() {
         })
         .collect();
     assert_eq!(lines, outputs);
+    assert_no_rule_broken();
 }
 
 #[test]

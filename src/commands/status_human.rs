@@ -9,18 +9,20 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// A JSON value as plain text: strings bare, `null` as `-`, lists and
-/// objects as `a, b` and `k=v` (never braces).
+/// A JSON value as plain text: strings bare, `null` as `-`, an object as
+/// `k=v k=v` (nested ones in parentheses), a list as `a, b`, nothing as
+/// `none`; never braces.
 fn text(v: &Value) -> String {
     match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(", "),
-        Value::Object(m) => m
+        Value::Object(m) if !m.is_empty() => m
             .iter()
-            .map(|(k, v)| format!("{k}={}", text(v)))
+            .map(|(k, v)| format!("{k}={}", nested(v)))
             .collect::<Vec<_>>()
             .join(" "),
+        Value::Array(a) if !a.is_empty() => a.iter().map(nested).collect::<Vec<_>>().join(", "),
+        Value::Object(_) | Value::Array(_) => "none".into(),
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
         // 70.0 reads as 70.
         Value::Number(n) => match n.as_f64() {
             Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
@@ -28,6 +30,39 @@ fn text(v: &Value) -> String {
         },
         other => other.to_string(),
     }
+}
+
+/// A value inside an object or list: lists and objects in parentheses.
+fn nested(v: &Value) -> String {
+    match v {
+        Value::Object(m) if !m.is_empty() => format!("({})", text(v)),
+        Value::Array(a) if a.len() > 1 => format!("({})", text(v)),
+        _ => text(v),
+    }
+}
+
+/// A line a family wrote (a drift, an error) with the JSON values in it
+/// (`source is {"metric": ...}`) turned into plain text.
+fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find(['{', '[']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let mut values = serde_json::Deserializer::from_str(tail).into_iter::<Value>();
+        match values.next() {
+            Some(Ok(v)) => {
+                out.push_str(&text(&v));
+                rest = &tail[values.byte_offset()..];
+            }
+            _ => {
+                out.push_str(&tail[..1]);
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn field<'a>(v: &'a Value, k: &str) -> &'a Value {
@@ -181,10 +216,10 @@ pub fn render(rows: &[StepStatus], details: &BTreeMap<String, Value>) -> String 
             r.id.as_deref().unwrap_or("-")
         );
         for d in &r.drift {
-            let _ = writeln!(out, "{:<24}   drift: {d}", "");
+            let _ = writeln!(out, "{:<24}   drift: {}", "", plain(d));
         }
         if let Some(e) = &r.error {
-            let _ = writeln!(out, "{:<24}   error: {e}", "");
+            let _ = writeln!(out, "{:<24}   error: {}", "", plain(e));
         }
     }
     let count = |state: &str| rows.iter().filter(|r| r.state == state).count();
@@ -286,7 +321,7 @@ mod tests {
             "Database aurora-catalog-dev1: available, Aurora PostgreSQL 16.6",
             "Registry 1.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1: 2 image(s), newest tag v2",
             "Auto scaling: 2 to 10 tasks, target 70% average CPU",
-            "future: a=b=1, 2",
+            "future: a=(b=(1, 2))",
         ] {
             assert!(out.contains(want), "missing {want:?} in:\n{out}");
         }
@@ -297,6 +332,20 @@ mod tests {
             .find("reader  aurora-catalog-reader-dev1  available  ap-southeast-2b")
             .unwrap();
         assert!(writer < reader, "{out}");
+    }
+
+    #[test]
+    fn json_in_a_drift_line_reads_as_plain_text() {
+        assert_eq!(
+            plain(r#"source is {"metric":{"namespace":"AWS/ECS","dims":[["ClusterName","c1"],["ServiceName","s1"]],"stat":"Average"}} (wants {"expression":"m1"})"#),
+            "source is metric=(namespace=AWS/ECS dims=((ClusterName, c1), (ServiceName, s1)) stat=Average) (wants expression=m1)"
+        );
+        assert_eq!(
+            plain(r#"alarm_actions is [] (wants ["arn:aws:sns:x:1:t"])"#),
+            "alarm_actions is none (wants arn:aws:sns:x:1:t)"
+        );
+        assert_eq!(plain("threshold is 80.0 (wants 2.0)"), "threshold is 80.0 (wants 2.0)");
+        assert_eq!(plain("broken {json"), "broken {json");
     }
 
     #[test]
