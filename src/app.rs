@@ -50,5 +50,10 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
         Command::Step(a) => commands::step::run(&cli, a, max_attempts).await,
         Command::Deploy(a) => commands::deploy::run(&cli, a, max_attempts).await,
         Command::Image(ImageCommand::Push(a)) => commands::image::run(&cli, a, max_attempts).await,
+        Command::Rollback(a) => commands::rollback::run(&cli, a, max_attempts).await,
+        Command::Logs(a) => commands::logs::run(&cli, a, max_attempts).await,
+        Command::Run(a) => commands::run::run(&cli, a, max_attempts).await,
+        Command::Exec(a) => commands::exec::run(&cli, a, max_attempts).await,
+        Command::Outputs(a) => commands::outputs::run(&cli, a, max_attempts).await,
     }
 }

@@ -52,6 +52,16 @@ pub enum Command {
     /// Container image commands.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Put the service back on the task definition revision it ran before (or `--to` one).
+    Rollback(RollbackArgs),
+    /// Print the stack's log events (app, otel, db or flow), or follow them.
+    Logs(LogsArgs),
+    /// Run a one-off task from the service's task definition with another command.
+    Run(RunTaskArgs),
+    /// Open a shell (or run a command) in a running task of the service with ECS Exec.
+    Exec(ExecArgs),
+    /// Print the stack's flat outputs (KEY=VALUE, or a JSON object).
+    Outputs(OutputsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +217,91 @@ pub struct DeployArgs {
     /// How long to wait for the deployment, in seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
+    /// Build and push `--context` first (tagged with the git commit unless --image-tag is given).
+    #[arg(long, conflicts_with = "image")]
+    pub build: bool,
+    /// Directory to build with --build (contains the Dockerfile).
+    #[arg(long, default_value = "container", requires = "build")]
+    pub context: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The revision to go back to: a number, or the full ARN of a revision of the stack's family
+    /// (default: the highest ACTIVE revision below the one the service runs).
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<String>,
+    /// How long to wait for the deployment, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// The result as a JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Whose log: app, otel (the collector sidecar), db (Aurora PostgreSQL) or flow (VPC flow logs).
+    #[arg(long, default_value = "app")]
+    pub container: String,
+    /// From when: a duration back from now (30s, 10m, 2h, 1d) or an RFC 3339 time.
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// Keep printing new events until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// A CloudWatch Logs filter pattern (plain terms match events containing all of them).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// One JSON object per event on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunTaskArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Print the task ARN and return instead of waiting for the task to stop.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for the task to stop (30s, 10m, 2h).
+    #[arg(long, default_value = "10m")]
+    pub timeout: String,
+    /// The result as a JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// The command for the app container, after `--` (e.g. `-- flask db upgrade`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The container to run the command in: app or otel.
+    #[arg(long, default_value = "app")]
+    pub container: String,
+    /// The task (id or ARN); default: the service's first RUNNING task.
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// The command, after `--` (default /bin/sh).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The outputs as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

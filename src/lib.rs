@@ -23,8 +23,12 @@
 //!   classification, and bounded waits with backoff.
 //! - [`ops`]: the engine: `up`, `down`, `status`, `plan` and `step` as work
 //!   given to the runner.
-//! - [`commands`]: one file per command, on top of the engine and the
-//!   steps; nothing in `steps/` uses them.
+//! - [`commands`]: one file per command. Besides the engine's (`up`,
+//!   `down`, `status`, `plan`, `step`) the day-2 ones that are not
+//!   resources: `deploy` and `rollback` (blue/green roll-outs), `image
+//!   push`, `logs` (CloudWatch Logs, `--follow`), `run` (a one-off task),
+//!   `exec` (ECS Exec through the Session Manager plugin) and `outputs`.
+//!   Each uses the engine and the steps; nothing in `steps/` uses them.
 //! - [`report`]: progress for humans (stderr) or JSON lines (stdout).
 //! - [`state`]: the atomic state file (a cache of what AWS says).
 //! - [`app`]: wires a parsed command line to the above; `main.rs` only maps

@@ -49,6 +49,9 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Failed(String),
+    /// A one-off task's container exited non-zero: its exit code is ours.
+    #[error("{message}")]
+    Exit { code: i32, message: String },
 }
 
 impl Error {
@@ -88,6 +91,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) | Error::UnknownStep { .. } | Error::NotConfirmed { .. } | Error::Usage(_) => 2,
+            Error::Exit { code, .. } => *code,
             _ => 1,
         }
     }

@@ -1,18 +1,23 @@
 //! `provision deploy`: registers a task definition revision for the current
 //! settings (image, tag) and rolls it out on the existing service with ECS
 //! native blue/green, waiting for the outcome. The resources themselves
-//! are the ecs family's steps; this only drives them.
+//! are the ecs family's steps; this only drives them. An image of the
+//! stack's own repository must be in the registry before anything is
+//! registered; `--build` builds and pushes `container/` first.
 
 use super::Setup;
 use crate::aws::wait::{self, Backoff};
+use crate::aws::AwsResultExt;
 use crate::cli::{Cli, DeployArgs};
 use crate::ops::{Engine, Error};
 use crate::steps::ecs::{self, Rollout, TaskInputs};
-use crate::steps::ids;
+use crate::steps::registry::repo_name;
+use crate::steps::{ids, Ctx};
+use std::path::Path;
 use std::time::Duration;
 
 /// Finds the records `deploy` needs from AWS (the state file is a cache).
-async fn load_records(engine: &Engine, ids: &[String]) -> Result<(), Error> {
+pub(crate) async fn load_records(engine: &Engine, ids: &[String]) -> Result<(), Error> {
     let cx = &engine.cx;
     for id in ids {
         let Some(step) = engine.steps.iter().find(|s| s.id() == id) else {
@@ -30,6 +35,122 @@ async fn load_records(engine: &Engine, ids: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The stack's repository URI, as ECR names it (`{account}.dkr.ecr.{region}.amazonaws.com/ecr-api-{suffix}`).
+pub(crate) async fn own_repository_uri(cx: &Ctx) -> Result<String, Error> {
+    let account = cx.account_id().await?;
+    let domain = if cx.region().starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Ok(format!("{account}.dkr.ecr.{}.{domain}/{}", cx.region(), repo_name(cx)))
+}
+
+/// What an image URI names in the repository `repo_uri`: `Some(("tag", v))`
+/// or `Some(("digest", sha256:...))`; `None` for an image elsewhere.
+pub fn image_in_repository<'a>(image: &'a str, repo_uri: &str) -> Option<(&'static str, &'a str)> {
+    let rest = image.strip_prefix(repo_uri)?;
+    if let Some(d) = rest.strip_prefix('@') {
+        Some(("digest", d))
+    } else if let Some(t) = rest.strip_prefix(':') {
+        Some(("tag", t.split('@').next().unwrap_or(t)))
+    } else if rest.is_empty() {
+        Some(("tag", "latest"))
+    } else {
+        None
+    }
+}
+
+/// Refuses an image of the stack's own repository that is not in the
+/// registry (`DescribeImages`; `ImageNotFoundException` is absent). An
+/// image outside the repository is not checked.
+pub(crate) async fn ensure_in_registry(cx: &Ctx, image: &str) -> Result<(), Error> {
+    let repo_uri = own_repository_uri(cx).await?;
+    let Some((kind, id)) = image_in_repository(image, &repo_uri) else {
+        tracing::info!(image, "not in the stack's repository; not checked");
+        return Ok(());
+    };
+    let repo = repo_name(cx);
+    let ident = aws_sdk_ecr::types::ImageIdentifier::builder();
+    let ident = if kind == "digest" {
+        ident.image_digest(id)
+    } else {
+        ident.image_tag(id)
+    };
+    let r = cx
+        .aws
+        .ecr
+        .describe_images()
+        .repository_name(&repo)
+        .image_ids(ident.build())
+        .send()
+        .await
+        .aws("DescribeImages");
+    let suffix = cx.suffix();
+    let present = match r {
+        Ok(out) => !out.image_details().is_empty(),
+        Err(e) if e.code_is("ImageNotFoundException") => false,
+        Err(e) if e.code_is("RepositoryNotFoundException") => {
+            return Err(Error::Failed(format!(
+                "the repository {repo} does not exist, so {image} cannot be deployed\n  hint: run `provision up --suffix {suffix}` first"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if present {
+        return Ok(());
+    }
+    let push = if kind == "tag" {
+        format!("`provision image push --suffix {suffix} --tag {id}`, or deploy with `--build`")
+    } else {
+        format!("push the image to {repo_uri} first")
+    };
+    Err(Error::Failed(format!(
+        "the image {kind} {id} is not in the repository {repo} ({repo_uri}); nothing was changed\n  hint: {push}"
+    )))
+}
+
+/// Starts a rollout of `target` (`force`: fresh tasks even when the service
+/// already runs it) and waits for its outcome, at most `timeout`. `before`
+/// is the service deployment current before the start. Returns the
+/// settled outcome (the deployment id, or why it failed) and the seconds
+/// it took.
+pub(crate) async fn roll_out(
+    cx: &Ctx,
+    target: &str,
+    force: bool,
+    before: Option<&str>,
+    timeout: Duration,
+) -> Result<(Rollout, u64), Error> {
+    cx.waiting(ids::ECS_SERVICE, &format!("the roll-out of {target}"));
+    // A service that ran no task (no image in the registry yet): `start`
+    // scales it to its desired count, and after the roll-out auto
+    // scaling's floor goes back to its minimum.
+    let was_idle = ecs::describe_service(cx).await?.is_some_and(|s| s.desired_count() == 0);
+    let started_id = ecs::start(cx, target, force).await?;
+    let started = tokio::time::Instant::now();
+    let backoff = Backoff {
+        first: Duration::from_secs(5),
+        max: Duration::from_secs(30),
+        timeout,
+    };
+    let outcome = wait::poll(&format!("deployment of {target}"), backoff, || async {
+        Ok(match ecs::progress(cx, target, before).await? {
+            Rollout::InProgress => None,
+            r => Some(r),
+        })
+    })
+    .await?;
+    let outcome = match outcome {
+        Rollout::Done(id) if id.is_empty() => Rollout::Done(started_id),
+        r => r,
+    };
+    if was_idle && matches!(outcome, Rollout::Done(_)) {
+        crate::steps::scaling::raise_floor(cx).await?;
+    }
+    Ok((outcome, started.elapsed().as_secs()))
+}
+
 /// Registers a revision for the current settings (image, tag), rolls it out
 /// blue/green and waits for the outcome. Returns a one-line report naming
 /// the deployment.
@@ -43,19 +164,9 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, E
     let svc = ecs::describe_service(cx)
         .await?
         .ok_or_else(|| Error::Failed("the service is not active; run `provision up`".into()))?;
-    // Never a revision for a tag the registry does not have: the tasks
-    // could not pull it, and the circuit breaker would fail the rollout.
-    if cx.settings.image.is_none() && !crate::steps::registry::image_exists(cx, &cx.settings.image_tag).await? {
-        return Err(Error::Failed(format!(
-            "the repository {} has no image tagged `{}`; nothing was registered\n  hint: push it first: provision image push --suffix {} --tag {}",
-            crate::steps::registry::repo_name(cx),
-            cx.settings.image_tag,
-            cx.suffix(),
-            cx.settings.image_tag
-        )));
-    }
     let current = svc.task_definition().unwrap_or_default().to_owned();
     let inputs = TaskInputs::from_ctx(cx)?;
+    ensure_in_registry(cx, &inputs.image).await?;
     let unchanged = !current.is_empty()
         && ecs::described_fingerprint(&ecs::describe_task_definition(cx, &current).await?)
             == inputs.desired_fingerprint()?;
@@ -65,48 +176,142 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, E
         ecs::register(cx, &inputs).await?
     };
     let before = svc.current_service_deployment().map(str::to_owned);
-    let was_idle = svc.desired_count() == 0;
-    cx.waiting("deploy", &format!("rolling out {target}"));
-    let mut label = ecs::start(cx, &target, unchanged).await?;
-    let started = tokio::time::Instant::now();
-    let backoff = Backoff {
-        first: Duration::from_secs(5),
-        max: Duration::from_secs(30),
-        timeout,
-    };
-    let outcome = wait::poll(&format!("deployment of {target}"), backoff, || async {
-        Ok(match ecs::progress(cx, &target, before.as_deref()).await? {
-            Rollout::InProgress => None,
-            r => Some(r),
-        })
-    })
-    .await?;
-    let secs = started.elapsed().as_secs();
+    let (outcome, secs) = roll_out(cx, &target, unchanged, before.as_deref(), timeout).await?;
     match outcome {
-        Rollout::Done(id) => {
-            if !id.is_empty() {
-                label = id;
-            }
-            if was_idle {
-                crate::steps::scaling::raise_floor(cx).await?;
-            }
-            Ok(format!("deployment {label} of {target} ({}) completed in {secs}s", inputs.image))
-        }
+        Rollout::Done(label) => Ok(format!(
+            "deployment {label} of {target} ({}) completed in {secs}s",
+            inputs.image
+        )),
         Rollout::Failed(why) => Err(Error::Failed(format!(
-            "deploy of {target} ({}) did not complete: {why}\n  hint: see the service events (`aws ecs describe-services`) and the app logs in {}",
-            inputs.image, inputs.app_log
+            "deploy of {target} ({}) did not complete: {why}\n  hint: see the service events (`aws ecs describe-services`) and the app logs (`provision logs --suffix {}`)",
+            inputs.image,
+            cx.suffix()
         ))),
         Rollout::InProgress => unreachable!("poll only returns settled outcomes"),
     }
 }
 
-/// The command: validate, set up, take the lock, roll out.
+/// The tag `--build` gives an image when no `--image-tag` is given: the
+/// commit (`git rev-parse --short=12 HEAD`), with `-dirty` when the build
+/// context has uncommitted changes (`git status --porcelain -- .`).
+pub fn git_tag(context: &Path) -> Result<String, Error> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(context)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let hint = "pass --image-tag TAG, or run from a git checkout with git installed";
+    let head = git(&["rev-parse", "--short=12", "HEAD"])
+        .map_err(|e| Error::Usage(format!("cannot run git to tag the image: {e}\n  hint: {hint}")))?;
+    if !head.status.success() {
+        return Err(Error::Usage(format!(
+            "{} is not in a git checkout with a commit, so the image has no tag: {}\n  hint: {hint}",
+            context.display(),
+            String::from_utf8_lossy(&head.stderr).trim()
+        )));
+    }
+    let sha = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    let status = git(&["status", "--porcelain", "--", "."])
+        .map_err(|e| Error::Usage(format!("cannot run git status: {e}\n  hint: {hint}")))?;
+    let dirty = !status.status.success() || !status.stdout.iter().all(u8::is_ascii_whitespace);
+    Ok(if dirty { format!("{sha}-dirty") } else { sha })
+}
+
+/// Whether `--image-tag` was given on the command line (its default,
+/// `latest`, does not count). Once the stack flags are `Option`s (issue
+/// #10) this is `a.stack.image_tag.is_some()`.
+fn image_tag_given() -> bool {
+    use clap::CommandFactory;
+    let Ok(m) = Cli::command().try_get_matches_from(std::env::args_os()) else {
+        return true;
+    };
+    m.subcommand_matches("deploy")
+        .and_then(|d| d.value_source("image_tag"))
+        .is_some_and(|s| s == clap::parser::ValueSource::CommandLine || s == clap::parser::ValueSource::EnvVariable)
+}
+
+/// The command: validate, set up, take the lock, (build and push,) roll out.
 pub async fn run(cli: &Cli, a: &DeployArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
+    let mut settings = a.stack.validate()?;
+    if a.build {
+        if !a.context.join("Dockerfile").is_file() {
+            return Err(Error::Usage(format!(
+                "{} has no Dockerfile\n  hint: run from the repository root or pass --context DIR",
+                a.context.display()
+            )));
+        }
+        if !image_tag_given() {
+            settings.image_tag = git_tag(&a.context)?;
+        }
+    }
     let rep = super::reporter(false, cli.quiet);
     let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
     let _lock = engine.lock()?;
-    let report = run_rollout(&engine, std::time::Duration::from_secs(a.timeout)).await?;
+    if a.build {
+        let tag = engine.cx.settings.image_tag.clone();
+        let uri = super::image::push(&engine.cx, &tag, &a.context).await?;
+        if !cli.quiet {
+            eprintln!("pushed {uri}");
+        }
+    }
+    let report = run_rollout(&engine, Duration::from_secs(a.timeout)).await?;
     println!("{report}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_images_of_the_stacks_repository_are_checked() {
+        let repo = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1";
+        assert_eq!(image_in_repository(&format!("{repo}:v2"), repo), Some(("tag", "v2")));
+        assert_eq!(
+            image_in_repository(&format!("{repo}@sha256:abc"), repo),
+            Some(("digest", "sha256:abc"))
+        );
+        assert_eq!(image_in_repository(repo, repo), Some(("tag", "latest")));
+        assert_eq!(image_in_repository(&format!("{repo}-other:v2"), repo), None);
+        assert_eq!(image_in_repository("public.ecr.aws/nginx/nginx:1", repo), None);
+    }
+
+    #[test]
+    fn the_git_tag_is_the_commit_and_dirty_when_the_context_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(ok, "git {args:?}");
+        };
+        // Outside a checkout: bad input, with a hint.
+        let e = git_tag(dir.path()).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert!(e.to_string().contains("--image-tag"), "{e}");
+        git(&["init", "-q"]);
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        git(&["add", "Dockerfile"]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "one",
+        ]);
+        let tag = git_tag(dir.path()).unwrap();
+        assert_eq!(tag.len(), 12, "{tag}");
+        assert!(tag.chars().all(|c| c.is_ascii_hexdigit()), "{tag}");
+        std::fs::write(dir.path().join("Dockerfile"), "FROM busybox\n").unwrap();
+        assert_eq!(git_tag(dir.path()).unwrap(), format!("{tag}-dirty"));
+    }
 }

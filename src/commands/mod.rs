@@ -3,9 +3,16 @@
 
 pub mod deploy;
 pub mod down;
+pub mod exec;
 pub mod image;
+pub mod log_events;
+pub mod logs;
+pub mod outputs;
 pub mod plan;
+pub mod rollback;
+pub mod run;
 pub mod status;
+mod status_human;
 pub mod step;
 pub mod up;
 

@@ -48,24 +48,5 @@ pub async fn run(cli: &Cli, a: &StatusArgs, max_attempts: u32) -> Result<(), Err
 
 fn print_status(rows: &[StepStatus], details: &BTreeMap<String, serde_json::Value>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{:<24} {:<20} {:<9} ID", "STEP", "KIND", "STATE");
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "{:<24} {:<20} {:<9} {}",
-            r.step,
-            r.kind,
-            r.state,
-            r.id.as_deref().unwrap_or("-")
-        );
-        for d in &r.drift {
-            let _ = writeln!(out, "{:<24}   drift: {d}", "");
-        }
-        if let Some(e) = &r.error {
-            let _ = writeln!(out, "{:<24}   error: {e}", "");
-        }
-    }
-    for (k, v) in details {
-        let _ = writeln!(out, "{k}: {v}");
-    }
+    let _ = write!(out, "{}", super::status_human::render(rows, details));
 }

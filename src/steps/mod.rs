@@ -430,7 +430,7 @@ pub fn outputs(cx: &Ctx) -> std::collections::BTreeMap<String, String> {
     out
 }
 
-/// Extra facts for `status` (image count, deployments, target health).
+/// Extra facts for `status` (image count, deployments, target health, alarm states).
 pub async fn details(cx: &Ctx) -> std::collections::BTreeMap<String, serde_json::Value> {
     let mut out = std::collections::BTreeMap::new();
     registry::details(cx, &mut out).await;
@@ -438,6 +438,7 @@ pub async fn details(cx: &Ctx) -> std::collections::BTreeMap<String, serde_json:
     load_balancer::details(cx, &mut out).await;
     ecs::details(cx, &mut out).await;
     scaling::details(cx, &mut out).await;
+    observability::details(cx, &mut out).await;
     out
 }
 

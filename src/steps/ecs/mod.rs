@@ -108,7 +108,8 @@ pub fn outputs(cx: &Ctx, out: &mut BTreeMap<String, String>) {
     }
 }
 
-/// Desired/running/pending tasks and the active deployment.
+/// Desired/running/pending tasks, the active deployment and the image the
+/// service runs (the app container of its task definition).
 pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, Value>) {
     if !cx.has(ids::ECS_SERVICE) {
         return;
@@ -117,11 +118,22 @@ pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, Value>) {
     let v = match services(cx).await.map(|v| v.first().cloned()) {
         Ok(Some(s)) => {
             let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+            let image = match s.task_definition() {
+                Some(td) => describe_task_definition(cx, td).await.ok().and_then(|t| {
+                    t.container_definitions()
+                        .iter()
+                        .find(|c| c.name() == Some(APP_CONTAINER))
+                        .and_then(|c| c.image().map(str::to_owned))
+                }),
+                None => None,
+            };
             json!({
+                "service": s.service_name(),
                 "desired": s.desired_count(),
                 "running": s.running_count(),
                 "pending": s.pending_count(),
                 "task_definition": s.task_definition(),
+                "image": image,
                 "deployment": primary.and_then(|d| d.id()),
                 "rollout_state": primary.and_then(|d| d.rollout_state()).map(|r| r.as_str()),
                 "service_deployment": s.current_service_deployment(),

@@ -88,6 +88,7 @@ pub fn fingerprint(
                 "readonly": c.readonly_root_filesystem().unwrap_or(false),
                 "depends_on": deps,
                 "mounts": mounts,
+                "memory_reservation": c.memory_reservation(),
             })
         })
         .collect();

@@ -43,6 +43,15 @@ service:
       exporters: [awsxray]
 ";
 
+/// The collector's soft memory limit (MiB); the app reserves the rest of
+/// the task's memory. ContainerDefinition `memoryReservation` is optional
+/// on Fargate, and the containers' reservations must not add up to more
+/// than the task's memory (ECS API Reference, ContainerDefinition). Setting
+/// it also lets moto run a one-off task (`provision run`): its RunTask
+/// sums the containers' memory and fails (HTTP 500) on a container that
+/// names none.
+pub const OTEL_MEMORY_RESERVATION: i32 = 128;
+
 /// [`OTEL_CONFIG_YAML`] for a task in `region`.
 pub fn otel_config(region: &str) -> String {
     OTEL_CONFIG_YAML.replace("{region}", region)
@@ -66,6 +75,8 @@ pub struct TaskInputs {
     pub credentials_secret: String,
     pub service_name: String,
     pub environment: String,
+    /// ECS Exec is enabled: the app's root filesystem is then writable.
+    pub exec: bool,
 }
 
 impl TaskInputs {
@@ -92,6 +103,7 @@ impl TaskInputs {
             credentials_secret: cx.attr(ids::SECRET_DB_CREDENTIALS, "arn")?,
             service_name: crate::naming::PROJECT.to_owned(),
             environment: cx.suffix().to_string(),
+            exec: cx.settings.enable_exec,
         })
     }
 
@@ -111,8 +123,17 @@ impl TaskInputs {
             .map_err(build_err)
     }
 
-    /// The two containers: the app (essential, read-only root, secrets from
-    /// Secrets Manager by JSON key) and the collector sidecar it starts after.
+    /// The two containers: the app (essential, read-only root unless ECS
+    /// Exec is on, secrets from Secrets Manager by JSON key) and the
+    /// collector sidecar it starts after.
+    ///
+    /// ECS Exec bind-mounts the SSM agent into the container, and the agent
+    /// writes its state and logs under the container's root filesystem: AWS
+    /// documents no volumes that make it work with `readonlyRootFilesystem`
+    /// (the ECS Exec considerations say a read-only root is not supported;
+    /// aws/containers-roadmap#1359 asks for it, and the workaround there,
+    /// volumes on /var/lib/amazon, /var/log/amazon and /managed-agents, is
+    /// not AWS's). So the root is writable only with `--enable-exec`.
     pub fn containers(&self) -> StepResult<Vec<ContainerDefinition>> {
         let secret = |name: &str, arn: &str, key: &str| {
             Secret::builder()
@@ -152,7 +173,8 @@ impl TaskInputs {
             .environment(env("DB_IAM_AUTH", "1"))
             .environment(env("DB_APP_USER", crate::steps::identity::APP_DB_USER))
             .stop_timeout(STOP_TIMEOUT)
-            .readonly_root_filesystem(true)
+            .memory_reservation(self.memory as i32 - OTEL_MEMORY_RESERVATION)
+            .readonly_root_filesystem(!self.exec)
             // gunicorn's heartbeat lives in /dev/shm; /tmp is a scratch volume.
             .mount_points(
                 MountPoint::builder()
@@ -188,6 +210,7 @@ impl TaskInputs {
             .name(OTEL_CONTAINER)
             .image(OTEL_IMAGE)
             .essential(false)
+            .memory_reservation(OTEL_MEMORY_RESERVATION)
             // The whole configuration, instead of the image's bundled one.
             .environment(env(OTEL_CONFIG_ENV, &otel_config(&self.region)))
             .log_configuration(self.log(&self.otel_log, OTEL_CONTAINER)?)
@@ -225,6 +248,7 @@ pub(super) fn sample_inputs() -> TaskInputs {
         credentials_secret: "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl".into(),
         service_name: "product-catalog".into(),
         environment: "dev1".into(),
+        exec: false,
     }
 }
 
@@ -232,6 +256,7 @@ pub(super) fn sample_inputs() -> TaskInputs {
 mod tests {
     use super::*;
     use crate::state::Record;
+    use crate::steps::ecs::fingerprint_diff;
     use std::collections::BTreeMap;
 
     #[test]
@@ -378,8 +403,38 @@ mod tests {
     }
 
     #[test]
+    fn the_root_filesystem_is_read_only_unless_ecs_exec_is_enabled() {
+        let app = |i: &TaskInputs| {
+            i.containers()
+                .unwrap()
+                .into_iter()
+                .find(|c| c.name() == Some(APP_CONTAINER))
+                .unwrap()
+        };
+        let off = sample_inputs();
+        assert_eq!(app(&off).readonly_root_filesystem(), Some(true));
+        let on = TaskInputs {
+            exec: true,
+            ..sample_inputs()
+        };
+        assert_eq!(app(&on).readonly_root_filesystem(), Some(false));
+        // /tmp stays a scratch volume either way.
+        assert_eq!(app(&on).mount_points()[0].container_path(), Some("/tmp"));
+        // Turning exec on or off is drift: `up` registers a new revision.
+        let diff = fingerprint_diff(&off.desired_fingerprint().unwrap(), &on.desired_fingerprint().unwrap());
+        assert_eq!(diff, vec!["container app readonly differs".to_string()]);
+        // The settings decide.
+        let cx = crate::testing::ctx(&["--enable-exec"]);
+        assert!(cx.settings.enable_exec);
+    }
+
+    #[test]
     fn container_values_are_within_the_fargate_limits() {
         let cs = sample_inputs().containers().unwrap();
+        // memoryReservation: the containers' sum fits the task's memory.
+        let reserved: i32 = cs.iter().map(|c| c.memory_reservation().unwrap()).sum();
+        assert_eq!(reserved, 1024);
+        assert!(cs.iter().all(|c| c.memory_reservation().unwrap() > 0));
         for c in &cs {
             // ContainerDefinition.stopTimeout: at most 120 s on Fargate.
             assert!(c.stop_timeout().unwrap_or(30) <= 120, "{:?}", c.name());

@@ -22,6 +22,7 @@ pub use topic_key::{key_policy, TopicKey};
 
 use super::{ids, Ctx, StepRef};
 use crate::config::Settings;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -66,6 +67,30 @@ pub fn outputs(cx: &Ctx, out: &mut BTreeMap<String, String>) {
     if let Ok(topic) = cx.id_of(ids::SNS_ALARMS) {
         out.insert("AlarmTopicArn".into(), topic);
     }
+}
+
+/// Each alarm's state (`OK`, `ALARM`, `INSUFFICIENT_DATA`) and why, for
+/// `status`: the one `DescribeAlarms` answer the alarm steps found
+/// themselves through.
+pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, Value>) {
+    let v = match discovery::alarms(cx).await {
+        Ok(list) if list.is_empty() => return,
+        Ok(list) => {
+            let mut m = serde_json::Map::new();
+            for a in list.iter() {
+                m.insert(
+                    a.alarm_name().unwrap_or_default().to_owned(),
+                    json!({
+                        "state": a.state_value().map(|s| s.as_str()),
+                        "reason": a.state_reason(),
+                    }),
+                );
+            }
+            Value::Object(m)
+        }
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    out.insert("alarms".into(), v);
 }
 
 #[cfg(test)]
