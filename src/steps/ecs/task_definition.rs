@@ -57,21 +57,29 @@ pub async fn register(cx: &Ctx, inputs: &TaskInputs) -> StepResult<String> {
 
 /// The revision `arn` as AWS describes it.
 pub async fn describe_task_definition(cx: &Ctx, arn: &str) -> StepResult<TaskDefinition> {
-    let out = cx
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .aws("DescribeTaskDefinition")?;
-    out.task_definition().cloned().ok_or_else(|| {
-        AwsError::custom(
-            "DescribeTaskDefinition",
-            "EmptyResponse",
-            format!("no task definition {arn}"),
-        )
-    })
+    // A revision never changes, so one answer per ARN serves the whole run
+    // (the drift check and `status`'s image line ask for the same one).
+    let td = cx
+        .inventory
+        .get(format!("ecs:task-definition:{arn}"), || async {
+            let out = cx
+                .aws
+                .ecs
+                .describe_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .aws("DescribeTaskDefinition")?;
+            out.task_definition().cloned().ok_or_else(|| {
+                AwsError::custom(
+                    "DescribeTaskDefinition",
+                    "EmptyResponse",
+                    format!("no task definition {arn}"),
+                )
+            })
+        })
+        .await?;
+    Ok((*td).clone())
 }
 
 pub struct TaskDef {
