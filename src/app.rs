@@ -55,5 +55,7 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
         Command::Run(a) => commands::run::run(&cli, a, max_attempts).await,
         Command::Exec(a) => commands::exec::run(&cli, a, max_attempts).await,
         Command::Outputs(a) => commands::outputs::run(&cli, a, max_attempts).await,
+        Command::Settings(a) => commands::settings::run(&cli, a, max_attempts).await,
+        Command::Unlock(a) => commands::unlock::run(&cli, a, max_attempts).await,
     }
 }

@@ -2,8 +2,11 @@
 //! [`StackRequest`] (see [`crate::config`]), validated there before the
 //! first AWS call.
 
-use crate::config::{flag_err, InputError, StackRequest};
+use crate::config::layers::{merge, Source, Values};
+use crate::config::{flag_err, InputError};
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use serde_json::Value;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -22,9 +25,18 @@ pub struct Cli {
     #[arg(long, global = true, env = "AWS_REGION")]
     pub region: Option<String>,
 
-    /// Where state files and locks live.
+    /// Where the local cache of the stack's state lives (safe to delete: the
+    /// stack's settings, state and lock are kept in the account's state bucket).
     #[arg(long, global = true, default_value = "state", env = "PROVISION_STATE_DIR")]
     pub state_dir: PathBuf,
+
+    /// The stack file with one [SUFFIX] table of settings per stack [default: provision.toml, if present].
+    #[arg(long, global = true, env = "PROVISION_STACK_FILE", value_name = "PATH")]
+    pub stack_file: Option<PathBuf>,
+
+    /// How long to wait for another run's lock on the stack (0s, 30s, 10m): 0 fails at once, naming the holder.
+    #[arg(long, global = true, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
 
     /// More log detail on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -62,6 +74,10 @@ pub enum Command {
     Exec(ExecArgs),
     /// Print the stack's flat outputs (KEY=VALUE, or a JSON object).
     Outputs(OutputsArgs),
+    /// Print the settings recorded with the stack, and where each value of the next run comes from.
+    Settings(SettingsArgs),
+    /// Remove the stack's lock (after a run that crashed on another machine).
+    Unlock(UnlockArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,60 +87,76 @@ pub enum ImageCommand {
 }
 
 /// How the stack should look: shared by every command that compares the
-/// stack in AWS with what it should be.
-#[derive(Debug, Args, Clone)]
+/// stack in AWS with what it should be. Every setting is optional here: a
+/// flag that is not given keeps the value of the stack file, else the one
+/// recorded with the stack, else the default shown (see
+/// [`crate::config::layers`]). An empty value (`--certificate-arn ""`) sets
+/// an optional setting back to none.
+#[derive(Debug, Args, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct StackArgs {
     /// Environment suffix that names and tags every resource (1-12 of a-z 0-9 -).
     #[arg(long, env = "PROVISION_SUFFIX")]
+    #[serde(skip)]
     pub suffix: String,
 
-    /// IPv4 CIDR of the VPC (/16 to /19).
-    #[arg(long, default_value = "10.0.0.0/16")]
-    pub vpc_cidr: String,
+    /// IPv4 CIDR of the VPC, /16 to /19 [default: 10.0.0.0/16].
+    #[arg(long)]
+    pub vpc_cidr: Option<String>,
 
-    /// Retention of every log group, in days.
-    #[arg(long, default_value_t = 30)]
-    pub log_retention_days: i32,
+    /// Retention of every log group, in days [default: 30].
+    #[arg(long)]
+    pub log_retention_days: Option<i32>,
 
     /// Full image URI for the service (an image pushed elsewhere).
     #[arg(long, conflicts_with = "image_tag")]
     pub image: Option<String>,
 
-    /// Tag of the image in the stack's ECR repository.
-    #[arg(long, default_value = "latest")]
-    pub image_tag: String,
+    /// Tag of the image in the stack's ECR repository [default: latest; then what `deploy` last rolled out].
+    #[arg(long)]
+    pub image_tag: Option<String>,
 
     /// Make ECR image tags immutable.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_immutable_tags")]
+    #[serde(skip)]
     pub immutable_tags: bool,
+    /// Make ECR image tags mutable again (the default).
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_immutable_tags: bool,
 
     /// Customer-managed KMS key for ECR, Aurora, secrets and logs (default: AWS-managed keys).
     #[arg(long)]
     pub kms_key_arn: Option<String>,
 
-    /// Aurora PostgreSQL major version; the newest minor is resolved at run time.
-    #[arg(long, default_value_t = 16)]
-    pub db_major: u32,
+    /// Aurora PostgreSQL major version; the newest minor is resolved at run time [default: 16].
+    #[arg(long)]
+    pub db_major: Option<u32>,
 
     /// Pin an exact Aurora PostgreSQL engine version (e.g. 16.4).
     #[arg(long)]
     pub db_engine_version: Option<String>,
 
-    /// Serverless v2 minimum capacity (ACU).
-    #[arg(long, default_value_t = 0.5)]
-    pub db_min_acu: f64,
+    /// Serverless v2 minimum capacity, ACU [default: 0.5].
+    #[arg(long)]
+    pub db_min_acu: Option<f64>,
 
-    /// Serverless v2 maximum capacity (ACU).
-    #[arg(long, default_value_t = 4.0)]
-    pub db_max_acu: f64,
+    /// Serverless v2 maximum capacity, ACU [default: 4].
+    #[arg(long)]
+    pub db_max_acu: Option<f64>,
 
     /// Use this existing credentials secret (ARN or name) instead of the RDS-managed one.
     #[arg(long)]
     pub db_secret_arn: Option<String>,
 
     /// Deletion protection and a final snapshot for the database.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_protect_data")]
+    #[serde(skip)]
     pub protect_data: bool,
+    /// Turn deletion protection off (a destructive change: asks, or needs --yes).
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_protect_data: bool,
 
     /// ACM certificate: adds an HTTPS listener and redirects HTTP to it.
     #[arg(long)]
@@ -134,21 +166,44 @@ pub struct StackArgs {
     #[arg(long)]
     pub alarm_email: Option<String>,
 
-    /// Share of tasks on Fargate Spot, in percent.
-    #[arg(long, default_value_t = 70)]
-    pub spot_percent: u32,
+    /// Share of tasks on Fargate Spot, in percent [default: 70].
+    #[arg(long)]
+    pub spot_percent: Option<u32>,
 
     /// Enable ECS Exec on the service.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_enable_exec")]
+    #[serde(skip)]
     pub enable_exec: bool,
+    /// Disable ECS Exec (the default).
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_enable_exec: bool,
 
-    /// Task CPU units.
-    #[arg(long, default_value_t = 512)]
-    pub task_cpu: u32,
+    /// Task CPU units [default: 512].
+    #[arg(long)]
+    pub task_cpu: Option<u32>,
 
-    /// Task memory (MiB).
-    #[arg(long, default_value_t = 1024)]
-    pub task_memory: u32,
+    /// Task memory, MiB [default: 1024].
+    #[arg(long)]
+    pub task_memory: Option<u32>,
+
+    /// Set an environment variable of the API container (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    #[serde(skip)]
+    pub env: Vec<String>,
+    /// Remove an environment variable set with --env (repeatable).
+    #[arg(long = "no-env", value_name = "KEY")]
+    #[serde(skip)]
+    pub no_env: Vec<String>,
+
+    /// Give the API container a Secrets Manager secret as a variable (repeatable; the value is never read here).
+    #[arg(long = "secret", value_name = "KEY=SECRET_ARN[:json-key]")]
+    #[serde(skip)]
+    pub secret: Vec<String>,
+    /// Remove a secret set with --secret (repeatable).
+    #[arg(long = "no-secret", value_name = "KEY")]
+    #[serde(skip)]
+    pub no_secret: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +226,9 @@ pub struct UpArgs {
     /// Where to write the flat outputs JSON.
     #[arg(long, default_value = "cfn-outputs/flat-outputs.json")]
     pub outputs: PathBuf,
+    /// Make destructive setting changes (marked `!` by `plan`) without asking.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +281,28 @@ pub struct DeployArgs {
     /// Directory to build with --build (contains the Dockerfile).
     #[arg(long, default_value = "container", requires = "build")]
     pub context: PathBuf,
+    /// Make destructive setting changes (marked `!` by `plan`) without asking.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The record (settings, binding, deployed image and its history) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Environment suffix of the stack.
+    #[arg(long, env = "PROVISION_SUFFIX")]
+    pub suffix: String,
+    /// Remove the lock even if its holder renewed it within its lease (it may still be running).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -326,48 +406,133 @@ impl RunArgs {
 }
 
 impl StackArgs {
-    /// The flags as a request (validated by [`StackRequest::validate`]).
-    pub fn request(&self) -> StackRequest {
-        StackRequest {
-            suffix: self.suffix.clone(),
-            vpc_cidr: self.vpc_cidr.clone(),
-            log_retention_days: self.log_retention_days,
-            image: self.image.clone(),
-            image_tag: self.image_tag.clone(),
-            immutable_tags: self.immutable_tags,
-            kms_key_arn: self.kms_key_arn.clone(),
-            db_major: self.db_major,
-            db_engine_version: self.db_engine_version.clone(),
-            db_min_acu: self.db_min_acu,
-            db_max_acu: self.db_max_acu,
-            db_secret_arn: self.db_secret_arn.clone(),
-            protect_data: self.protect_data,
-            certificate_arn: self.certificate_arn.clone(),
-            alarm_email: self.alarm_email.clone(),
-            spot_percent: self.spot_percent,
-            enable_exec: self.enable_exec,
-            task_cpu: self.task_cpu,
-            task_memory: self.task_memory,
+    /// The settings the flags give (and only those), as a layer over the
+    /// stack file and the recorded settings.
+    pub fn layer(&self) -> Result<Values, InputError> {
+        let mut out = Values::new();
+        let given = match serde_json::to_value(self).expect("flags serialize") {
+            Value::Object(m) => m,
+            _ => unreachable!("a struct serializes to an object"),
+        };
+        for (k, v) in given {
+            match v {
+                Value::Null => {}
+                // An empty value sets an optional setting back to none.
+                Value::String(s) if s.is_empty() => {
+                    out.insert(k, Value::Null);
+                }
+                v => {
+                    out.insert(k, v);
+                }
+            }
         }
+        // A tag of the stack's repository replaces an image from elsewhere.
+        if self.image_tag.is_some() && self.image.is_none() {
+            out.insert("image".into(), Value::Null);
+        }
+        for (key, on, off) in [
+            ("immutable-tags", self.immutable_tags, self.no_immutable_tags),
+            ("protect-data", self.protect_data, self.no_protect_data),
+            ("enable-exec", self.enable_exec, self.no_enable_exec),
+        ] {
+            if on || off {
+                out.insert(key.into(), Value::Bool(on));
+            }
+        }
+        for (key, flag, set, unset) in [
+            ("env", "env", &self.env, &self.no_env),
+            ("secrets", "secret", &self.secret, &self.no_secret),
+        ] {
+            let mut table = Values::new();
+            for pair in set {
+                let (k, v) = pair.split_once('=').ok_or_else(|| {
+                    flag_err(
+                        if flag == "env" { "env" } else { "secret" },
+                        pair,
+                        "not KEY=VALUE",
+                        "e.g. --env FEATURE_FLAGS=search, or --secret STRIPE_KEY=arn:aws:secretsmanager:…:secret:NAME:api_key",
+                    )
+                })?;
+                table.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+            for k in unset {
+                table.insert(k.clone(), Value::Null);
+            }
+            if !table.is_empty() {
+                out.insert(key.into(), Value::Object(table));
+            }
+        }
+        Ok(out)
     }
 
+    /// The flags over the defaults alone: how every flag is checked before
+    /// any AWS call (the record and the file are checked when read).
     pub fn validate(&self) -> Result<crate::config::Settings, InputError> {
-        self.request().validate()
+        let flags = self.layer()?;
+        merge(&self.suffix, &[(Source::Flag, &flags)])?.request.validate()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::StackRequest;
+
+    fn plan(flags: &[&str]) -> StackArgs {
+        let mut argv = vec!["provision", "plan", "--suffix", "dev1"];
+        argv.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Command::Plan(p) = cli.command else { unreachable!() };
+        p.stack
+    }
 
     #[test]
-    fn flag_defaults_are_the_documented_defaults() {
-        let cli = Cli::try_parse_from(["provision", "plan", "--suffix", "dev1"]).unwrap();
-        let Command::Plan(p) = cli.command else { unreachable!() };
+    fn no_flags_give_no_settings_and_validate_to_the_defaults() {
+        let s = plan(&[]);
+        assert!(s.layer().unwrap().is_empty());
         let want = StackRequest {
             suffix: "dev1".into(),
             ..StackRequest::default()
         };
-        assert_eq!(p.stack.request(), want);
+        let got = merge("dev1", &[(Source::Flag, &s.layer().unwrap())]).unwrap().request;
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn given_flags_negations_empties_and_tables_become_the_flag_layer() {
+        let s = plan(&[
+            "--spot-percent",
+            "50",
+            "--no-protect-data",
+            "--certificate-arn",
+            "",
+            "--env",
+            "A=1",
+            "--env",
+            "B=x=y",
+            "--no-env",
+            "C",
+            "--image-tag",
+            "v2",
+        ]);
+        let l = s.layer().unwrap();
+        assert_eq!(l["spot-percent"], serde_json::json!(50));
+        assert_eq!(l["protect-data"], serde_json::json!(false));
+        assert_eq!(l["certificate-arn"], Value::Null);
+        assert_eq!(l["env"], serde_json::json!({"A": "1", "B": "x=y", "C": null}));
+        assert_eq!(l["image-tag"], serde_json::json!("v2"));
+        assert_eq!(l["image"], Value::Null);
+        assert!(!l.contains_key("enable-exec"));
+        let e = plan(&["--env", "NOEQUALS"]).layer().unwrap_err().to_string();
+        assert!(e.contains("--env") && e.contains("KEY=VALUE"), "{e}");
+        assert!(Cli::try_parse_from([
+            "provision",
+            "plan",
+            "--suffix",
+            "d",
+            "--protect-data",
+            "--no-protect-data"
+        ])
+        .is_err());
     }
 }

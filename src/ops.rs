@@ -7,12 +7,13 @@ use crate::config::InputError;
 use crate::graph::{Graph, GraphError};
 use crate::report::Reporter;
 use crate::runner::{self, Outcome, Policy, Summary};
-use crate::state::{Lock, Record, StateError, StateFile, Store};
+use crate::state::lock::LockError;
+use crate::state::{Record, StateError, StateFile, Store};
 use crate::steps::{ready_node, Ctx, Need, StepRef};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +28,16 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The credentials or region are not the ones the stack is bound to.
+    #[error("{0}")]
+    Binding(String),
+    #[error("{command} would make destructive changes, and nobody confirmed them; nothing was changed:\n{}\n  hint: run `provision plan` to review them, then `provision {command} --yes` to make them", .changes.join("\n"))]
+    Destructive { command: String, changes: Vec<String> },
+    /// `plan` found changes to make (exit code 3).
+    #[error("plan: {0}")]
+    Pending(String),
     #[error("{command} failed:\n{}{}\n  hint: fix the cause and run `provision {command}` again; it resumes where it stopped", .failures.iter().map(|(s, e)| format!("  step {s}: {e}")).collect::<Vec<_>>().join("\n"), skipped_note(.skipped))]
     RunFailed {
         command: &'static str,
@@ -78,6 +89,10 @@ impl Error {
     }
 }
 
+/// The exit code of `status` and `plan` when something is missing, has
+/// drifted or would change.
+pub const DRIFT_EXIT: i32 = 3;
+
 fn skipped_note(skipped: &[String]) -> String {
     if skipped.is_empty() {
         String::new()
@@ -87,10 +102,17 @@ fn skipped_note(skipped: &[String]) -> String {
 }
 
 impl Error {
-    /// 2 for bad input or a refused command, 1 for everything else.
+    /// 2 for bad input or a refused command, [`DRIFT_EXIT`] when `status`
+    /// or `plan` found the stack out of sync, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) | Error::UnknownStep { .. } | Error::NotConfirmed { .. } | Error::Usage(_) => 2,
+            Error::Input(_)
+            | Error::UnknownStep { .. }
+            | Error::NotConfirmed { .. }
+            | Error::Usage(_)
+            | Error::Binding(_)
+            | Error::Destructive { .. } => 2,
+            Error::NotConverged { .. } | Error::Pending(_) => DRIFT_EXIT,
             Error::Exit { code, .. } => *code,
             _ => 1,
         }
@@ -163,7 +185,6 @@ pub struct Engine {
     pub cx: Arc<Ctx>,
     pub steps: Vec<StepRef>,
     store: Store,
-    state_dir: PathBuf,
     reporter: Arc<dyn Reporter>,
     persist: Mutex<()>,
 }
@@ -198,33 +219,30 @@ impl Engine {
             cx: Arc::new(cx),
             steps,
             store,
-            state_dir: state_dir.to_owned(),
             reporter,
             persist: Mutex::new(()),
         })
-    }
-
-    pub fn lock(&self) -> Result<Lock, StateError> {
-        Lock::acquire(&self.state_dir, self.cx.suffix().as_str())
     }
 
     fn step_ref(&self, id: &str) -> Option<&StepRef> {
         self.steps.iter().find(|s| s.id() == id)
     }
 
-    /// Writes every record known to this run (never a secret value).
-    fn save(&self) -> Result<(), StateError> {
-        let _guard = self.persist.lock().unwrap();
-        let mut steps: BTreeMap<String, Record> = BTreeMap::new();
-        for (k, v) in self.cx.records() {
-            steps.insert(k, v);
-        }
-        self.store.save(&StateFile {
+    /// Every record known to this run (never a secret value).
+    pub fn state_file(&self) -> StateFile {
+        StateFile {
             version: 1,
             suffix: self.cx.suffix().to_string(),
+            account: self.cx.known_account().unwrap_or_default(),
             region: self.cx.region().to_owned(),
-            steps,
-        })
+            steps: self.cx.records().into_iter().collect(),
+        }
+    }
+
+    /// Writes the state file of the state directory.
+    fn save(&self) -> Result<(), StateError> {
+        let _guard = self.persist.lock().unwrap();
+        self.store.save(&self.state_file())
     }
 
     async fn apply(self: Arc<Self>, step: StepRef) -> Result<Outcome, AwsError> {
@@ -270,7 +288,6 @@ impl Engine {
     pub async fn up(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
         let (graph, nodes) = up_graph(&self.steps)?;
         let waits = wait_nodes(&nodes);
-        let _lock = self.lock()?;
         let summary = runner::run(
             &graph,
             Policy {
@@ -363,7 +380,6 @@ impl Engine {
     /// Tears everything down in reverse dependency order.
     pub async fn down(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
         let graph = down_graph(&self.steps)?;
-        let _lock = self.lock()?;
         let summary = runner::run(
             &graph,
             Policy::new(parallelism),
@@ -399,7 +415,6 @@ impl Engine {
             name: name.to_owned(),
             known: self.steps.iter().map(|s| s.id().to_owned()).collect(),
         })?;
-        let _lock = self.lock()?;
         if undo {
             let dependents: Vec<StepRef> = self
                 .steps

@@ -5,7 +5,7 @@
 //! stack's own repository must be in the registry before anything is
 //! registered; `--build` builds and pushes `container/` first.
 
-use super::Setup;
+use super::stack::{self, Access, Stack};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::AwsResultExt;
 use crate::cli::{Cli, DeployArgs};
@@ -62,13 +62,13 @@ pub fn image_in_repository<'a>(image: &'a str, repo_uri: &str) -> Option<(&'stat
 }
 
 /// Refuses an image of the stack's own repository that is not in the
-/// registry (`DescribeImages`; `ImageNotFoundException` is absent). An
-/// image outside the repository is not checked.
-pub(crate) async fn ensure_in_registry(cx: &Ctx, image: &str) -> Result<(), Error> {
+/// registry (`DescribeImages`; `ImageNotFoundException` is absent), and
+/// returns its digest. An image outside the repository is not checked.
+pub(crate) async fn ensure_in_registry(cx: &Ctx, image: &str) -> Result<Option<String>, Error> {
     let repo_uri = own_repository_uri(cx).await?;
     let Some((kind, id)) = image_in_repository(image, &repo_uri) else {
         tracing::info!(image, "not in the stack's repository; not checked");
-        return Ok(());
+        return Ok(None);
     };
     let repo = repo_name(cx);
     let ident = aws_sdk_ecr::types::ImageIdentifier::builder();
@@ -87,9 +87,9 @@ pub(crate) async fn ensure_in_registry(cx: &Ctx, image: &str) -> Result<(), Erro
         .await
         .aws("DescribeImages");
     let suffix = cx.suffix();
-    let present = match r {
-        Ok(out) => !out.image_details().is_empty(),
-        Err(e) if e.code_is("ImageNotFoundException") => false,
+    let digest = match r {
+        Ok(out) => out.image_details().first().map(|d| d.image_digest().unwrap_or_default().to_owned()),
+        Err(e) if e.code_is("ImageNotFoundException") => None,
         Err(e) if e.code_is("RepositoryNotFoundException") => {
             return Err(Error::Failed(format!(
                 "the repository {repo} does not exist, so {image} cannot be deployed\n  hint: run `provision up --suffix {suffix}` first"
@@ -97,8 +97,8 @@ pub(crate) async fn ensure_in_registry(cx: &Ctx, image: &str) -> Result<(), Erro
         }
         Err(e) => return Err(e.into()),
     };
-    if present {
-        return Ok(());
+    if digest.is_some() {
+        return Ok(digest);
     }
     let push = if kind == "tag" {
         format!("`provision image push --suffix {suffix} --tag {id}`, or deploy with `--build`")
@@ -151,10 +151,19 @@ pub(crate) async fn roll_out(
     Ok((outcome, started.elapsed().as_secs()))
 }
 
+/// A completed roll-out.
+pub struct Rolled {
+    /// One line naming the deployment.
+    pub report: String,
+    /// The task definition revision the service now runs, and its image.
+    pub task_definition: String,
+    pub image: String,
+    pub digest: Option<String>,
+}
+
 /// Registers a revision for the current settings (image, tag), rolls it out
-/// blue/green and waits for the outcome. Returns a one-line report naming
-/// the deployment.
-pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, Error> {
+/// blue/green and waits for the outcome.
+pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<Rolled, Error> {
     let cx = &engine.cx;
     let mut needed: Vec<String> = vec![ids::ECS_CLUSTER.into(), ids::ECS_SERVICE.into()];
     if let Some(td) = engine.steps.iter().find(|s| s.id() == ids::TASK_DEF) {
@@ -166,7 +175,7 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, E
         .ok_or_else(|| Error::Failed("the service is not active; run `provision up`".into()))?;
     let current = svc.task_definition().unwrap_or_default().to_owned();
     let inputs = TaskInputs::from_ctx(cx)?;
-    ensure_in_registry(cx, &inputs.image).await?;
+    let digest = ensure_in_registry(cx, &inputs.image).await?;
     let unchanged = !current.is_empty()
         && ecs::described_fingerprint(&ecs::describe_task_definition(cx, &current).await?)
             == inputs.desired_fingerprint()?;
@@ -178,10 +187,12 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<String, E
     let before = svc.current_service_deployment().map(str::to_owned);
     let (outcome, secs) = roll_out(cx, &target, unchanged, before.as_deref(), timeout).await?;
     match outcome {
-        Rollout::Done(label) => Ok(format!(
-            "deployment {label} of {target} ({}) completed in {secs}s",
-            inputs.image
-        )),
+        Rollout::Done(label) => Ok(Rolled {
+            report: format!("deployment {label} of {target} ({}) completed in {secs}s", inputs.image),
+            task_definition: target,
+            image: inputs.image,
+            digest,
+        }),
         Rollout::Failed(why) => Err(Error::Failed(format!(
             "deploy of {target} ({}) did not complete: {why}\n  hint: see the service events (`aws ecs describe-services`) and the app logs (`provision logs --suffix {}`)",
             inputs.image,
@@ -220,22 +231,10 @@ pub fn git_tag(context: &Path) -> Result<String, Error> {
     Ok(if dirty { format!("{sha}-dirty") } else { sha })
 }
 
-/// Whether `--image-tag` was given on the command line (its default,
-/// `latest`, does not count). Once the stack flags are `Option`s (issue
-/// #10) this is `a.stack.image_tag.is_some()`.
-fn image_tag_given() -> bool {
-    use clap::CommandFactory;
-    let Ok(m) = Cli::command().try_get_matches_from(std::env::args_os()) else {
-        return true;
-    };
-    m.subcommand_matches("deploy")
-        .and_then(|d| d.value_source("image_tag"))
-        .is_some_and(|s| s == clap::parser::ValueSource::CommandLine || s == clap::parser::ValueSource::EnvVariable)
-}
-
-/// The command: validate, set up, take the lock, (build and push,) roll out.
+/// The command: validate, (tag the build,) open the stack under its lock,
+/// then roll out and record.
 pub async fn run(cli: &Cli, a: &DeployArgs, max_attempts: u32) -> Result<(), Error> {
-    let mut settings = a.stack.validate()?;
+    let mut args = a.stack.clone();
     if a.build {
         if !a.context.join("Dockerfile").is_file() {
             return Err(Error::Usage(format!(
@@ -243,13 +242,22 @@ pub async fn run(cli: &Cli, a: &DeployArgs, max_attempts: u32) -> Result<(), Err
                 a.context.display()
             )));
         }
-        if !image_tag_given() {
-            settings.image_tag = git_tag(&a.context)?;
+        if args.image_tag.is_none() {
+            args.image_tag = Some(git_tag(&a.context)?);
         }
     }
+    args.validate()?;
     let rep = super::reporter(false, cli.quiet);
-    let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
-    let _lock = engine.lock()?;
+    let mut opened = stack::open(cli, &args, Access::Change("deploy"), max_attempts, rep).await?;
+    let result = deploy(cli, a, &mut opened).await;
+    opened.close(result).await
+}
+
+/// (Builds and pushes,) rolls out, and records the settings with the image
+/// deployed once the roll-out completed: a failed roll-out records nothing.
+async fn deploy(cli: &Cli, a: &DeployArgs, opened: &mut Stack) -> Result<(), Error> {
+    opened.confirm(a.yes, "deploy")?;
+    let engine = opened.engine.clone();
     if a.build {
         let tag = engine.cx.settings.image_tag.clone();
         let uri = super::image::push(&engine.cx, &tag, &a.context).await?;
@@ -257,8 +265,10 @@ pub async fn run(cli: &Cli, a: &DeployArgs, max_attempts: u32) -> Result<(), Err
             eprintln!("pushed {uri}");
         }
     }
-    let report = run_rollout(&engine, Duration::from_secs(a.timeout)).await?;
-    println!("{report}");
+    let rolled = run_rollout(&engine, Duration::from_secs(a.timeout)).await?;
+    let d = opened.deployment("deploy", &rolled.image, rolled.digest.clone(), &rolled.task_definition);
+    opened.record("deploy", Some(d)).await?;
+    println!("{}", rolled.report);
     Ok(())
 }
 

@@ -1,16 +1,17 @@
 //! `provision down`: list what would be deleted, or (with `--yes`) delete it in reverse dependency order.
 
-use super::Setup;
+use super::stack::{self, Access};
 use crate::cli::{Cli, DownArgs};
 use crate::ops::{Error, StepStatus};
 use std::io::Write;
 
 pub async fn run(cli: &Cli, a: &DownArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
+    a.stack.validate()?;
     let parallelism = a.run.validate()?;
     let rep = super::reporter(a.run.json, cli.quiet);
-    let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
     if !a.yes {
+        let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, rep).await?;
+        let engine = opened.engine.clone();
         let rows = engine.survey(parallelism, false).await?;
         let present: Vec<&StepStatus> = rows.iter().filter(|r| r.state == "present").collect();
         let mut out = std::io::stdout().lock();
@@ -28,7 +29,9 @@ pub async fn run(cli: &Cli, a: &DownArgs, max_attempts: u32) -> Result<(), Error
         }
         return Err(Error::NotConfirmed { count: present.len() });
     }
-    let summary = engine.down(parallelism).await?;
+    let opened = stack::open(cli, &a.stack, Access::Change("down"), max_attempts, rep).await?;
+    let result = opened.engine.down(parallelism).await;
+    let summary = opened.close_deleted(result).await?;
     if !cli.quiet && !a.run.json {
         eprintln!(
             "down: {} deleted, {} already absent in {:.1}s",

@@ -20,7 +20,7 @@
 //! While the plugin runs, this process ignores Ctrl-C and Ctrl-\ (the AWS
 //! CLI's `ignore_user_entered_signals`): they are the remote shell's.
 
-use super::Setup;
+use super::stack::{self, Access};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt};
 use crate::cli::{Cli, ExecArgs};
@@ -392,7 +392,7 @@ async fn hand_over(l: &Launch) -> Result<(), Error> {
 }
 
 pub async fn run(cli: &Cli, a: &ExecArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
+    a.stack.validate()?;
     let container = container_name(&a.container)?;
     if let Some(t) = &a.task {
         check_task(t)?;
@@ -403,7 +403,8 @@ pub async fn run(cli: &Cli, a: &ExecArgs, max_attempts: u32) -> Result<(), Error
         super::run::shell_join(&a.command)
     };
     let plugin = plugin()?;
-    let Setup { engine } = super::setup(cli, settings, max_attempts, Arc::new(Quiet)).await?;
+    let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
+    let engine = opened.engine.clone();
     let cx = &engine.cx;
     let (session, target) = prepare(cx, container, a.task.as_deref(), &command).await?;
     let endpoint = ssm_endpoint(cx.region(), |k| std::env::var(k).ok());

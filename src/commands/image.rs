@@ -3,6 +3,7 @@
 //! ECR repository (`GetAuthorizationToken`, then the engine's `login`,
 //! `build`, `push` and `logout`).
 
+use super::stack::{self, Access};
 use crate::aws::AwsResultExt;
 use crate::cli::{Cli, PushArgs};
 use crate::ops::Error;
@@ -15,9 +16,10 @@ use tokio::io::AsyncWriteExt;
 
 /// The command: validate, set up, build and push; prints the image URI.
 pub async fn run(cli: &Cli, a: &PushArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
+    a.stack.validate()?;
     let rep = super::reporter(false, cli.quiet);
-    let super::Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
+    let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, rep).await?;
+    let engine = opened.engine.clone();
     let uri = push(&engine.cx, &a.tag, &a.context).await?;
     println!("{uri}");
     Ok(())

@@ -4,7 +4,7 @@
 //! object a line; `--follow` keeps polling until Ctrl-C.
 
 use super::log_events::{self, Tail};
-use super::Setup;
+use super::stack::{self, Access};
 use crate::cli::{Cli, LogsArgs};
 use crate::naming::Suffix;
 use crate::ops::Error;
@@ -37,7 +37,8 @@ pub async fn run(cli: &Cli, a: &LogsArgs, max_attempts: u32) -> Result<(), Error
             "invalid --filter \"\": empty\n  hint: leave --filter out to see every event".into(),
         ));
     }
-    let Setup { engine } = super::setup(cli, settings, max_attempts, Arc::new(Quiet)).await?;
+    let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
+    let engine = opened.engine.clone();
     let cx = &engine.cx;
     let mut tail = Tail::new(&group, start);
     tail.filter = a.filter.clone();

@@ -2,7 +2,7 @@
 //! `cfn-outputs/flat-outputs.json`), found from AWS: `KEY=VALUE` lines, or
 //! one JSON object with `--json`.
 
-use super::Setup;
+use super::stack::{self, Access};
 use crate::cli::{Cli, OutputsArgs};
 use crate::ops::Error;
 use crate::report::Quiet;
@@ -17,8 +17,9 @@ pub fn lines(outputs: &BTreeMap<String, String>) -> String {
 }
 
 pub async fn run(cli: &Cli, a: &OutputsArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
-    let Setup { engine } = super::setup(cli, settings, max_attempts, Arc::new(Quiet)).await?;
+    a.stack.validate()?;
+    let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
+    let engine = opened.engine.clone();
     // Finding every step records its ids; the outputs are made from those.
     let rows = engine.survey(8, false).await?;
     let outputs = steps::outputs(&engine.cx);

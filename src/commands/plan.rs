@@ -1,7 +1,11 @@
-//! `provision plan`: the ordered step graph and what `up` would create, change or keep.
+//! `provision plan`: where each setting comes from and what changes, then
+//! the ordered step graph and what `up` would create, change or keep.
+//! Exits 0 when there is nothing to do and [`crate::ops::DRIFT_EXIT`] when
+//! `up` would change something.
 
-use super::Setup;
+use super::stack::{self, Access, Stack};
 use crate::cli::{Cli, PlanArgs};
+use crate::config::layers::{values_of, Source};
 use crate::ops::{self, Engine, Error, StepStatus};
 use crate::report::Quiet;
 use std::collections::BTreeMap;
@@ -9,14 +13,57 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub async fn run(cli: &Cli, a: &PlanArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
-    let Setup { engine } = super::setup(cli, settings, max_attempts, Arc::new(Quiet)).await?;
-    let rows = engine.survey(8, true).await?;
-    print_plan(&engine, &rows)?;
+    let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
+    let rows = opened.engine.survey(8, true).await?;
+    print_settings(&opened);
+    let (create, change) = print_plan(&opened.engine, &rows)?;
+    let settings = opened.changes.len();
+    if create + change + settings > 0 {
+        let destructive = opened.destructive().len();
+        return Err(Error::Pending(format!(
+            "{create} to create, {change} to change, {settings} setting(s) to record{}",
+            if destructive > 0 {
+                format!(" ({destructive} destructive: `up` asks, or needs --yes)")
+            } else {
+                String::new()
+            }
+        )));
+    }
     Ok(())
 }
 
-fn print_plan(engine: &Engine, rows: &[StepStatus]) -> Result<(), Error> {
+/// The settings that are not defaults, with their layer, then the changes.
+fn print_settings(opened: &Stack) {
+    let mut out = std::io::stdout().lock();
+    let file = opened
+        .file
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "none".into());
+    let recorded = if opened.record.is_some() {
+        format!("s3://{}", opened.bucket.name)
+    } else {
+        "nothing recorded yet".into()
+    };
+    let _ = writeln!(
+        out,
+        "settings (flags > stack file [{file}] > recorded [{recorded}] > defaults):"
+    );
+    let values = values_of(&opened.layered.request);
+    for (k, source) in &opened.layered.sources {
+        if *source == Source::Default {
+            continue;
+        }
+        let _ = writeln!(out, "  {k:<20} = {:<40} ({source})", stack::show(&values[k]));
+    }
+    for c in &opened.changes {
+        let _ = writeln!(out, "{c}");
+    }
+    let _ = writeln!(out);
+}
+
+fn print_plan(engine: &Engine, rows: &[StepStatus]) -> Result<(usize, usize), Error> {
     let (graph, _) = ops::up_graph(&engine.steps)?;
     let by_id: BTreeMap<&str, &StepStatus> = rows.iter().map(|r| (r.step.as_str(), r)).collect();
     let mut out = std::io::stdout().lock();
@@ -48,5 +95,5 @@ fn print_plan(engine: &Engine, rows: &[StepStatus]) -> Result<(), Error> {
         let _ = writeln!(out, "{mark} {:<24} {:<20} {what}{after}", name, r.kind);
     }
     let _ = writeln!(out, "plan: {create} to create, {change} to change, {keep} unchanged");
-    Ok(())
+    Ok((create, change))
 }

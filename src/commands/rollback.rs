@@ -7,7 +7,8 @@
 //! revision below the current one.
 
 use super::deploy::{ensure_in_registry, roll_out};
-use super::Setup;
+use super::deploy::{image_in_repository, own_repository_uri};
+use super::stack::{self, Access, Stack};
 use crate::aws::AwsResultExt;
 use crate::cli::{Cli, RollbackArgs};
 use crate::ops::Error;
@@ -112,15 +113,50 @@ async fn app_image(cx: &Ctx, arn: &str) -> Result<String, Error> {
         .to_owned())
 }
 
+/// The revision deployed before the one the service runs, from the
+/// recorded history (it survives a lost state directory), if it is still
+/// ACTIVE; otherwise `choose` takes the highest ACTIVE one below.
+fn previous_deployed(opened: &Stack, current: u32, active: &[String]) -> Option<u32> {
+    let rec = opened.record.as_ref()?;
+    rec.history
+        .iter()
+        .map(|d| d.task_definition.as_str())
+        .filter(|td| active.iter().any(|a| a == td))
+        .filter_map(parse_arn)
+        .map(|(_, n)| n)
+        .find(|n| *n < current)
+}
+
 pub async fn run(cli: &Cli, a: &RollbackArgs, max_attempts: u32) -> Result<(), Error> {
     let settings = a.stack.validate()?;
     let family = crate::naming::name("task", "api", &settings.suffix);
     let to = a.to.as_deref().map(|t| parse_to(t, &family)).transpose()?;
     let rep = super::reporter(false, cli.quiet || a.json);
-    let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
+    let mut opened = stack::open(cli, &a.stack, Access::Change("rollback"), max_attempts, rep).await?;
+    let result = rollback(a, &family, to, &mut opened).await;
+    opened.close(result).await
+}
+
+/// Makes the image of `target` the stack's image setting (a tag of the
+/// stack's repository, else the full URI), so that a plain `up` keeps it.
+async fn record_image(opened: &mut Stack, image: &str, digest: Option<String>, target: &str) -> Result<(), Error> {
+    let repo = own_repository_uri(opened.cx()).await?;
+    let req = &mut opened.layered.request;
+    match image_in_repository(image, &repo) {
+        Some(("tag", tag)) => {
+            req.image = None;
+            req.image_tag = tag.to_owned();
+        }
+        _ => req.image = Some(image.to_owned()),
+    }
+    let d = opened.deployment("rollback", image, digest, target);
+    opened.record("rollback", Some(d)).await
+}
+
+async fn rollback(a: &RollbackArgs, family: &str, to: Option<u32>, opened: &mut Stack) -> Result<(), Error> {
+    let engine = opened.engine.clone();
     let cx = &engine.cx;
     let suffix = cx.suffix().to_string();
-    let _lock = engine.lock()?;
     let svc = ecs::describe_service(cx).await?.ok_or_else(|| {
         Error::Failed(format!(
             "the service {} is not active\n  hint: run `provision up --suffix {suffix}` first",
@@ -136,8 +172,9 @@ pub async fn run(cli: &Cli, a: &RollbackArgs, max_attempts: u32) -> Result<(), E
             )))
         }
     };
-    let active = active_revisions(cx, &family).await?;
-    let target = choose(&active, &family, current_rev, to).map_err(|why| {
+    let active = active_revisions(cx, family).await?;
+    let to = to.or_else(|| previous_deployed(opened, current_rev, &active));
+    let target = choose(&active, family, current_rev, to).map_err(|why| {
         Error::Failed(format!(
             "nothing to roll back to: {why}\n  hint: `provision deploy --suffix {suffix} --image-tag TAG` rolls forward to an image instead"
         ))
@@ -157,11 +194,12 @@ pub async fn run(cli: &Cli, a: &RollbackArgs, max_attempts: u32) -> Result<(), E
         }
         return Ok(());
     }
-    ensure_in_registry(cx, &to_image).await?;
+    let digest = ensure_in_registry(cx, &to_image).await?;
     let before = svc.current_service_deployment().map(str::to_owned);
     let (outcome, secs) = roll_out(cx, &target, false, before.as_deref(), Duration::from_secs(a.timeout)).await?;
     match outcome {
         Rollout::Done(deployment) => {
+            record_image(opened, &to_image, digest, &target).await?;
             if a.json {
                 let doc = json!({
                     "service": service,

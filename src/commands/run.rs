@@ -8,7 +8,7 @@
 //! comes, and exits with the container's exit code.
 
 use super::log_events::{self, LogEvent, Tail};
-use super::Setup;
+use super::stack::{self, Access};
 use crate::aws::{AwsError, AwsResultExt};
 use crate::cli::{Cli, RunTaskArgs};
 use crate::ops::Error;
@@ -178,7 +178,7 @@ const POLL_FIRST: Duration = Duration::from_secs(2);
 const POLL_MAX: Duration = Duration::from_secs(10);
 
 pub async fn run(cli: &Cli, a: &RunTaskArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
+    a.stack.validate()?;
     if a.command.is_empty() || a.command.iter().all(|c| c.trim().is_empty()) {
         return Err(Error::Usage(
             "no command to run\n  hint: give it after `--`, e.g. `provision run --suffix dev1 -- flask db upgrade`"
@@ -187,7 +187,8 @@ pub async fn run(cli: &Cli, a: &RunTaskArgs, max_attempts: u32) -> Result<(), Er
     }
     let timeout = log_events::duration_flag("timeout", &a.timeout)?;
     let rep = super::reporter(false, cli.quiet || a.json);
-    let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
+    let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, rep).await?;
+    let engine = opened.engine.clone();
     let cx = &engine.cx;
     let suffix = cx.suffix().to_string();
     let svc = ecs::describe_service(cx).await?.ok_or_else(|| {

@@ -1,6 +1,6 @@
 //! `provision status`: present, missing or drifted per step, with details; exit 1 unless converged.
 
-use super::Setup;
+use super::stack::{self, Access};
 use crate::cli::{Cli, StatusArgs};
 use crate::ops::{Error, StepStatus};
 use crate::report::Quiet;
@@ -10,8 +10,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub async fn run(cli: &Cli, a: &StatusArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
-    let Setup { engine } = super::setup(cli, settings, max_attempts, Arc::new(Quiet)).await?;
+    let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
+    let engine = &opened.engine;
     let rows = engine.survey(8, true).await?;
     let missing = rows.iter().filter(|r| r.state == "missing").count();
     let drifted = rows.iter().filter(|r| r.state == "drifted").count();
@@ -27,10 +27,22 @@ pub async fn run(cli: &Cli, a: &StatusArgs, max_attempts: u32) -> Result<(), Err
             "steps": rows,
             "outputs": outputs,
             "details": details,
+            "deployed": opened.record.as_ref().and_then(|r| r.deployed.as_ref()),
+            "settings_changes": opened.changes,
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         print_status(&rows, &details);
+        if let Some(d) = opened.record.as_ref().and_then(|r| r.deployed.as_ref()) {
+            println!(
+                "last deployed: {} ({}) by {} at {} with `provision {}`",
+                d.image,
+                d.digest.as_deref().unwrap_or("digest unknown"),
+                d.by,
+                d.at,
+                d.command
+            );
+        }
     }
     if errors > 0 {
         let first = rows.iter().find(|r| r.state == "error").expect("counted");

@@ -1,6 +1,6 @@
 //! `provision step NAME`: run (or undo) one step, after checking its dependencies exist.
 
-use super::Setup;
+use super::stack::{self, Access};
 use crate::cli::{Cli, StepArgs};
 use crate::ops::Error;
 use crate::steps;
@@ -16,11 +16,16 @@ pub async fn run(cli: &Cli, a: &StepArgs, max_attempts: u32) -> Result<(), Error
         });
     }
     let rep = super::reporter(false, cli.quiet);
-    let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
-    if !a.undo {
-        steps::preflight(&engine.cx).await?;
+    let opened = stack::open(cli, &a.stack, Access::Change("step"), max_attempts, rep).await?;
+    let engine = opened.engine.clone();
+    let result = async {
+        if !a.undo {
+            steps::preflight(&engine.cx).await?;
+        }
+        engine.step(&a.name, a.undo).await
     }
-    let out = engine.step(&a.name, a.undo).await?;
+    .await;
+    let out = opened.close(result).await?;
     println!("{}: {} {}", a.name, out.action, out.detail);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `provision up`: create what is missing, repair drift, write the outputs.
 
-use super::Setup;
+use super::stack::{self, Access, Stack};
 use crate::cli::{Cli, UpArgs};
 use crate::ops::Error;
 use crate::steps;
@@ -8,11 +8,33 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub async fn run(cli: &Cli, a: &UpArgs, max_attempts: u32) -> Result<(), Error> {
-    let settings = a.stack.validate()?;
     let parallelism = a.run.validate()?;
     let rep = super::reporter(a.run.json, cli.quiet);
-    let Setup { engine } = super::setup(cli, settings, max_attempts, rep).await?;
-    steps::preflight(&engine.cx).await?;
+    let mut opened = stack::open(cli, &a.stack, Access::Change("up"), max_attempts, rep).await?;
+    let result = converge(cli, a, parallelism, &mut opened).await;
+    opened.close(result).await
+}
+
+/// Confirms destructive changes, records the settings (before any change,
+/// so that a crash half-way still remembers what was asked for), converges
+/// and writes the outputs.
+async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack) -> Result<(), Error> {
+    opened.confirm(a.yes, "up")?;
+    if !cli.quiet && !a.run.json {
+        if opened.record.is_none() {
+            eprintln!(
+                "up: recording the settings of `{}` in s3://{} (adopting the stack if it exists)",
+                opened.cx().suffix(),
+                opened.bucket.name
+            );
+        }
+        for c in &opened.changes {
+            eprintln!("up: setting {c}");
+        }
+    }
+    steps::preflight(opened.cx()).await?;
+    opened.record("up", None).await?;
+    let engine = opened.engine.clone();
     let summary = engine.up(parallelism).await?;
     first_image(&engine, cli.quiet).await?;
     let outputs = steps::outputs(&engine.cx);
@@ -54,9 +76,9 @@ async fn first_image(engine: &crate::ops::Engine, quiet: bool) -> Result<(), Err
             );
         }
         super::image::push(cx, &tag, context).await?;
-        let report = super::deploy::run_rollout(engine, std::time::Duration::from_secs(30 * 60)).await?;
+        let rolled = super::deploy::run_rollout(engine, std::time::Duration::from_secs(30 * 60)).await?;
         if !quiet {
-            eprintln!("up: {report}");
+            eprintln!("up: {}", rolled.report);
         }
         return Ok(());
     }

@@ -352,6 +352,11 @@ impl Ctx {
         }
     }
 
+    /// The account id, if first contact (or an ARN) has learnt it.
+    pub fn known_account(&self) -> Option<String> {
+        self.account.get().cloned()
+    }
+
     /// The account id (one STS call per run, only when an ARN needs it).
     pub async fn account_id(&self) -> StepResult<String> {
         self.account

@@ -1,10 +1,19 @@
 //! What a stack is asked to be: [`StackRequest`] (the values as given, with
 //! their defaults) and [`Settings`] (the same, validated), free of any
-//! command-line library. The command line, a stack file or recorded
-//! settings all produce a `StackRequest`; `validate` is the one gate every
+//! command-line library. The command line, the stack file
+//! ([`stack_file`]) and the recorded settings each give some of the values;
+//! [`layers`] stacks them (flags over the file over the record over the
+//! defaults) into one `StackRequest`, and `validate` is the one gate every
 //! value passes before the first AWS call.
 
+pub mod app_env;
+pub mod changes;
+pub mod layers;
+pub mod stack_file;
+
 use crate::naming::{Suffix, SuffixError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// The AWS region used when neither `--region` nor the AWS configuration
@@ -17,9 +26,14 @@ pub const DEFAULT_REGION: &str = "ap-southeast-2";
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 
 /// The stack's settings as requested, before validation. `Default` holds the
-/// documented defaults (the command line's defaults are these).
-#[derive(Debug, Clone, PartialEq)]
+/// documented defaults (the command line's defaults are these). Its serde
+/// form (kebab-case keys, as the flags are named) is what the stack file
+/// declares and what the state bucket records; the suffix is the key under
+/// which both keep it, not a setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StackRequest {
+    #[serde(skip)]
     pub suffix: String,
     pub vpc_cidr: String,
     pub log_retention_days: i32,
@@ -39,6 +53,11 @@ pub struct StackRequest {
     pub enable_exec: bool,
     pub task_cpu: u32,
     pub task_memory: u32,
+    /// Environment variables of the API container (`--env KEY=VALUE`).
+    pub env: BTreeMap<String, String>,
+    /// Secrets injected into the API container by ECS, by reference only
+    /// (`--secret KEY=SECRET_ARN[:json-key]`): the tool never reads them.
+    pub secrets: BTreeMap<String, String>,
 }
 
 impl Default for StackRequest {
@@ -63,6 +82,8 @@ impl Default for StackRequest {
             enable_exec: false,
             task_cpu: 512,
             task_memory: 1024,
+            env: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -79,6 +100,17 @@ pub enum InputError {
         reason: String,
         hint: &'static str,
     },
+    /// A setting from the stack file or the record that is not valid.
+    #[error("invalid setting `{key}` (from the {source_name}): {reason}\n  hint: {hint}")]
+    Setting {
+        key: String,
+        source_name: String,
+        reason: String,
+        hint: String,
+    },
+    /// The stack file cannot be used.
+    #[error("cannot use the stack file {path}: {reason}\n  hint: {hint}")]
+    StackFile { path: String, reason: String, hint: String },
 }
 
 pub fn flag_err(flag: &'static str, value: impl ToString, reason: impl Into<String>, hint: &'static str) -> InputError {
@@ -154,6 +186,8 @@ pub struct Settings {
     pub enable_exec: bool,
     pub task_cpu: u32,
     pub task_memory: u32,
+    pub env: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, app_env::SecretRef>,
 }
 
 /// CloudWatch Logs accepts only these retention values.
@@ -340,6 +374,8 @@ impl StackRequest {
             enable_exec: self.enable_exec,
             task_cpu: self.task_cpu,
             task_memory: self.task_memory,
+            env: app_env::validate_env(&self.env)?,
+            secrets: app_env::validate_secrets(&self.secrets, &self.env)?,
         })
     }
 }

@@ -1,0 +1,330 @@
+//! Opening a stack for a command: the flags and the stack file are checked
+//! before any AWS call; then one `sts:GetCallerIdentity`, the binding to an
+//! account and region, the state bucket, the lock (for a command that
+//! changes the stack) and the recorded settings; and the settings of this
+//! run, stacked flags > stack file > recorded > defaults
+//! ([`crate::config::layers`]).
+
+use crate::aws::Clients;
+use crate::cli::{Cli, StackArgs};
+use crate::config::changes::{self, Change};
+use crate::config::layers::{self, Layered, Source, Values};
+use crate::config::stack_file::{self, Declared};
+use crate::config::{InputError, Settings, StackRequest};
+use crate::ops::{Engine, Error};
+use crate::report::Reporter;
+use crate::state::bucket::{ObjectStore, StateBucket};
+use crate::state::lock::{self, Held, Holder};
+use crate::state::record::{self, Deployment, StackRecord};
+use crate::state::Store;
+use crate::steps::{self, Ctx};
+use std::sync::Arc;
+
+/// What a command does to the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only looks: no lock, no bucket made.
+    Read,
+    /// Changes the stack under the lock; `command` names it in the lock.
+    Change(&'static str),
+}
+
+/// A stack opened for one command.
+pub struct Stack {
+    pub engine: Arc<Engine>,
+    pub bucket: Arc<StateBucket>,
+    pub account: String,
+    /// The record as read (None: nothing recorded yet, or no bucket).
+    pub record: Option<StackRecord>,
+    etag: Option<String>,
+    /// This run's settings and where each came from.
+    pub layered: Layered,
+    /// What this run changes in the recorded settings.
+    pub changes: Vec<Change>,
+    pub file: Declared,
+    lock: Option<Held>,
+}
+
+fn binding_err(suffix: &str, what: &str, bound: &str, here: &str, whence: &str) -> Error {
+    Error::Binding(format!(
+        "the stack `{suffix}` is bound to {what} {bound} ({whence}), but these credentials and settings use {what} {here}\n  \
+         hint: use the profile or --region of {bound} (AWS_PROFILE, AWS_REGION), or another --suffix for a stack in {here}"
+    ))
+}
+
+/// Opens the stack `a.suffix` for a command.
+pub async fn open(
+    cli: &Cli,
+    a: &StackArgs,
+    access: Access,
+    max_attempts: u32,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Stack, Error> {
+    // Everything the command line and the stack file say, checked first.
+    let flags = a.layer()?;
+    let file = stack_file::load(cli.stack_file.as_deref(), &a.suffix)?;
+    merge(&a.suffix, &flags, &file, None)?.request.validate()?;
+    let lock_timeout = super::log_events::duration_flag("lock-timeout", &cli.lock_timeout)?;
+    let lease = lock::lease_from_env()?;
+
+    let region = cli.region.clone().or_else(|| file.region.clone());
+    let clients = Clients::load(region.as_deref(), max_attempts).await;
+    let identity = clients.first_contact().await.map_err(Error::first_contact)?;
+    tracing::info!(account = %identity.account, principal = %identity.arn, "credentials");
+    let here = (identity.account.clone(), clients.region.clone());
+    if let Some(bound) = &file.account {
+        if *bound != here.0 {
+            return Err(binding_err(&a.suffix, "account", bound, &here.0, "the stack file"));
+        }
+    }
+    if let Some(bound) = &file.region {
+        if *bound != here.1 {
+            return Err(binding_err(&a.suffix, "region", bound, &here.1, "the stack file"));
+        }
+    }
+    let cache = Store::new(&cli.state_dir, &a.suffix).load();
+    for (what, bound, now) in [("account", &cache.account, &here.0), ("region", &cache.region, &here.1)] {
+        if !bound.is_empty() && bound != now {
+            return Err(binding_err(
+                &a.suffix,
+                what,
+                bound,
+                now,
+                &format!("recorded by an earlier run in {}", cli.state_dir.display()),
+            ));
+        }
+    }
+
+    let bucket = Arc::new(StateBucket::new(clients.s3.clone(), &here.0, &here.1));
+    let lock = match access {
+        Access::Read => None,
+        Access::Change(command) => {
+            bucket.ensure().await?;
+            let on_wait = |who: &str| eprintln!("waiting for the lock on `{}`, held by {who}", a.suffix);
+            let held = lock::acquire(
+                bucket.clone(),
+                &a.suffix,
+                &record::lock_key(&a.suffix),
+                Holder::me(command, lease),
+                lock_timeout,
+                &on_wait,
+            )
+            .await?;
+            Some(held)
+        }
+    };
+    let loaded = record::load(bucket.as_ref(), &a.suffix).await;
+    let (rec, etag) = match loaded {
+        Ok(Some((r, e))) => (Some(r), Some(e)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            release(lock).await;
+            return Err(e.into());
+        }
+    };
+    if let Some(r) = &rec {
+        for (what, bound, now) in [("account", &r.account, &here.0), ("region", &r.region, &here.1)] {
+            if bound != now {
+                release(lock).await;
+                return Err(binding_err(&a.suffix, what, bound, now, "the stack's record"));
+            }
+        }
+    }
+    let layered = match merge(&a.suffix, &flags, &file, rec.as_ref()).and_then(|l| l.request.validate().map(|_| l)) {
+        Ok(l) => l,
+        Err(e) => {
+            release(lock).await;
+            return Err(e.into());
+        }
+    };
+    let settings: Settings = layered.request.validate()?;
+    let changes = match &rec {
+        Some(r) => changes::diff(&recorded_request(&a.suffix, r)?, &layered.request),
+        None => Vec::new(),
+    };
+    let steps = steps::stack(&settings);
+    let cx = Ctx::new(clients, settings, reporter.clone());
+    cx.know_account(here.0.clone());
+    Ok(Stack {
+        engine: Engine::new(cx, steps, &cli.state_dir, reporter),
+        bucket,
+        account: here.0,
+        record: rec,
+        etag,
+        layered,
+        changes,
+        file,
+        lock,
+    })
+}
+
+fn merge(suffix: &str, flags: &Values, file: &Declared, rec: Option<&StackRecord>) -> Result<Layered, InputError> {
+    let empty = Values::new();
+    let recorded = rec.map(|r| &r.settings).unwrap_or(&empty);
+    layers::merge(
+        suffix,
+        &[
+            (Source::Flag, flags),
+            (Source::File, &file.values),
+            (Source::Recorded, recorded),
+        ],
+    )
+}
+
+/// The settings a record holds, over the defaults.
+pub fn recorded_request(suffix: &str, r: &StackRecord) -> Result<StackRequest, InputError> {
+    Ok(layers::merge(suffix, &[(Source::Recorded, &r.settings)])?.request)
+}
+
+async fn release(lock: Option<Held>) {
+    if let Some(l) = lock {
+        if let Err(e) = l.release().await {
+            tracing::warn!(error = %e, "could not release the lock");
+        }
+    }
+}
+
+impl Stack {
+    pub fn cx(&self) -> &Ctx {
+        &self.engine.cx
+    }
+
+    /// The destructive changes among this run's setting changes.
+    pub fn destructive(&self) -> Vec<&Change> {
+        self.changes.iter().filter(|c| c.destructive.is_some()).collect()
+    }
+
+    /// Asks on a terminal before a destructive change; refuses without
+    /// `--yes` where nobody can be asked. Nothing has been changed yet.
+    pub fn confirm(&self, yes: bool, command: &str) -> Result<(), Error> {
+        let destructive = self.destructive();
+        if destructive.is_empty() || yes {
+            return Ok(());
+        }
+        let list: Vec<String> = destructive.iter().map(|c| format!("  {c}")).collect();
+        use std::io::{BufRead, IsTerminal, Write};
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            eprintln!("{command} would make destructive changes:\n{}", list.join("\n"));
+            eprint!("Make them? [y/N] ");
+            let _ = std::io::stderr().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            if matches!(answer.trim(), "y" | "Y" | "yes") {
+                return Ok(());
+            }
+        }
+        Err(Error::Destructive {
+            command: command.to_owned(),
+            changes: list,
+        })
+    }
+
+    /// Records this run's settings (and `deployed`, when given) with the
+    /// stack, bound to this account and region.
+    pub async fn record(&mut self, command: &str, deployed: Option<Deployment>) -> Result<(), Error> {
+        let cx = &self.engine.cx;
+        let by = format!("{}@{}", crate::state::process::user(), crate::state::process::host());
+        let mut rec = self.record.clone().unwrap_or_else(|| StackRecord {
+            version: 1,
+            suffix: cx.suffix().to_string(),
+            account: self.account.clone(),
+            region: cx.region().to_owned(),
+            settings: Values::new(),
+            deployed: None,
+            history: Vec::new(),
+            updated: String::new(),
+            updated_by: String::new(),
+        });
+        rec.settings = layers::values_of(&self.layered.request);
+        if let Some(d) = deployed {
+            rec.deployed(d);
+        }
+        rec.updated = record::now_rfc3339();
+        rec.updated_by = format!("{by} (provision {command})");
+        if self.record.as_ref() == Some(&rec) {
+            return Ok(());
+        }
+        let etag = record::save(self.bucket.as_ref(), &rec, self.etag.as_deref()).await?;
+        self.etag = Some(etag);
+        self.record = Some(rec);
+        Ok(())
+    }
+
+    /// The deployment record of the image `task_definition` runs.
+    pub fn deployment(&self, command: &str, image: &str, digest: Option<String>, task_definition: &str) -> Deployment {
+        let repo_tag = image.rsplit_once(':').filter(|(_, t)| !t.contains('/'));
+        Deployment {
+            image: image.to_owned(),
+            tag: repo_tag.map(|(_, t)| t.to_owned()),
+            digest,
+            task_definition: task_definition.to_owned(),
+            command: command.to_owned(),
+            at: record::now_rfc3339(),
+            by: format!("{}@{}", crate::state::process::user(), crate::state::process::host()),
+        }
+    }
+
+    /// Ends the command: saves the state (locally and in the bucket),
+    /// releases the lock, and says whether it was lost on the way.
+    pub async fn close<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        let lost = self.lock.as_ref().and_then(Held::lost);
+        if self.lock.is_some() {
+            let state = self.engine.state_file();
+            if let Err(e) = self
+                .bucket
+                .put(
+                    &record::state_key(&state.suffix),
+                    serde_json::to_vec_pretty(&state).expect("state serializes"),
+                    crate::state::bucket::Condition::None,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not copy the state to the state bucket (it is only a cache)");
+            }
+        }
+        release(self.lock).await;
+        match (result, lost) {
+            (Ok(_), Some(why)) => Err(Error::Failed(format!(
+                "the lock on the stack was lost during the run: {why}\n  hint: check what the other run did (`provision status`) before running again"
+            ))),
+            (r, _) => r,
+        }
+    }
+
+    /// Ends `down`: every object of the stack leaves the bucket (all
+    /// versions), then the lock is released.
+    pub async fn close_deleted<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        if result.is_err() {
+            return self.close(result).await;
+        }
+        let prefix = format!("stacks/{}/", self.engine.cx.suffix());
+        let key = record::lock_key(self.engine.cx.suffix().as_str());
+        let bucket = self.bucket.clone();
+        let lost = self.lock.as_ref().and_then(Held::lost);
+        let purged = bucket.purge(&prefix, &key).await;
+        release(self.lock).await;
+        // The lock's own versions, unless another run holds it by now.
+        let purged = match purged {
+            Ok(_) => bucket.purge(&key, &key).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = purged {
+            tracing::warn!(error = %e, "could not remove the stack's objects from the state bucket");
+        }
+        match lost {
+            Some(why) => Err(Error::Failed(format!(
+                "the lock on the stack was lost during the run: {why}"
+            ))),
+            None => result,
+        }
+    }
+}
+
+/// Renders a setting's value for people: strings bare, the rest as JSON.
+pub fn show(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "(none)".into(),
+        v => v.to_string(),
+    }
+}
