@@ -1311,6 +1311,21 @@ def _arn_account(arn: Any) -> str | None:
 
 
 # ----------------------------------------------------------------- realism --
+def is_conditional_write(method: str, headers: Any) -> bool:
+    """An S3 PutObject or DeleteObject with If-None-Match or If-Match.
+
+    S3 evaluates the condition and the write as one step: of concurrent
+    conditional writes to one key, one succeeds and the others get
+    412 Precondition Failed (S3 user guide, "Add preconditions to S3
+    operations with conditional requests"). moto reads the key, compares,
+    then writes, without a lock, so two threads can both succeed; the proxy
+    lets one such request through at a time.
+    """
+    if method not in ("PUT", "DELETE"):
+        return False
+    return bool(headers.get("If-None-Match") or headers.get("If-Match"))
+
+
 @dataclass
 class Rejection:
     code: str

@@ -958,6 +958,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if operation in GAP_FILLERS and self.server.cbor_bridge:
             self._send(200, [("Content-Type", "text/xml")], GAP_FILLERS[operation]())
             return
+        if realism.config.active and aws_realism.is_conditional_write(self.command, self.headers):
+            with self.server.conditional_writes:
+                self._forward(body, operation, call)
+            return
         self._forward(body, operation, call)
 
     def _realism_call(
@@ -1112,6 +1116,8 @@ class FaultProxyServer(ThreadingHTTPServer):
         self.state = state
         self.upstream_timeout = upstream_timeout
         self.verbose = verbose
+        # One conditional S3 write at a time (see aws_realism.is_conditional_write).
+        self.conditional_writes = threading.Lock()
         state.realism.upstream = self.upstream_call
         super().__init__(("127.0.0.1", port), ProxyHandler)
 

@@ -868,7 +868,12 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .await
         .unwrap();
     let out = env.run("status", &["--json", "--alarm-email", "ops@example.com"]);
-    assert_eq!(out.status.code(), Some(1), "drift makes status fail: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "drift makes status exit 3: {}",
+        stderr(&out)
+    );
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let drifted: Vec<&str> = doc["steps"]
         .as_array()

@@ -897,8 +897,8 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
     let inst = env.aws.rds.describe_db_instances().filters(f).send().await.unwrap();
     assert_eq!(inst.db_instances().len(), 2, "no instance may be deleted");
 
-    // `up` without --protect-data turns protection off (drift repaired)...
-    let out = env.run(&[], &["up"], &[]);
+    // `up --no-protect-data` (a destructive change: --yes) turns it off...
+    let out = env.run(&[], &["up"], &["--no-protect-data", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("db-cluster: repaired"), "{}", stderr(&out));
     let c = env

@@ -319,8 +319,8 @@ async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
     let status = p.run(&["status", "--suffix", &s, "--json"]);
     assert_eq!(
         status.status.code(),
-        Some(1),
-        "status must fail when something is missing"
+        Some(3),
+        "status exits 3 (out of sync) when something is missing"
     );
     let doc: serde_json::Value = serde_json::from_str(&stdout(&status)).expect("status --json is JSON");
     let row = doc["steps"]
@@ -347,7 +347,7 @@ async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
     let undo = p.ok(&["step", "nat-a", "--suffix", &s, "--undo"]);
     assert!(undo.contains("deleted"), "{undo}");
     let st = p.run(&["status", "--suffix", &s]);
-    assert_eq!(st.status.code(), Some(1));
+    assert_eq!(st.status.code(), Some(3));
     assert!(
         stdout(&st)
             .lines()
@@ -417,8 +417,10 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
     let url = moto(MOTO);
     let s = suffix("lock");
     let p = Provision::new(&url);
-    // Hold the lock exactly as a running `up` would: a live process's pid.
-    std::fs::create_dir_all(&p.state_dir).unwrap();
+    let aws = clients(&url).await;
+    // A first run makes the state bucket (undoing an absent VPC changes nothing).
+    p.ok(&["step", "vpc", "--suffix", &s, "--undo"]);
+    // Hold the lock exactly as a running `up` on this host would.
     let mut holder = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", holder.id())).unwrap();
     let start: u64 = stat[stat.rfind(')').unwrap() + 2..]
@@ -427,15 +429,16 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
         .unwrap()
         .parse()
         .unwrap();
-    std::fs::write(
-        p.state_dir.join(format!("{s}.lock")),
-        format!("{{\"pid\":{},\"started\":0,\"proc_start\":{start}}}", holder.id()),
-    )
-    .unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    put_lock(&aws, &s, host.trim(), holder.id(), Some(start), epoch_now()).await;
     let second = p.run(&["up", "--suffix", &s]);
     assert_eq!(second.status.code(), Some(1));
-    assert!(stderr(&second).contains("another provision run"), "{}", stderr(&second));
-    let aws = clients(&url).await;
+    assert!(stderr(&second).contains("is locked by"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!("pid {}", holder.id())),
+        "{}",
+        stderr(&second)
+    );
     assert_eq!(
         network_counts(&aws, &s).await["vpc"],
         0,
@@ -443,8 +446,9 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
     );
     holder.kill().unwrap();
     holder.wait().unwrap();
-    // The holder is gone: its lock is stale and the next run proceeds.
+    // The holder is gone: its lock is stale at once and the next run proceeds.
     p.ok(&["up", "--suffix", &s]);
+    assert!(!lock_held(&aws, &s).await, "the lock is released at the end");
     p.ok(&["down", "--suffix", &s, "--yes"]);
 }
 
@@ -452,6 +456,7 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
 async fn two_real_concurrent_ups_one_is_refused() {
     let url = moto(MOTO);
     let s = suffix("race");
+    let aws = clients(&url).await;
     // 50 ms per call keeps the first run busy long enough to overlap.
     let slow = Proxy::start(&moto_direct(MOTO), &["--latency-ms", "50"]);
     let p = Provision::new(&slow.url);
@@ -461,22 +466,24 @@ async fn two_real_concurrent_ups_one_is_refused() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let lock = p.state_dir.join(format!("{s}.lock"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !lock.exists() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !lock_held(&aws, &s).await {
         if std::time::Instant::now() > deadline {
             first.kill().unwrap();
             let out = first.wait_with_output().unwrap();
             panic!("the first up never took the lock: {}", stderr(&out));
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let second = p.run(&["up", "--suffix", &s]);
+    // Another machine (its own state directory) is refused too.
+    let second = Provision::new(&url).run(&["up", "--suffix", &s]);
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
-    assert!(stderr(&second).contains("another provision run"), "{}", stderr(&second));
-    let first = first.wait_with_output().unwrap();
+    assert!(stderr(&second).contains("is locked by"), "{}", stderr(&second));
+    let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
+        .await
+        .unwrap();
     assert!(first.status.success(), "the first up completes: {}", stderr(&first));
-    assert!(!lock.exists(), "the lock is released at the end");
+    assert!(!lock_held(&aws, &s).await, "the lock is released at the end");
     Provision::new(&url).ok(&["down", "--suffix", &s, "--yes"]);
 }
 

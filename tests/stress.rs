@@ -111,8 +111,7 @@ async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
             "up after a kill at {at:?} failed: {}",
             stderr(&out)
         );
-        let lock = p.state_dir.join(format!("{s}.lock"));
-        assert!(!lock.exists(), "lock left behind after the second run");
+        assert!(!lock_held(&aws, &s).await, "lock left behind after the second run");
         assert_eq!(census(&aws, &s).await, full_census(), "after a kill at {at:?}");
         p.ok(&["down", "--suffix", &s, "--yes"]);
         assert_eq!(census(&aws, &s).await, empty_census());

@@ -31,6 +31,9 @@ pub struct Identity {
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub region: String,
+    /// The endpoint is reached over plain HTTP (an emulator named by
+    /// `AWS_ENDPOINT_URL=http://…`); AWS's own endpoints are HTTPS.
+    pub plain_http: bool,
     pub ec2: aws_sdk_ec2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub iam: aws_sdk_iam::Client,
@@ -108,6 +111,7 @@ impl Clients {
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| crate::config::DEFAULT_REGION.into()),
+            plain_http: shared.endpoint_url().is_some_and(|u| u.starts_with("http://")),
             ec2: aws_sdk_ec2::Client::new(shared),
             logs: aws_sdk_cloudwatchlogs::Client::new(shared),
             iam: aws_sdk_iam::Client::new(shared),

@@ -64,7 +64,10 @@ pub async fn open(
     let flags = a.layer()?;
     let file = stack_file::load(cli.stack_file.as_deref(), &a.suffix)?;
     merge(&a.suffix, &flags, &file, None)?.request.validate()?;
-    let lock_timeout = super::log_events::duration_flag("lock-timeout", &cli.lock_timeout)?;
+    let lock_timeout = match cli.lock_timeout.trim() {
+        "0" | "0s" => std::time::Duration::ZERO,
+        t => super::log_events::duration_flag("lock-timeout", t)?,
+    };
     let lease = lock::lease_from_env()?;
 
     let region = cli.region.clone().or_else(|| file.region.clone());
@@ -95,7 +98,7 @@ pub async fn open(
         }
     }
 
-    let bucket = Arc::new(StateBucket::new(clients.s3.clone(), &here.0, &here.1));
+    let bucket = Arc::new(StateBucket::new(&clients, &here.0, &here.1));
     let lock = match access {
         Access::Read => None,
         Access::Change(command) => {

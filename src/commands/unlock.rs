@@ -13,7 +13,7 @@ pub async fn run(cli: &Cli, a: &UnlockArgs, max_attempts: u32) -> Result<(), Err
     let suffix = Suffix::parse(&a.suffix).map_err(crate::config::InputError::from)?;
     let clients = Clients::load(cli.region.as_deref(), max_attempts).await;
     let identity = clients.first_contact().await.map_err(Error::first_contact)?;
-    let bucket = StateBucket::new(clients.s3.clone(), &identity.account, &clients.region);
+    let bucket = StateBucket::new(&clients, &identity.account, &clients.region);
     match lock::remove(&bucket, suffix.as_str(), &record::lock_key(suffix.as_str()), a.force).await? {
         Some(holder) => println!("removed the lock on `{suffix}` held by {holder}"),
         None => println!("`{suffix}` is not locked"),

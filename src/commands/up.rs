@@ -23,13 +23,13 @@ async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack)
     if !cli.quiet && !a.run.json {
         if opened.record.is_none() {
             eprintln!(
-                "up: recording the settings of `{}` in s3://{} (adopting the stack if it exists)",
+                "settings: recording the settings of `{}` in s3://{} (adopting the stack if it exists)",
                 opened.cx().suffix(),
                 opened.bucket.name
             );
         }
         for c in &opened.changes {
-            eprintln!("up: setting {c}");
+            eprintln!("settings: {c}");
         }
     }
     steps::preflight(opened.cx()).await?;

@@ -70,6 +70,7 @@ pub trait ObjectStore: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct StateBucket {
     s3: aws_sdk_s3::Client,
+    plain_http: bool,
     pub name: String,
     account: String,
     region: String,
@@ -83,9 +84,10 @@ fn is_conflict(e: &AwsError) -> bool {
 }
 
 impl StateBucket {
-    pub fn new(s3: aws_sdk_s3::Client, account: &str, region: &str) -> Self {
+    pub fn new(clients: &crate::aws::Clients, account: &str, region: &str) -> Self {
         StateBucket {
-            s3,
+            s3: clients.s3.clone(),
+            plain_http: clients.plain_http,
             name: bucket_name(account, region),
             account: account.to_owned(),
             region: region.to_owned(),
@@ -209,6 +211,12 @@ impl StateBucket {
             .send()
             .await
             .aws("PutBucketEncryption")?;
+        if self.plain_http {
+            // Requests to this endpoint are not TLS: a TLS-only policy would
+            // lock this tool out of its own bucket (emulators evaluate it).
+            tracing::warn!(bucket = %b, "the endpoint is plain HTTP: the state bucket gets no TLS-only policy");
+            return self.lifecycle_and_tags().await;
+        }
         let partition = crate::aws::partition(&self.region);
         let policy = serde_json::json!({
             "Version": "2012-10-17",
@@ -229,6 +237,12 @@ impl StateBucket {
             .send()
             .await
             .aws("PutBucketPolicy")?;
+        self.lifecycle_and_tags().await
+    }
+
+    /// Old versions expire; the bucket is tagged as this tool's.
+    async fn lifecycle_and_tags(&self) -> Result<(), AwsError> {
+        let (b, owner) = (&self.name, &self.account);
         let rule = LifecycleRule::builder()
             .id("expire-old-versions")
             .status(ExpirationStatus::Enabled)

@@ -612,3 +612,51 @@ pub async fn put_image(aws: &provision::aws::Clients, repo: &str, tag: &str) {
         .await
         .unwrap_or_else(|e| panic!("PutImage {repo}:{tag}: {e:?}"));
 }
+
+/// The state bucket of the emulator's account in [`REGION`].
+pub fn state_bucket() -> String {
+    format!("provision-state-123456789012-{REGION}")
+}
+
+/// Whether the lock object of `suffix` is in the state bucket.
+pub async fn lock_held(aws: &provision::aws::Clients, suffix: &str) -> bool {
+    aws.s3
+        .head_object()
+        .bucket(state_bucket())
+        .key(format!("stacks/{suffix}/lock.json"))
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Writes a lock object for `suffix` as a run of process `pid` (started
+/// at `proc_start`) on `host` that renewed it `renewed` (epoch seconds).
+pub async fn put_lock(
+    aws: &provision::aws::Clients,
+    suffix: &str,
+    host: &str,
+    pid: u32,
+    proc_start: Option<u64>,
+    renewed: u64,
+) {
+    let body = serde_json::json!({
+        "user": "ana", "host": host, "pid": pid, "proc_start": proc_start, "command": "up",
+        "started": renewed, "renewed": renewed, "lease_seconds": 60
+    });
+    aws.s3
+        .put_object()
+        .bucket(state_bucket())
+        .key(format!("stacks/{suffix}/lock.json"))
+        .body(body.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Now, in seconds since the epoch.
+pub fn epoch_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

@@ -5,6 +5,7 @@
 
 use super::task_fingerprint::fingerprint;
 use super::{family, APP_CONTAINER, OTEL_CONTAINER, OTEL_IMAGE, STOP_TIMEOUT};
+use crate::config::app_env::SecretRef;
 use crate::steps::network::APP_PORT;
 use crate::steps::{build_err, ids, Ctx, StepResult};
 use aws_sdk_ecs::types::{
@@ -12,6 +13,7 @@ use aws_sdk_ecs::types::{
     LogDriver, MountPoint, PortMapping, Secret, TransportProtocol,
 };
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The environment variable the ADOT collector reads a whole configuration
 /// from (it takes precedence over `--config`).
@@ -77,6 +79,9 @@ pub struct TaskInputs {
     pub environment: String,
     /// ECS Exec is enabled: the app's root filesystem is then writable.
     pub exec: bool,
+    /// The app's own variables and secrets (`--env`, `--secret`).
+    pub app_env: BTreeMap<String, String>,
+    pub app_secrets: BTreeMap<String, SecretRef>,
 }
 
 impl TaskInputs {
@@ -104,6 +109,8 @@ impl TaskInputs {
             service_name: crate::naming::PROJECT.to_owned(),
             environment: cx.suffix().to_string(),
             exec: cx.settings.enable_exec,
+            app_env: cx.settings.env.clone(),
+            app_secrets: cx.settings.secrets.clone(),
         })
     }
 
@@ -143,7 +150,20 @@ impl TaskInputs {
                 .map_err(build_err)
         };
         let env = |k: &str, v: &str| KeyValuePair::builder().name(k).value(v).build();
-        let app = ContainerDefinition::builder()
+        let mut app = ContainerDefinition::builder();
+        for (k, v) in &self.app_env {
+            app = app.environment(env(k, v));
+        }
+        for (k, s) in &self.app_secrets {
+            app = app.secrets(
+                Secret::builder()
+                    .name(k)
+                    .value_from(s.value_from())
+                    .build()
+                    .map_err(build_err)?,
+            );
+        }
+        let app = app
             .name(APP_CONTAINER)
             .image(&self.image)
             .essential(true)
@@ -249,6 +269,8 @@ pub(super) fn sample_inputs() -> TaskInputs {
         service_name: "product-catalog".into(),
         environment: "dev1".into(),
         exec: false,
+        app_env: BTreeMap::new(),
+        app_secrets: BTreeMap::new(),
     }
 }
 
@@ -258,6 +280,41 @@ mod tests {
     use crate::state::Record;
     use crate::steps::ecs::fingerprint_diff;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn app_settings_become_variables_and_secret_references_and_a_new_fingerprint() {
+        let settings = crate::testing::settings(&[
+            "--env",
+            "FEATURE_FLAGS=search",
+            "--secret",
+            "STRIPE_KEY=arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:payments-AbCdEf:api_key",
+        ]);
+        let inputs = TaskInputs {
+            app_env: settings.env.clone(),
+            app_secrets: settings.secrets.clone(),
+            ..sample_inputs()
+        };
+        let cs = inputs.containers().unwrap();
+        let app = cs.iter().find(|c| c.name() == Some("app")).unwrap();
+        let env: BTreeMap<&str, &str> = app
+            .environment()
+            .iter()
+            .map(|e| (e.name().unwrap(), e.value().unwrap()))
+            .collect();
+        assert_eq!(env["FEATURE_FLAGS"], "search");
+        let secrets: BTreeMap<&str, &str> = app.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+        assert_eq!(
+            secrets["STRIPE_KEY"],
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:payments-AbCdEf:api_key::"
+        );
+        assert_ne!(
+            inputs.desired_fingerprint().unwrap(),
+            sample_inputs().desired_fingerprint().unwrap(),
+            "a changed setting registers a new revision"
+        );
+        let otel = cs.iter().find(|c| c.name() == Some("otel-collector")).unwrap();
+        assert!(otel.environment().iter().all(|e| e.name() != Some("FEATURE_FLAGS")));
+    }
 
     #[test]
     fn the_app_reads_db_settings_by_json_key_and_starts_after_the_collector() {

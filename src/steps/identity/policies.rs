@@ -48,6 +48,25 @@ pub fn exec_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
             "Resource": secrets
         }),
     ];
+    // The app's own secrets (`--secret KEY=ARN[:json-key]`): ECS reads them
+    // with this role when a task starts ("Required IAM permissions for
+    // Amazon ECS secrets", ECS developer guide). A secret encrypted with a
+    // customer managed key also needs kms:Decrypt on that key, which the
+    // key's own policy can grant to this role.
+    let app: Vec<String> = cx
+        .settings
+        .secrets
+        .values()
+        .flat_map(|s| s.policy_resources())
+        .collect();
+    if !app.is_empty() {
+        statements.push(json!({
+            "Sid": "AppSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": app
+        }));
+    }
     if let Some(key) = &cx.settings.kms_key_arn {
         statements.push(json!({
             "Sid": "DecryptWithStackKey",
@@ -333,5 +352,72 @@ mod tests {
             let r = std::panic::catch_unwind(|| check_least_privilege(&bad, &scoped));
             assert!(r.is_err(), "accepted {bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod app_secret_tests {
+    use super::*;
+    use crate::state::Record;
+
+    #[test]
+    fn the_exec_role_may_read_exactly_the_apps_secrets() {
+        let arn = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:payments";
+        let cx = crate::testing::ctx(&["--secret", &format!("STRIPE_KEY={arn}:api_key")]);
+        for (step, a) in [
+            (
+                ids::ECR_REPO,
+                "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1",
+            ),
+            (
+                ids::LOG_APP,
+                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app",
+            ),
+            (
+                ids::LOG_OTEL,
+                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/otel",
+            ),
+            (
+                ids::SECRET_DB_CONNECTION,
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:c-AbCdEf",
+            ),
+        ] {
+            cx.set_record(step, Record::new(step).with("arn", a));
+        }
+        let p = exec_policy(&cx, "123456789012").unwrap();
+        let st: Vec<&Value> = p["Statement"].as_array().unwrap().iter().collect();
+        let app = st
+            .iter()
+            .find(|s| s["Sid"] == "AppSecrets")
+            .expect("a statement for the app's secrets");
+        assert_eq!(app["Action"], "secretsmanager:GetSecretValue");
+        assert_eq!(app["Resource"], serde_json::json!([arn, format!("{arn}-??????")]));
+        let plain = crate::testing::ctx(&[]);
+        for (step, a) in [
+            (
+                ids::ECR_REPO,
+                "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1",
+            ),
+            (
+                ids::LOG_APP,
+                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app",
+            ),
+            (
+                ids::LOG_OTEL,
+                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/otel",
+            ),
+            (
+                ids::SECRET_DB_CONNECTION,
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:c-AbCdEf",
+            ),
+        ] {
+            plain.set_record(step, Record::new(step).with("arn", a));
+        }
+        let p = exec_policy(&plain, "123456789012").unwrap();
+        assert!(p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["Sid"] != "AppSecrets"));
     }
 }

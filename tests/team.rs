@@ -1,0 +1,360 @@
+//! A team on one stack, against moto through the project's proxy
+//! (AWS-realism mode) and the real binary. Each `Provision` has its own
+//! working and state directories: two of them are two laptops (or two CI
+//! runners) sharing one account. What must hold (issue #10): settings,
+//! the deployed image and the lock live with the stack in the account's
+//! state bucket, so a plain command from any machine does what was last
+//! asked for; two runs of one new suffix build one stack; a stack is bound
+//! to its account and region; destructive changes are confirmed.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::Output;
+
+const MOTO: &str = "team";
+const ACCOUNT: &str = "123456789012";
+
+fn bucket() -> String {
+    format!("provision-state-{ACCOUNT}-{REGION}")
+}
+
+fn run(p: &Provision, args: &[&str]) -> Output {
+    p.run(args)
+}
+
+fn ok(p: &Provision, args: &[&str]) -> String {
+    p.ok(args)
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+/// Every version and delete marker under `stacks/{suffix}/`.
+async fn state_objects(aws: &provision::aws::Clients, suffix: &str) -> Vec<String> {
+    let out = aws
+        .s3
+        .list_object_versions()
+        .bucket(bucket())
+        .prefix(format!("stacks/{suffix}/"))
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = out
+        .versions()
+        .iter()
+        .filter_map(|v| v.key().map(str::to_owned))
+        .collect();
+    keys.extend(out.delete_markers().iter().filter_map(|m| m.key().map(str::to_owned)));
+    keys
+}
+
+async fn record(aws: &provision::aws::Clients, suffix: &str) -> Value {
+    let o = aws
+        .s3
+        .get_object()
+        .bucket(bucket())
+        .key(format!("stacks/{suffix}/settings.json"))
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
+}
+
+async fn deletion_protection(aws: &provision::aws::Clients, suffix: &str) -> bool {
+    let c = aws
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(format!("aurora-catalog-{suffix}"))
+        .send()
+        .await
+        .unwrap();
+    c.db_clusters()[0].deletion_protection().unwrap()
+}
+
+async fn service_image(aws: &provision::aws::Clients, suffix: &str) -> String {
+    let svc = aws
+        .ecs
+        .describe_services()
+        .cluster(format!("ecs-api-{suffix}"))
+        .services(format!("svc-api-{suffix}"))
+        .send()
+        .await
+        .unwrap();
+    let td = svc.services()[0].task_definition().unwrap().to_owned();
+    let d = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await
+        .unwrap();
+    d.task_definition().unwrap().container_definitions()[0]
+        .image()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
+    let url = moto(MOTO);
+    let (ana, ben) = (Provision::new(&url), Provision::new(&url));
+    let s = long_suffix("tm");
+    let aws = clients(&url).await;
+
+    // Ana: a protected stack, with the image v1 in its registry.
+    ok(&ana, &["step", "ecr-repo", "--suffix", &s]);
+    for tag in ["v1", "v2"] {
+        put_image(&aws, &format!("ecr-api-{s}"), tag).await;
+    }
+    let out = tokio::task::block_in_place(|| {
+        run(
+            &ana,
+            &[
+                "up",
+                "--suffix",
+                &s,
+                "--protect-data",
+                "--image-tag",
+                "v1",
+                "--spot-percent",
+                "50",
+            ],
+        )
+    });
+    assert!(code(&out) == Some(0), "up failed: {}", stderr(&out));
+    assert!(stderr(&out).contains("recording the settings"), "{}", stderr(&out));
+    let rec = record(&aws, &s).await;
+    assert_eq!(rec["account"], ACCOUNT);
+    assert_eq!(rec["region"], REGION);
+    assert_eq!(rec["settings"]["protect-data"], true);
+    assert_eq!(rec["settings"]["spot-percent"], 50);
+
+    // Ben, on another machine, types no flag: nothing to do, nothing drifted.
+    let plan = tokio::task::block_in_place(|| run(&ben, &["plan", "--suffix", &s]));
+    assert_eq!(code(&plan), Some(0), "plan: {}\n{}", stdout(&plan), stderr(&plan));
+    assert!(
+        stdout(&plan).contains("protect-data") && stdout(&plan).contains("(recorded)"),
+        "{}",
+        stdout(&plan)
+    );
+    let st = tokio::task::block_in_place(|| run(&ben, &["status", "--suffix", &s]));
+    assert_eq!(code(&st), Some(0), "status: {}\n{}", stdout(&st), stderr(&st));
+    tokio::task::block_in_place(|| ok(&ben, &["up", "--suffix", &s]));
+    assert!(
+        deletion_protection(&aws, &s).await,
+        "a plain up keeps deletion protection on"
+    );
+
+    // Turning protection off is destructive: shown by plan (exit 3),
+    // refused by a non-interactive up without --yes, changing nothing.
+    let plan = tokio::task::block_in_place(|| run(&ben, &["plan", "--suffix", &s, "--no-protect-data"]));
+    assert_eq!(code(&plan), Some(3), "{}", stderr(&plan));
+    assert!(
+        stdout(&plan).contains("! protect-data: true -> false"),
+        "{}",
+        stdout(&plan)
+    );
+    let up = tokio::task::block_in_place(|| run(&ben, &["up", "--suffix", &s, "--no-protect-data"]));
+    assert_eq!(code(&up), Some(2), "{}", stderr(&up));
+    assert!(
+        stderr(&up).contains("destructive") && stderr(&up).contains("--yes"),
+        "{}",
+        stderr(&up)
+    );
+    assert!(deletion_protection(&aws, &s).await);
+    assert_eq!(record(&aws, &s).await["settings"]["protect-data"], true);
+
+    // Ana deploys v2; Ben's plain up keeps it, and status calls it no drift.
+    tokio::task::block_in_place(|| {
+        ok(
+            &ana,
+            &["deploy", "--suffix", &s, "--image-tag", "v2", "--timeout", "120"],
+        )
+    });
+    assert!(service_image(&aws, &s).await.ends_with(":v2"));
+    let rec = record(&aws, &s).await;
+    assert!(rec["deployed"]["image"].as_str().unwrap().ends_with(":v2"), "{rec}");
+    assert!(
+        rec["deployed"]["digest"].as_str().unwrap().starts_with("sha256:"),
+        "{rec}"
+    );
+    tokio::task::block_in_place(|| ok(&ben, &["up", "--suffix", &s]));
+    assert!(
+        service_image(&aws, &s).await.ends_with(":v2"),
+        "a plain up does not roll back a deploy"
+    );
+    let st = tokio::task::block_in_place(|| run(&ben, &["status", "--suffix", &s]));
+    assert_eq!(code(&st), Some(0), "{}\n{}", stdout(&st), stderr(&st));
+    assert!(
+        stdout(&st).contains("last deployed") && stdout(&st).contains(":v2"),
+        "{}",
+        stdout(&st)
+    );
+
+    // Ben's settings command shows the record and the history.
+    let doc: Value = serde_json::from_str(&ok(&ben, &["settings", "--suffix", &s, "--json"])).unwrap();
+    assert_eq!(doc["effective"]["protect-data"]["source"], "recorded");
+    assert!(
+        doc["record"]["history"].as_array().is_some_and(|h| !h.is_empty()),
+        "{doc}"
+    );
+
+    // Another region: bound elsewhere, refused with both named (exit 2).
+    let out = ben
+        .command()
+        .args(["status", "--suffix", &s])
+        .env("AWS_REGION", "us-west-2")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(REGION) && stderr(&out).contains("us-west-2"),
+        "{}",
+        stderr(&out)
+    );
+    // The stack file binds it on a machine that never ran it.
+    let carl = Provision::new(&url);
+    std::fs::write(
+        carl.workdir.join("provision.toml"),
+        format!("[{s}]\naccount = \"{ACCOUNT}\"\nregion = \"{REGION}\"\n"),
+    )
+    .unwrap();
+    let out = carl
+        .command()
+        .args(["status", "--suffix", &s])
+        .env("AWS_REGION", "us-west-2")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stack file"), "{}", stderr(&out));
+
+    // The stack file beats the record and shows in plan; `down` then removes
+    // the stack's objects from the bucket, every version of them.
+    std::fs::write(
+        carl.workdir.join("provision.toml"),
+        format!("[{s}]\nspot-percent = 20\n"),
+    )
+    .unwrap();
+    let plan = tokio::task::block_in_place(|| run(&carl, &["plan", "--suffix", &s]));
+    assert_eq!(code(&plan), Some(3), "{}", stderr(&plan));
+    assert!(stdout(&plan).contains("~ spot-percent: 50 -> 20"), "{}", stdout(&plan));
+    tokio::task::block_in_place(|| ok(&ana, &["up", "--suffix", &s, "--no-protect-data", "--yes"]));
+    assert!(!deletion_protection(&aws, &s).await);
+    tokio::task::block_in_place(|| ok(&ana, &["down", "--suffix", &s, "--yes"]));
+    assert_eq!(state_objects(&aws, &s).await, Vec::<String>::new());
+    assert_eq!(census(&aws, &s).await, empty_census());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_ups_of_one_new_suffix_at_the_same_moment_build_one_stack() {
+    let url = moto(MOTO);
+    let (ana, ben) = (Provision::new(&url), Provision::new(&url));
+    let s = suffix("race");
+    let spawn = |p: &Provision| {
+        p.command()
+            .args(["up", "--suffix", &s])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(&ana), spawn(&ben));
+    let (a, b) = tokio::task::spawn_blocking(move || (a.wait_with_output().unwrap(), b.wait_with_output().unwrap()))
+        .await
+        .unwrap();
+    let outcomes = [code(&a), code(&b)];
+    assert!(
+        outcomes.contains(&Some(0)) && outcomes.contains(&Some(1)),
+        "{outcomes:?}\n{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    let loser = if code(&a) == Some(1) { &a } else { &b };
+    let err = stderr(loser);
+    assert!(
+        err.contains("is locked by") && err.contains("provision up") && err.contains("pid"),
+        "{err}"
+    );
+    let aws = clients(&url).await;
+    assert_eq!(census(&aws, &s).await, full_census(), "one stack, not two");
+    tokio::task::block_in_place(|| ok(&ben, &["down", "--suffix", &s, "--yes"]));
+    assert_eq!(census(&aws, &s).await, empty_census());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_when_forced() {
+    let url = moto(MOTO);
+    let p = Provision::new(&url);
+    let s = suffix("lk");
+    let aws = clients(&url).await;
+    // The first run made the bucket; now a holder on another host.
+    ok(&p, &["step", "ecr-repo", "--suffix", &s]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let put = |renewed: u64| {
+        let body = serde_json::json!({
+            "user": "ana", "host": "laptop-of-ana", "pid": 4242, "command": "up",
+            "started": renewed, "renewed": renewed, "lease_seconds": 60
+        });
+        aws.s3
+            .put_object()
+            .bucket(bucket())
+            .key(format!("stacks/{s}/lock.json"))
+            .body(body.to_string().into_bytes().into())
+            .send()
+    };
+    put(now).await.unwrap();
+    let out = run(&p, &["step", "ecr-repo", "--suffix", &s]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ana@laptop-of-ana") && stderr(&out).contains("provision unlock"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&p, &["unlock", "--suffix", &s]);
+    assert_eq!(code(&out), Some(1), "a renewing holder is not removed without --force");
+    let removed = ok(&p, &["unlock", "--suffix", &s, "--force"]);
+    assert!(
+        removed.contains("removed the lock") && removed.contains("ana@laptop-of-ana"),
+        "{removed}"
+    );
+    ok(&p, &["step", "ecr-repo", "--suffix", &s]);
+    // A holder that stopped renewing long ago is stale at once.
+    put(now - 3600).await.unwrap();
+    ok(&p, &["step", "ecr-repo", "--suffix", &s]);
+    // Read-only commands take no lock: they run while it is held.
+    put(now).await.unwrap();
+    let out = run(&p, &["settings", "--suffix", &s]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    ok(&p, &["unlock", "--suffix", &s, "--force"]);
+    ok(&p, &["step", "ecr-repo", "--suffix", &s, "--undo"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_without_a_record_is_adopted_without_recreating_anything() {
+    let url = moto(MOTO);
+    let p = Provision::new(&url);
+    let s = suffix("ad");
+    let aws = clients(&url).await;
+    tokio::task::block_in_place(|| ok(&p, &["up", "--suffix", &s, "--log-retention-days", "90"]));
+    // As a stack built by the previous release: no record, no local state.
+    aws.s3
+        .delete_object()
+        .bucket(bucket())
+        .key(format!("stacks/{s}/settings.json"))
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&p.state_dir).unwrap();
+    let out = tokio::task::block_in_place(|| run(&p, &["up", "--suffix", &s, "--log-retention-days", "90"]));
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("adopting") && err.contains(" 0 created"), "{err}");
+    assert_eq!(record(&aws, &s).await["settings"]["log-retention-days"], 90);
+    tokio::task::block_in_place(|| ok(&p, &["down", "--suffix", &s, "--yes"]));
+    assert_eq!(census(&aws, &s).await, empty_census());
+}
