@@ -218,6 +218,10 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
         .collect();
     assert!(kinds.len() >= 20, "{kinds:?}");
     let budget = (kinds.len() as f64 * 1.5) as u64;
+    // The state bucket's fixed cost per run, outside the per-kind budget:
+    // up heads the bucket, takes the lock, reads the record, copies the
+    // state and releases the lock; status reads the record.
+    let (up_fixed, status_fixed) = (5, 1);
 
     proxy.reset();
     p.ok(&up_args(&s, &[]));
@@ -230,13 +234,13 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
         kinds.len()
     );
     assert!(
-        total(&up_calls) <= budget,
+        total(&up_calls) <= budget + up_fixed,
         "converged up: {} calls for {} kinds: {up_calls:?}",
         total(&up_calls),
         kinds.len()
     );
     assert!(
-        total(&status_calls) <= budget,
+        total(&status_calls) <= budget + status_fixed,
         "status: {} calls for {} kinds: {status_calls:?}",
         total(&status_calls),
         kinds.len()

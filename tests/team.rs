@@ -75,6 +75,14 @@ async fn deletion_protection(aws: &provision::aws::Clients, suffix: &str) -> boo
 }
 
 async fn service_image(aws: &provision::aws::Clients, suffix: &str) -> String {
+    service_app(aws, suffix).await.0
+}
+
+/// The image and the environment of the app container the service runs.
+async fn service_app(
+    aws: &provision::aws::Clients,
+    suffix: &str,
+) -> (String, std::collections::BTreeMap<String, String>) {
     let svc = aws
         .ecs
         .describe_services()
@@ -91,10 +99,18 @@ async fn service_image(aws: &provision::aws::Clients, suffix: &str) -> String {
         .send()
         .await
         .unwrap();
-    d.task_definition().unwrap().container_definitions()[0]
-        .image()
-        .unwrap()
-        .to_owned()
+    let app = &d.task_definition().unwrap().container_definitions()[0];
+    let env = app
+        .environment()
+        .iter()
+        .map(|e| {
+            (
+                e.name().unwrap_or_default().to_owned(),
+                e.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    (app.image().unwrap().to_owned(), env)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -193,6 +209,14 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         "{}",
         stdout(&st)
     );
+
+    // App configuration is a setting too: Ben adds a variable, which rolls
+    // out a new revision (image kept); Ana's plain up keeps it.
+    tokio::task::block_in_place(|| ok(&ben, &["up", "--suffix", &s, "--env", "FEATURE_FLAGS=search"]));
+    tokio::task::block_in_place(|| ok(&ana, &["up", "--suffix", &s]));
+    let (image, env) = service_app(&aws, &s).await;
+    assert!(image.ends_with(":v2"), "{image}");
+    assert_eq!(env.get("FEATURE_FLAGS").map(String::as_str), Some("search"), "{env:?}");
 
     // Ben's settings command shows the record and the history.
     let doc: Value = serde_json::from_str(&ok(&ben, &["settings", "--suffix", &s, "--json"])).unwrap();

@@ -239,14 +239,15 @@ impl Stack {
             updated_by: String::new(),
         });
         rec.settings = layers::values_of(&self.layered.request);
+        let unchanged = deployed.is_none() && self.record.as_ref() == Some(&rec);
+        if unchanged {
+            return Ok(());
+        }
         if let Some(d) = deployed {
             rec.deployed(d);
         }
         rec.updated = record::now_rfc3339();
         rec.updated_by = format!("{by} (provision {command})");
-        if self.record.as_ref() == Some(&rec) {
-            return Ok(());
-        }
         let etag = record::save(self.bucket.as_ref(), &rec, self.etag.as_deref()).await?;
         self.etag = Some(etag);
         self.record = Some(rec);

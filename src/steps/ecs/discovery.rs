@@ -77,7 +77,11 @@ pub async fn describe_service(cx: &Ctx) -> StepResult<Option<EcsService>> {
     Ok(out.services().iter().find(|s| s.status() == Some("ACTIVE")).cloned())
 }
 
-/// The newest ACTIVE revision ARN of the family.
+/// The newest ACTIVE revision ARN of the family. `familyPrefix` also
+/// matches longer family names (`task-api-dev1` matches `task-api-dev12`),
+/// so the ARNs are filtered to this family; and the newest is taken by
+/// revision number rather than by position (the first page, newest first
+/// with `sort=DESC`, holds it on AWS; emulators may ignore the order).
 pub(super) async fn latest_revision(cx: &Ctx, family: &str) -> StepResult<Option<String>> {
     let out = cx
         .aws
@@ -86,11 +90,21 @@ pub(super) async fn latest_revision(cx: &Ctx, family: &str) -> StepResult<Option
         .family_prefix(family)
         .status(TaskDefinitionStatus::Active)
         .sort(SortOrder::Desc)
-        .max_results(1)
         .send()
         .await
         .aws("ListTaskDefinitions")?;
-    Ok(out.task_definition_arns().first().cloned())
+    Ok(newest_of(out.task_definition_arns(), family))
+}
+
+/// The ARN with the highest revision number among those of `family`.
+pub(super) fn newest_of(arns: &[String], family: &str) -> Option<String> {
+    arns.iter()
+        .filter_map(|a| {
+            let (f, rev) = a.rsplit_once('/')?.1.rsplit_once(':')?;
+            (f == family).then(|| rev.parse::<u32>().ok().map(|n| (n, a)))?
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, a)| a.clone())
 }
 
 /// Every revision ARN of the family with the given status.
@@ -136,4 +150,22 @@ pub async fn scaling_bounds(cx: &Ctx) -> StepResult<Option<(i32, i32)>> {
         .await?
         .first()
         .map(|t| (t.min_capacity(), t.max_capacity())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_of;
+
+    #[test]
+    fn the_newest_revision_is_the_highest_number_of_this_family_only() {
+        let arn = |f: &str, n: u32| format!("arn:aws:ecs:ap-southeast-2:123456789012:task-definition/{f}:{n}");
+        let arns = vec![
+            arn("task-api-dev1", 1),
+            arn("task-api-dev1", 10),
+            arn("task-api-dev12", 40),
+            arn("task-api-dev1", 9),
+        ];
+        assert_eq!(newest_of(&arns, "task-api-dev1"), Some(arn("task-api-dev1", 10)));
+        assert_eq!(newest_of(&arns, "task-api-dev2"), None);
+    }
 }
