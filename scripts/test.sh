@@ -41,6 +41,8 @@ cargo_linted() {
     fi
 }
 
+mkdir -p "$ROOT/.run"
+app_pid=""
 if [[ "$what" == all || "$what" == rust ]]; then
     log "rustfmt"
     cargo fmt --all -- --check
@@ -49,20 +51,44 @@ if [[ "$what" == all || "$what" == rust ]]; then
     if [[ "${PROVISION_LINT:-driver}" == clippy ]]; then
         cargo clippy --all-targets --locked -- -D warnings
     fi
-    cargo_linted test --locked --no-run
+    cargo_linted test --locked --no-run --message-format=json-render-diagnostics >"$ROOT/.run/test-build.json"
 
     log "moto emulator (pinned, project-local virtualenv)"
     bash scripts/moto.sh install
     trap stop_emulators EXIT
 
-    log "Rust unit and integration tests"
-    cargo_linted test --locked --no-fail-fast
+    if [[ "$what" == all ]]; then
+        # The API's tests need only PostgreSQL: they run beside the Rust
+        # tests, which mostly wait on the emulator.
+        log "product-catalog API tests (PostgreSQL on 127.0.0.1:5432), in the background"
+        bash scripts/test-app.sh >"$ROOT/.run/test-app.log" 2>&1 &
+        app_pid=$!
+    fi
+
+    log "Rust unit and integration tests (${PROVISION_TEST_JOBS:-3} test binaries at a time)"
+    rust_status=0
+    bash scripts/run-test-binaries.sh "$ROOT/.run/test-build.json" || rust_status=1
 
     log "fault proxy tests"
-    bash scripts/test-scripts.sh
+    scripts_status=0
+    bash scripts/test-scripts.sh || scripts_status=1
+    ((rust_status == 0 && scripts_status == 0)) || {
+        [[ -n "$app_pid" ]] && wait "$app_pid"
+        log "FAILED: the Rust tests or the fault proxy tests (above)"
+        exit 1
+    }
 fi
 
-if [[ "$what" == all || "$what" == app ]]; then
+if [[ -n "$app_pid" ]]; then
+    app_status=0
+    wait "$app_pid" || app_status=1
+    log "product-catalog API tests"
+    tail -n 25 "$ROOT/.run/test-app.log" >&2
+    ((app_status == 0)) || {
+        cat "$ROOT/.run/test-app.log" >&2
+        exit 1
+    }
+elif [[ "$what" == app ]]; then
     log "product-catalog API tests (PostgreSQL on 127.0.0.1:5432)"
     bash scripts/test-app.sh
 fi

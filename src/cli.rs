@@ -53,9 +53,9 @@ pub enum Command {
     Up(UpArgs),
     /// Delete everything that belongs to the suffix, in reverse dependency order.
     Down(DownArgs),
-    /// For each step: present, missing or drifted, with ids. Exits 1 unless all present.
+    /// For each step: present, missing or drifted, with ids. Exits 3 unless converged.
     Status(StatusArgs),
-    /// The ordered step graph and what `up` would create, change or leave alone.
+    /// Settings and their sources, then the ordered step graph and what `up` would change. Exits 3 if anything.
     Plan(PlanArgs),
     /// Run one step (or undo it): an operator's ad hoc repair.
     Step(StepArgs),

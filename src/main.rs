@@ -1,5 +1,6 @@
 //! Parses the command line, runs it, and maps the result to an exit code:
-//! 0 success, 1 failure, 2 bad input or a refused command.
+//! 0 success, 1 failure, 2 bad input or a refused command, 3 when `status`
+//! or `plan` found the stack out of sync (a finding, not an error).
 
 use clap::Parser;
 
@@ -14,7 +15,11 @@ fn main() {
     let code = match provision::app::run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            if e.exit_code() == provision::ops::DRIFT_EXIT {
+                eprintln!("{e}");
+            } else {
+                eprintln!("error: {e}");
+            }
             e.exit_code()
         }
     };

@@ -52,7 +52,7 @@ pub enum Error {
     MissingDependencies { step: String, missing: Vec<String> },
     #[error("down would delete {count} resource(s) (listed above); nothing was deleted\n  hint: run again with --yes to delete them")]
     NotConfirmed { count: usize },
-    #[error("the stack is not converged: {missing} missing, {drifted} drifted\n  hint: `provision up` creates what is missing and repairs drift")]
+    #[error("status: the stack is not converged: {missing} missing, {drifted} drifted\n  hint: `provision up` creates what is missing and repairs drift")]
     NotConverged { missing: usize, drifted: usize },
     #[error("cannot reach AWS: {source}\n  hint: {hint}")]
     FirstContact { source: AwsError, hint: &'static str },

@@ -226,6 +226,64 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         "{doc}"
     );
 
+    // Nothing in the state bucket holds a secret value.
+    let mut stored = String::new();
+    for key in ["settings.json", "state.json"] {
+        let o = aws
+            .s3
+            .get_object()
+            .bucket(bucket())
+            .key(format!("stacks/{s}/{key}"))
+            .send()
+            .await
+            .unwrap();
+        stored.push_str(&String::from_utf8_lossy(&o.body.collect().await.unwrap().into_bytes()));
+    }
+    let secrets = aws.secrets.list_secrets().send().await.unwrap();
+    let mut checked = 0;
+    for sec in secrets.secret_list() {
+        let v = aws
+            .secrets
+            .get_secret_value()
+            .secret_id(sec.arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let Ok(doc) = serde_json::from_str::<Value>(v.secret_string().unwrap_or("{}")) else {
+            continue;
+        };
+        if let Some(pw) = doc["password"].as_str() {
+            assert!(!stored.contains(pw), "a password is in the state bucket");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "the stack's credentials secret was checked");
+
+    // Credentials of another account: refused before anything is created.
+    let other = aws
+        .sts
+        .assume_role()
+        .role_arn("arn:aws:iam::210987654321:role/deployer")
+        .role_session_name("other-account")
+        .send()
+        .await
+        .unwrap();
+    let c = other.credentials().unwrap();
+    let out = ben
+        .command()
+        .args(["up", "--suffix", &s])
+        .env("AWS_ACCESS_KEY_ID", c.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
+        .env("AWS_SESSION_TOKEN", c.session_token())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(ACCOUNT) && stderr(&out).contains("210987654321"),
+        "{}",
+        stderr(&out)
+    );
+
     // Another region: bound elsewhere, refused with both named (exit 2).
     let out = ben
         .command()
@@ -347,6 +405,31 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
         "{removed}"
     );
     ok(&p, &["step", "ecr-repo", "--suffix", &s]);
+    // A holder on another machine that stops renewing (killed): a waiting
+    // run takes the lock over once it has not changed for the holder's
+    // lease (5 s here), having said who held it.
+    let body = serde_json::json!({
+        "user": "ana", "host": "laptop-of-ana", "pid": 4242, "command": "up",
+        "started": now, "renewed": now, "lease_seconds": 5
+    });
+    aws.s3
+        .put_object()
+        .bucket(bucket())
+        .key(format!("stacks/{s}/lock.json"))
+        .body(body.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = run(&p, &["step", "ecr-repo", "--suffix", &s, "--lock-timeout", "60s"]);
+    let waited = started.elapsed();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for the lock") && stderr(&out).contains("ana@laptop-of-ana"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(waited >= std::time::Duration::from_secs(5), "{waited:?}");
     // A holder that stopped renewing long ago is stale at once.
     put(now - 3600).await.unwrap();
     ok(&p, &["step", "ecr-repo", "--suffix", &s]);

@@ -51,8 +51,10 @@ fn print_settings(opened: &Stack) {
         "settings (flags > stack file [{file}] > recorded [{recorded}] > defaults):"
     );
     let values = values_of(&opened.layered.request);
+    let defaults = values_of(&crate::config::StackRequest::default());
     for (k, source) in &opened.layered.sources {
-        if *source == Source::Default {
+        // A recorded default is no news; a flag or the file always is.
+        if matches!(source, Source::Default | Source::Recorded) && values[k] == defaults[k] {
             continue;
         }
         let _ = writeln!(out, "  {k:<20} = {:<40} ({source})", stack::show(&values[k]));

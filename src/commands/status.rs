@@ -1,4 +1,6 @@
-//! `provision status`: present, missing or drifted per step, with details; exit 1 unless converged.
+//! `provision status`: present, missing or drifted per step, with details;
+//! exit 0 when converged, [`crate::ops::DRIFT_EXIT`] when something is missing
+//! or drifted, 1 when a step could not be checked.
 
 use super::stack::{self, Access};
 use crate::cli::{Cli, StatusArgs};

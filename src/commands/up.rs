@@ -3,7 +3,7 @@
 use super::stack::{self, Access, Stack};
 use crate::cli::{Cli, UpArgs};
 use crate::ops::Error;
-use crate::steps;
+use crate::steps::{self, ids};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -37,6 +37,7 @@ async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack)
     let engine = opened.engine.clone();
     let summary = engine.up(parallelism).await?;
     first_image(&engine, cli.quiet).await?;
+    record_rollout(opened).await?;
     let outputs = steps::outputs(&engine.cx);
     write_outputs(&a.outputs, &outputs)?;
     if a.run.json {
@@ -55,6 +56,27 @@ async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack)
         println!("{}", serde_json::to_string_pretty(&outputs).expect("json"));
     }
     Ok(())
+}
+
+/// When `up` rolled out a revision (new settings: variables, sizes, an
+/// image), it is recorded as the deployed image, the one before going into
+/// the history `rollback` uses.
+async fn record_rollout(opened: &mut Stack) -> Result<(), Error> {
+    let cx = opened.cx();
+    let running = cx
+        .records()
+        .get(ids::ECS_SERVICE)
+        .and_then(|r| r.attr("task_definition").map(str::to_owned))
+        .filter(|td| !td.is_empty());
+    let Some(td) = running else { return Ok(()) };
+    let known = opened.record.as_ref().and_then(|r| r.deployed.as_ref());
+    let runs_an_image = cx.settings.image.is_some() || steps::ecs::image_present(cx);
+    if known.is_some_and(|d| d.task_definition == td) || !runs_an_image {
+        return Ok(());
+    }
+    let image = steps::ecs::TaskInputs::from_ctx(cx)?.image;
+    let d = opened.deployment("up", &image, None, &td);
+    opened.record("up", Some(d)).await
 }
 
 /// A fresh stack whose repository has no image yet runs no task. With a

@@ -167,8 +167,12 @@ pub async fn acquire(
             continue; // released in between: try again at once
         };
         let holder: Option<Holder> = serde_json::from_slice(&current.body).ok();
+        // The holder promised to renew within its own lease.
+        let theirs = holder
+            .as_ref()
+            .map_or(lease, |h| Duration::from_secs(h.lease_seconds.max(1)));
         let unchanged_for_a_lease = match &watched {
-            Some((etag, since)) if *etag == current.etag => since.elapsed() >= lease,
+            Some((etag, since)) if *etag == current.etag => since.elapsed() >= theirs,
             _ => {
                 watched = Some((current.etag.clone(), Instant::now()));
                 false
@@ -191,14 +195,14 @@ pub async fn acquire(
             return Err(LockError::Held {
                 suffix: suffix.to_owned(),
                 holder: who,
-                lease: lease.as_secs(),
+                lease: theirs.as_secs(),
             });
         }
         if !told {
             on_wait(&who);
             told = true;
         }
-        let poll = (lease / 6).clamp(Duration::from_millis(500), Duration::from_secs(5));
+        let poll = (theirs / 6).clamp(Duration::from_millis(500), Duration::from_secs(5));
         tokio::time::sleep(poll.min(deadline - now)).await;
     }
 }
