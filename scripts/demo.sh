@@ -62,7 +62,11 @@ export AWS_EC2_METADATA_DISABLED=true PROVISION_STATE_DIR="$WORK/state"
 cd "$WORK"
 
 set -x
-"$BIN" plan --suffix "$SUFFIX" | tail -n 5
+# plan exits 3 when `up` has something to do (here: everything).
+plan_status=0
+"$BIN" plan --suffix "$SUFFIX" >"$WORK/plan.txt" || plan_status=$?
+tail -n 5 "$WORK/plan.txt"
+((plan_status == 3)) || { say "plan exited $plan_status, not 3 (changes pending)"; exit 1; }
 "$BIN" up --suffix "$SUFFIX"
 "$BIN" status --suffix "$SUFFIX"
 "$BIN" down --suffix "$SUFFIX" --yes

@@ -441,7 +441,13 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
         .parse()
         .unwrap();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    put_lock(&aws, &s, host.trim(), holder.id(), Some(start), epoch_now()).await;
+    let me_here = LockHolder {
+        host: host.trim(),
+        pid: holder.id(),
+        proc_start: Some(start),
+        ..LockHolder::elsewhere(epoch_now())
+    };
+    put_lock(&aws, &s, me_here).await;
     let second = p.run(&["up", "--suffix", &s]);
     assert_eq!(second.status.code(), Some(1));
     assert!(stderr(&second).contains("is locked by"), "{}", stderr(&second));

@@ -373,23 +373,8 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     let aws = clients(&url).await;
     // The first run made the bucket; now a holder on another host.
     ok(&p, &["step", "ecr-repo", "--suffix", &s]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let put = |renewed: u64| {
-        let body = serde_json::json!({
-            "user": "ana", "host": "laptop-of-ana", "pid": 4242, "command": "up",
-            "started": renewed, "renewed": renewed, "lease_seconds": 60
-        });
-        aws.s3
-            .put_object()
-            .bucket(bucket())
-            .key(format!("stacks/{s}/lock.json"))
-            .body(body.to_string().into_bytes().into())
-            .send()
-    };
-    put(now).await.unwrap();
+    let now = epoch_now();
+    put_lock(&aws, &s, LockHolder::elsewhere(now)).await;
     let out = run(&p, &["step", "ecr-repo", "--suffix", &s]);
     assert_eq!(code(&out), Some(1), "{}", stderr(&out));
     assert!(
@@ -408,18 +393,11 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     // A holder on another machine that stops renewing (killed): a waiting
     // run takes the lock over once it has not changed for the holder's
     // lease (5 s here), having said who held it.
-    let body = serde_json::json!({
-        "user": "ana", "host": "laptop-of-ana", "pid": 4242, "command": "up",
-        "started": now, "renewed": now, "lease_seconds": 5
-    });
-    aws.s3
-        .put_object()
-        .bucket(bucket())
-        .key(format!("stacks/{s}/lock.json"))
-        .body(body.to_string().into_bytes().into())
-        .send()
-        .await
-        .unwrap();
+    let short = LockHolder {
+        lease_seconds: 5,
+        ..LockHolder::elsewhere(now)
+    };
+    put_lock(&aws, &s, short).await;
     let started = std::time::Instant::now();
     let out = run(&p, &["step", "ecr-repo", "--suffix", &s, "--lock-timeout", "60s"]);
     let waited = started.elapsed();
@@ -431,10 +409,10 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     );
     assert!(waited >= std::time::Duration::from_secs(5), "{waited:?}");
     // A holder that stopped renewing long ago is stale at once.
-    put(now - 3600).await.unwrap();
+    put_lock(&aws, &s, LockHolder::elsewhere(now - 3600)).await;
     ok(&p, &["step", "ecr-repo", "--suffix", &s]);
     // Read-only commands take no lock: they run while it is held.
-    put(now).await.unwrap();
+    put_lock(&aws, &s, LockHolder::elsewhere(now)).await;
     let out = run(&p, &["settings", "--suffix", &s]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     ok(&p, &["unlock", "--suffix", &s, "--force"]);

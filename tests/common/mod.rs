@@ -629,19 +629,34 @@ pub async fn lock_held(aws: &provision::aws::Clients, suffix: &str) -> bool {
         .is_ok()
 }
 
-/// Writes a lock object for `suffix` as a run of process `pid` (started
-/// at `proc_start`) on `host` that renewed it `renewed` (epoch seconds).
-pub async fn put_lock(
-    aws: &provision::aws::Clients,
-    suffix: &str,
-    host: &str,
-    pid: u32,
-    proc_start: Option<u64>,
-    renewed: u64,
-) {
+/// A lock holder as the lock object names it.
+pub struct LockHolder<'a> {
+    pub host: &'a str,
+    pub pid: u32,
+    pub proc_start: Option<u64>,
+    /// When it last renewed the lock (epoch seconds), and its lease.
+    pub renewed: u64,
+    pub lease_seconds: u64,
+}
+
+impl LockHolder<'_> {
+    /// `up` run by ana on her laptop, renewed at `renewed`, lease 60 s.
+    pub fn elsewhere(renewed: u64) -> Self {
+        LockHolder {
+            host: "laptop-of-ana",
+            pid: 4242,
+            proc_start: None,
+            renewed,
+            lease_seconds: 60,
+        }
+    }
+}
+
+/// Writes the lock object of `suffix` as `h` holds it.
+pub async fn put_lock(aws: &provision::aws::Clients, suffix: &str, h: LockHolder<'_>) {
     let body = serde_json::json!({
-        "user": "ana", "host": host, "pid": pid, "proc_start": proc_start, "command": "up",
-        "started": renewed, "renewed": renewed, "lease_seconds": 60
+        "user": "ana", "host": h.host, "pid": h.pid, "proc_start": h.proc_start, "command": "up",
+        "started": h.renewed, "renewed": h.renewed, "lease_seconds": h.lease_seconds
     });
     aws.s3
         .put_object()

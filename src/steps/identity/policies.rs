@@ -360,10 +360,9 @@ mod app_secret_tests {
     use super::*;
     use crate::state::Record;
 
-    #[test]
-    fn the_exec_role_may_read_exactly_the_apps_secrets() {
-        let arn = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:payments";
-        let cx = crate::testing::ctx(&["--secret", &format!("STRIPE_KEY={arn}:api_key")]);
+    /// The exec policy for these flags, with the dependencies it names.
+    fn policy(flags: &[&str]) -> Value {
+        let cx = crate::testing::ctx(flags);
         for (step, a) in [
             (
                 ids::ECR_REPO,
@@ -384,36 +383,21 @@ mod app_secret_tests {
         ] {
             cx.set_record(step, Record::new(step).with("arn", a));
         }
-        let p = exec_policy(&cx, "123456789012").unwrap();
-        let st: Vec<&Value> = p["Statement"].as_array().unwrap().iter().collect();
+        exec_policy(&cx, "123456789012").unwrap()
+    }
+
+    #[test]
+    fn the_exec_role_may_read_exactly_the_apps_secrets() {
+        let arn = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:payments";
+        let p = policy(&["--secret", &format!("STRIPE_KEY={arn}:api_key")]);
+        let st = p["Statement"].as_array().unwrap();
         let app = st
             .iter()
             .find(|s| s["Sid"] == "AppSecrets")
             .expect("a statement for the app's secrets");
         assert_eq!(app["Action"], "secretsmanager:GetSecretValue");
         assert_eq!(app["Resource"], serde_json::json!([arn, format!("{arn}-??????")]));
-        let plain = crate::testing::ctx(&[]);
-        for (step, a) in [
-            (
-                ids::ECR_REPO,
-                "arn:aws:ecr:ap-southeast-2:123456789012:repository/ecr-api-dev1",
-            ),
-            (
-                ids::LOG_APP,
-                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/app",
-            ),
-            (
-                ids::LOG_OTEL,
-                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/otel",
-            ),
-            (
-                ids::SECRET_DB_CONNECTION,
-                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:c-AbCdEf",
-            ),
-        ] {
-            plain.set_record(step, Record::new(step).with("arn", a));
-        }
-        let p = exec_policy(&plain, "123456789012").unwrap();
+        let p = policy(&[]);
         assert!(p["Statement"]
             .as_array()
             .unwrap()
