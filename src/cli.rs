@@ -1,5 +1,5 @@
 //! The command line: clap definitions only. Each command's flags become a
-//! [`StackRequest`] (see [`crate::config`]), validated there before the
+//! [`StackRequest`](crate::config::StackRequest) (see [`crate::config`]), validated there before the
 //! first AWS call.
 
 use crate::config::layers::{merge, Source, Values};
@@ -30,7 +30,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "state", env = "PROVISION_STATE_DIR")]
     pub state_dir: PathBuf,
 
-    /// The stack file with one [SUFFIX] table of settings per stack [default: provision.toml, if present].
+    /// The stack file: one table of settings per suffix (default: provision.toml, if present).
     #[arg(long, global = true, env = "PROVISION_STACK_FILE", value_name = "PATH")]
     pub stack_file: Option<PathBuf>,
 

@@ -10,8 +10,8 @@
 //!   "ecs:{cluster}_{taskId}_{runtimeId}"}`, and an endpoint, which the
 //!   plugin takes as the SSM endpoint (session-manager-plugin
 //!   `src/sessionmanagerplugin/session/session.go`,
-//!   `ValidateInputAndStartSession`: "args[6] is endpoint for ssm service");
-//! - the session itself never on the command line: argv[1] is the name of
+//!   `ValidateInputAndStartSession`: "`args[6]` is endpoint for ssm service");
+//! - the session itself never on the command line: `argv[1]` is the name of
 //!   the environment variable `AWS_SSM_START_SESSION_RESPONSE`, which holds
 //!   the session JSON (what aws-cli `awscli/customizations/sessionmanager.py`
 //!   does for plugins newer than 1.2.497.0; session.go reads and unsets
