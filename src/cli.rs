@@ -21,7 +21,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// AWS region (default: the AWS config chain, else ap-southeast-2).
+    /// AWS region (default: the stack file's region, else the AWS config chain, else ap-southeast-2).
     #[arg(long, global = true, env = "AWS_REGION")]
     pub region: Option<String>,
 
