@@ -6,7 +6,6 @@ use crate::ops::{Error, StepStatus};
 use std::io::Write;
 
 pub async fn run(cli: &Cli, a: &DownArgs, max_attempts: u32) -> Result<(), Error> {
-    a.stack.validate()?;
     let parallelism = a.run.validate()?;
     let rep = super::reporter(a.run.json, cli.quiet);
     if !a.yes {

@@ -392,7 +392,6 @@ async fn hand_over(l: &Launch) -> Result<(), Error> {
 }
 
 pub async fn run(cli: &Cli, a: &ExecArgs, max_attempts: u32) -> Result<(), Error> {
-    a.stack.validate()?;
     let container = container_name(&a.container)?;
     if let Some(t) = &a.task {
         check_task(t)?;

@@ -16,7 +16,6 @@ use tokio::io::AsyncWriteExt;
 
 /// The command: validate, set up, build and push; prints the image URI.
 pub async fn run(cli: &Cli, a: &PushArgs, max_attempts: u32) -> Result<(), Error> {
-    a.stack.validate()?;
     let rep = super::reporter(false, cli.quiet);
     let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, rep).await?;
     let engine = opened.engine.clone();

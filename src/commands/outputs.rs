@@ -17,7 +17,6 @@ pub fn lines(outputs: &BTreeMap<String, String>) -> String {
 }
 
 pub async fn run(cli: &Cli, a: &OutputsArgs, max_attempts: u32) -> Result<(), Error> {
-    a.stack.validate()?;
     let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
     let engine = opened.engine.clone();
     // Finding every step records its ids; the outputs are made from those.

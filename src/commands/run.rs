@@ -178,7 +178,6 @@ const POLL_FIRST: Duration = Duration::from_secs(2);
 const POLL_MAX: Duration = Duration::from_secs(10);
 
 pub async fn run(cli: &Cli, a: &RunTaskArgs, max_attempts: u32) -> Result<(), Error> {
-    a.stack.validate()?;
     if a.command.is_empty() || a.command.iter().all(|c| c.trim().is_empty()) {
         return Err(Error::Usage(
             "no command to run\n  hint: give it after `--`, e.g. `provision run --suffix dev1 -- flask db upgrade`"

@@ -116,34 +116,34 @@ pub async fn open(
             Some(held)
         }
     };
-    let loaded = record::load(bucket.as_ref(), &a.suffix).await;
-    let (rec, etag) = match loaded {
-        Ok(Some((r, e))) => (Some(r), Some(e)),
-        Ok(None) => (None, None),
-        Err(e) => {
-            release(lock).await;
-            return Err(e.into());
-        }
-    };
-    if let Some(r) = &rec {
-        for (what, bound, now) in [("account", &r.account, &here.0), ("region", &r.region, &here.1)] {
-            if bound != now {
-                release(lock).await;
-                return Err(binding_err(&a.suffix, what, bound, now, "the stack's record"));
+    // Under the lock: the record, then this run's settings. Whatever fails
+    // here releases the lock before it is reported.
+    let read = async {
+        let (rec, etag) = match record::load(bucket.as_ref(), &a.suffix).await? {
+            Some((r, e)) => (Some(r), Some(e)),
+            None => (None, None),
+        };
+        if let Some(r) = &rec {
+            for (what, bound, now) in [("account", &r.account, &here.0), ("region", &r.region, &here.1)] {
+                if bound != now {
+                    return Err(binding_err(&a.suffix, what, bound, now, "the stack's record"));
+                }
             }
         }
-    }
-    let layered = match merge(&a.suffix, &flags, &file, rec.as_ref()).and_then(|l| l.request.validate().map(|_| l)) {
-        Ok(l) => l,
+        let layered = merge(&a.suffix, &flags, &file, rec.as_ref())?;
+        let settings: Settings = layered.request.validate()?;
+        let changes = match &rec {
+            Some(r) => changes::diff(&recorded_request(&a.suffix, r)?, &layered.request),
+            None => Vec::new(),
+        };
+        Ok::<_, Error>((rec, etag, layered, settings, changes))
+    };
+    let (rec, etag, layered, settings, changes) = match read.await {
+        Ok(v) => v,
         Err(e) => {
             release(lock).await;
-            return Err(e.into());
+            return Err(e);
         }
-    };
-    let settings: Settings = layered.request.validate()?;
-    let changes = match &rec {
-        Some(r) => changes::diff(&recorded_request(&a.suffix, r)?, &layered.request),
-        None => Vec::new(),
     };
     let steps = steps::stack(&settings);
     let cx = Ctx::new(clients, settings, reporter.clone());
@@ -226,7 +226,7 @@ impl Stack {
     /// stack, bound to this account and region.
     pub async fn record(&mut self, command: &str, deployed: Option<Deployment>) -> Result<(), Error> {
         let cx = &self.engine.cx;
-        let by = format!("{}@{}", crate::state::process::user(), crate::state::process::host());
+        let by = crate::state::process::who();
         let mut rec = self.record.clone().unwrap_or_else(|| StackRecord {
             version: 1,
             suffix: cx.suffix().to_string(),
@@ -264,7 +264,7 @@ impl Stack {
             task_definition: task_definition.to_owned(),
             command: command.to_owned(),
             at: record::now_rfc3339(),
-            by: format!("{}@{}", crate::state::process::user(), crate::state::process::host()),
+            by: crate::state::process::who(),
         }
     }
 

@@ -75,6 +75,13 @@ impl Holder {
     }
 }
 
+/// Who holds a lock, for messages.
+fn describe(holder: Option<&Holder>) -> String {
+    holder
+        .map(Holder::describe)
+        .unwrap_or_else(|| "an unreadable lock object".into())
+}
+
 fn epoch() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -179,10 +186,7 @@ pub async fn acquire(
             }
         };
         let stale = unchanged_for_a_lease || holder.as_ref().is_none_or(Holder::plainly_stale);
-        let who = holder
-            .as_ref()
-            .map(Holder::describe)
-            .unwrap_or_else(|| "an unreadable lock object".into());
+        let who = describe(holder.as_ref());
         if stale {
             tracing::warn!(holder = %who, "taking over a stale lock");
             if let Written::Done(etag) = store.put(key, body.clone(), Condition::Matches(current.etag)).await? {
@@ -271,10 +275,7 @@ pub async fn remove(
         return Ok(None);
     };
     let holder: Option<Holder> = serde_json::from_slice(&current.body).ok();
-    let who = holder
-        .as_ref()
-        .map(Holder::describe)
-        .unwrap_or_else(|| "an unreadable lock object".into());
+    let who = describe(holder.as_ref());
     let renewing = holder
         .as_ref()
         .is_some_and(|h| !h.plainly_stale() && h.renewed + h.lease_seconds >= epoch());

@@ -11,6 +11,11 @@ pub fn user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// `user@host`, as records and the lock name who did something.
+pub fn who() -> String {
+    format!("{}@{}", user(), host())
+}
+
 /// This machine's host name.
 pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
