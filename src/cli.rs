@@ -447,7 +447,7 @@ impl StackArgs {
             for pair in set {
                 let (k, v) = pair.split_once('=').ok_or_else(|| {
                     flag_err(
-                        if flag == "env" { "env" } else { "secret" },
+                        flag,
                         pair,
                         "not KEY=VALUE",
                         "e.g. --env FEATURE_FLAGS=search, or --secret STRIPE_KEY=arn:aws:secretsmanager:…:secret:NAME:api_key",

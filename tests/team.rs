@@ -16,18 +16,6 @@ use std::process::Output;
 const MOTO: &str = "team";
 const ACCOUNT: &str = "123456789012";
 
-fn bucket() -> String {
-    format!("provision-state-{ACCOUNT}-{REGION}")
-}
-
-fn run(p: &Provision, args: &[&str]) -> Output {
-    p.run(args)
-}
-
-fn ok(p: &Provision, args: &[&str]) -> String {
-    p.ok(args)
-}
-
 fn code(out: &Output) -> Option<i32> {
     out.status.code()
 }
@@ -37,7 +25,7 @@ async fn state_objects(aws: &provision::aws::Clients, suffix: &str) -> Vec<Strin
     let out = aws
         .s3
         .list_object_versions()
-        .bucket(bucket())
+        .bucket(state_bucket())
         .prefix(format!("stacks/{suffix}/"))
         .send()
         .await
@@ -51,16 +39,21 @@ async fn state_objects(aws: &provision::aws::Clients, suffix: &str) -> Vec<Strin
     keys
 }
 
-async fn record(aws: &provision::aws::Clients, suffix: &str) -> Value {
+/// The text of `stacks/{suffix}/{name}` in the state bucket.
+async fn stack_object(aws: &provision::aws::Clients, suffix: &str, name: &str) -> String {
     let o = aws
         .s3
         .get_object()
-        .bucket(bucket())
-        .key(format!("stacks/{suffix}/settings.json"))
+        .bucket(state_bucket())
+        .key(format!("stacks/{suffix}/{name}"))
         .send()
         .await
         .unwrap();
-    serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
+    String::from_utf8_lossy(&o.body.collect().await.unwrap().into_bytes()).into_owned()
+}
+
+async fn record(aws: &provision::aws::Clients, suffix: &str) -> Value {
+    serde_json::from_str(&stack_object(aws, suffix, "settings.json").await).unwrap()
 }
 
 async fn deletion_protection(aws: &provision::aws::Clients, suffix: &str) -> bool {
@@ -121,24 +114,21 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     let aws = clients(&url).await;
 
     // Ana: a protected stack, with the image v1 in its registry.
-    ok(&ana, &["step", "ecr-repo", "--suffix", &s]);
+    ana.ok(&["step", "ecr-repo", "--suffix", &s]);
     for tag in ["v1", "v2"] {
         put_image(&aws, &format!("ecr-api-{s}"), tag).await;
     }
     let out = tokio::task::block_in_place(|| {
-        run(
-            &ana,
-            &[
-                "up",
-                "--suffix",
-                &s,
-                "--protect-data",
-                "--image-tag",
-                "v1",
-                "--spot-percent",
-                "50",
-            ],
-        )
+        ana.run(&[
+            "up",
+            "--suffix",
+            &s,
+            "--protect-data",
+            "--image-tag",
+            "v1",
+            "--spot-percent",
+            "50",
+        ])
     });
     assert!(code(&out) == Some(0), "up failed: {}", stderr(&out));
     assert!(stderr(&out).contains("recording the settings"), "{}", stderr(&out));
@@ -149,16 +139,16 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     assert_eq!(rec["settings"]["spot-percent"], 50);
 
     // Ben, on another machine, types no flag: nothing to do, nothing drifted.
-    let plan = tokio::task::block_in_place(|| run(&ben, &["plan", "--suffix", &s]));
+    let plan = tokio::task::block_in_place(|| ben.run(&["plan", "--suffix", &s]));
     assert_eq!(code(&plan), Some(0), "plan: {}\n{}", stdout(&plan), stderr(&plan));
     assert!(
         stdout(&plan).contains("protect-data") && stdout(&plan).contains("(recorded)"),
         "{}",
         stdout(&plan)
     );
-    let st = tokio::task::block_in_place(|| run(&ben, &["status", "--suffix", &s]));
+    let st = tokio::task::block_in_place(|| ben.run(&["status", "--suffix", &s]));
     assert_eq!(code(&st), Some(0), "status: {}\n{}", stdout(&st), stderr(&st));
-    tokio::task::block_in_place(|| ok(&ben, &["up", "--suffix", &s]));
+    tokio::task::block_in_place(|| ben.ok(&["up", "--suffix", &s]));
     assert!(
         deletion_protection(&aws, &s).await,
         "a plain up keeps deletion protection on"
@@ -166,14 +156,14 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
 
     // Turning protection off is destructive: shown by plan (exit 3),
     // refused by a non-interactive up without --yes, changing nothing.
-    let plan = tokio::task::block_in_place(|| run(&ben, &["plan", "--suffix", &s, "--no-protect-data"]));
+    let plan = tokio::task::block_in_place(|| ben.run(&["plan", "--suffix", &s, "--no-protect-data"]));
     assert_eq!(code(&plan), Some(3), "{}", stderr(&plan));
     assert!(
         stdout(&plan).contains("! protect-data: true -> false"),
         "{}",
         stdout(&plan)
     );
-    let up = tokio::task::block_in_place(|| run(&ben, &["up", "--suffix", &s, "--no-protect-data"]));
+    let up = tokio::task::block_in_place(|| ben.run(&["up", "--suffix", &s, "--no-protect-data"]));
     assert_eq!(code(&up), Some(2), "{}", stderr(&up));
     assert!(
         stderr(&up).contains("destructive") && stderr(&up).contains("--yes"),
@@ -184,12 +174,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     assert_eq!(record(&aws, &s).await["settings"]["protect-data"], true);
 
     // Ana deploys v2; Ben's plain up keeps it, and status calls it no drift.
-    tokio::task::block_in_place(|| {
-        ok(
-            &ana,
-            &["deploy", "--suffix", &s, "--image-tag", "v2", "--timeout", "120"],
-        )
-    });
+    tokio::task::block_in_place(|| ana.ok(&["deploy", "--suffix", &s, "--image-tag", "v2", "--timeout", "120"]));
     assert!(service_image(&aws, &s).await.ends_with(":v2"));
     let rec = record(&aws, &s).await;
     assert!(rec["deployed"]["image"].as_str().unwrap().ends_with(":v2"), "{rec}");
@@ -197,12 +182,12 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         rec["deployed"]["digest"].as_str().unwrap().starts_with("sha256:"),
         "{rec}"
     );
-    tokio::task::block_in_place(|| ok(&ben, &["up", "--suffix", &s]));
+    tokio::task::block_in_place(|| ben.ok(&["up", "--suffix", &s]));
     assert!(
         service_image(&aws, &s).await.ends_with(":v2"),
         "a plain up does not roll back a deploy"
     );
-    let st = tokio::task::block_in_place(|| run(&ben, &["status", "--suffix", &s]));
+    let st = tokio::task::block_in_place(|| ben.run(&["status", "--suffix", &s]));
     assert_eq!(code(&st), Some(0), "{}\n{}", stdout(&st), stderr(&st));
     assert!(
         stdout(&st).contains("last deployed") && stdout(&st).contains(":v2"),
@@ -212,14 +197,14 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
 
     // App configuration is a setting too: Ben adds a variable, which rolls
     // out a new revision (image kept); Ana's plain up keeps it.
-    tokio::task::block_in_place(|| ok(&ben, &["up", "--suffix", &s, "--env", "FEATURE_FLAGS=search"]));
-    tokio::task::block_in_place(|| ok(&ana, &["up", "--suffix", &s]));
+    tokio::task::block_in_place(|| ben.ok(&["up", "--suffix", &s, "--env", "FEATURE_FLAGS=search"]));
+    tokio::task::block_in_place(|| ana.ok(&["up", "--suffix", &s]));
     let (image, env) = service_app(&aws, &s).await;
     assert!(image.ends_with(":v2"), "{image}");
     assert_eq!(env.get("FEATURE_FLAGS").map(String::as_str), Some("search"), "{env:?}");
 
     // Ben's settings command shows the record and the history.
-    let doc: Value = serde_json::from_str(&ok(&ben, &["settings", "--suffix", &s, "--json"])).unwrap();
+    let doc: Value = serde_json::from_str(&ben.ok(&["settings", "--suffix", &s, "--json"])).unwrap();
     assert_eq!(doc["effective"]["protect-data"]["source"], "recorded");
     assert!(
         doc["record"]["history"].as_array().is_some_and(|h| !h.is_empty()),
@@ -229,15 +214,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     // Nothing in the state bucket holds a secret value.
     let mut stored = String::new();
     for key in ["settings.json", "state.json"] {
-        let o = aws
-            .s3
-            .get_object()
-            .bucket(bucket())
-            .key(format!("stacks/{s}/{key}"))
-            .send()
-            .await
-            .unwrap();
-        stored.push_str(&String::from_utf8_lossy(&o.body.collect().await.unwrap().into_bytes()));
+        stored.push_str(&stack_object(&aws, &s, key).await);
     }
     let secrets = aws.secrets.list_secrets().send().await.unwrap();
     let mut checked = 0;
@@ -320,12 +297,12 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         format!("[{s}]\nspot-percent = 20\n"),
     )
     .unwrap();
-    let plan = tokio::task::block_in_place(|| run(&carl, &["plan", "--suffix", &s]));
+    let plan = tokio::task::block_in_place(|| carl.run(&["plan", "--suffix", &s]));
     assert_eq!(code(&plan), Some(3), "{}", stderr(&plan));
     assert!(stdout(&plan).contains("~ spot-percent: 50 -> 20"), "{}", stdout(&plan));
-    tokio::task::block_in_place(|| ok(&ana, &["up", "--suffix", &s, "--no-protect-data", "--yes"]));
+    tokio::task::block_in_place(|| ana.ok(&["up", "--suffix", &s, "--no-protect-data", "--yes"]));
     assert!(!deletion_protection(&aws, &s).await);
-    tokio::task::block_in_place(|| ok(&ana, &["down", "--suffix", &s, "--yes"]));
+    tokio::task::block_in_place(|| ana.ok(&["down", "--suffix", &s, "--yes"]));
     assert_eq!(state_objects(&aws, &s).await, Vec::<String>::new());
     assert_eq!(census(&aws, &s).await, empty_census());
 }
@@ -361,7 +338,7 @@ async fn two_ups_of_one_new_suffix_at_the_same_moment_build_one_stack() {
     );
     let aws = clients(&url).await;
     assert_eq!(census(&aws, &s).await, full_census(), "one stack, not two");
-    tokio::task::block_in_place(|| ok(&ben, &["down", "--suffix", &s, "--yes"]));
+    tokio::task::block_in_place(|| ben.ok(&["down", "--suffix", &s, "--yes"]));
     assert_eq!(census(&aws, &s).await, empty_census());
 }
 
@@ -372,24 +349,24 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     let s = suffix("lk");
     let aws = clients(&url).await;
     // The first run made the bucket; now a holder on another host.
-    ok(&p, &["step", "ecr-repo", "--suffix", &s]);
+    p.ok(&["step", "ecr-repo", "--suffix", &s]);
     let now = epoch_now();
     put_lock(&aws, &s, LockHolder::elsewhere(now)).await;
-    let out = run(&p, &["step", "ecr-repo", "--suffix", &s]);
+    let out = p.run(&["step", "ecr-repo", "--suffix", &s]);
     assert_eq!(code(&out), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("ana@laptop-of-ana") && stderr(&out).contains("provision unlock"),
         "{}",
         stderr(&out)
     );
-    let out = run(&p, &["unlock", "--suffix", &s]);
+    let out = p.run(&["unlock", "--suffix", &s]);
     assert_eq!(code(&out), Some(1), "a renewing holder is not removed without --force");
-    let removed = ok(&p, &["unlock", "--suffix", &s, "--force"]);
+    let removed = p.ok(&["unlock", "--suffix", &s, "--force"]);
     assert!(
         removed.contains("removed the lock") && removed.contains("ana@laptop-of-ana"),
         "{removed}"
     );
-    ok(&p, &["step", "ecr-repo", "--suffix", &s]);
+    p.ok(&["step", "ecr-repo", "--suffix", &s]);
     // A holder on another machine that stops renewing (killed): a waiting
     // run takes the lock over once it has not changed for the holder's
     // lease (5 s here), having said who held it.
@@ -399,7 +376,7 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     };
     put_lock(&aws, &s, short).await;
     let started = std::time::Instant::now();
-    let out = run(&p, &["step", "ecr-repo", "--suffix", &s, "--lock-timeout", "60s"]);
+    let out = p.run(&["step", "ecr-repo", "--suffix", &s, "--lock-timeout", "60s"]);
     let waited = started.elapsed();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert!(
@@ -410,13 +387,13 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     assert!(waited >= std::time::Duration::from_secs(5), "{waited:?}");
     // A holder that stopped renewing long ago is stale at once.
     put_lock(&aws, &s, LockHolder::elsewhere(now - 3600)).await;
-    ok(&p, &["step", "ecr-repo", "--suffix", &s]);
+    p.ok(&["step", "ecr-repo", "--suffix", &s]);
     // Read-only commands take no lock: they run while it is held.
     put_lock(&aws, &s, LockHolder::elsewhere(now)).await;
-    let out = run(&p, &["settings", "--suffix", &s]);
+    let out = p.run(&["settings", "--suffix", &s]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    ok(&p, &["unlock", "--suffix", &s, "--force"]);
-    ok(&p, &["step", "ecr-repo", "--suffix", &s, "--undo"]);
+    p.ok(&["unlock", "--suffix", &s, "--force"]);
+    p.ok(&["step", "ecr-repo", "--suffix", &s, "--undo"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -425,21 +402,21 @@ async fn a_stack_without_a_record_is_adopted_without_recreating_anything() {
     let p = Provision::new(&url);
     let s = suffix("ad");
     let aws = clients(&url).await;
-    tokio::task::block_in_place(|| ok(&p, &["up", "--suffix", &s, "--log-retention-days", "90"]));
+    tokio::task::block_in_place(|| p.ok(&["up", "--suffix", &s, "--log-retention-days", "90"]));
     // As a stack built by the previous release: no record, no local state.
     aws.s3
         .delete_object()
-        .bucket(bucket())
+        .bucket(state_bucket())
         .key(format!("stacks/{s}/settings.json"))
         .send()
         .await
         .unwrap();
     std::fs::remove_dir_all(&p.state_dir).unwrap();
-    let out = tokio::task::block_in_place(|| run(&p, &["up", "--suffix", &s, "--log-retention-days", "90"]));
+    let out = tokio::task::block_in_place(|| p.run(&["up", "--suffix", &s, "--log-retention-days", "90"]));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("adopting") && err.contains(" 0 created"), "{err}");
     assert_eq!(record(&aws, &s).await["settings"]["log-retention-days"], 90);
-    tokio::task::block_in_place(|| ok(&p, &["down", "--suffix", &s, "--yes"]));
+    tokio::task::block_in_place(|| p.ok(&["down", "--suffix", &s, "--yes"]));
     assert_eq!(census(&aws, &s).await, empty_census());
 }

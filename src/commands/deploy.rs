@@ -246,7 +246,6 @@ pub async fn run(cli: &Cli, a: &DeployArgs, max_attempts: u32) -> Result<(), Err
             args.image_tag = Some(git_tag(&a.context)?);
         }
     }
-    args.validate()?;
     let rep = super::reporter(false, cli.quiet);
     let mut opened = stack::open(cli, &args, Access::Change("deploy"), max_attempts, rep).await?;
     let result = deploy(cli, a, &mut opened).await;

@@ -63,7 +63,8 @@ pub fn keys() -> Vec<String> {
 
 /// Stacks `layers` (highest first) over the defaults for `suffix`.
 pub fn merge(suffix: &str, layers: &[(Source, &Values)]) -> Result<Layered, InputError> {
-    let mut merged = values_of(&StackRequest::default());
+    let defaults = values_of(&StackRequest::default());
+    let mut merged = defaults.clone();
     let mut sources: BTreeMap<String, Source> = merged.keys().map(|k| (k.clone(), Source::Default)).collect();
     for (source, layer) in layers.iter().rev() {
         for (k, v) in layer.iter() {
@@ -86,7 +87,7 @@ pub fn merge(suffix: &str, layers: &[(Source, &Values)]) -> Result<Layered, Inpu
                     }
                 }
             } else if v.is_null() {
-                merged.insert(k.clone(), values_of(&StackRequest::default())[k].clone());
+                merged.insert(k.clone(), defaults[k].clone());
             } else {
                 merged.insert(k.clone(), v.clone());
             }
@@ -98,7 +99,7 @@ pub fn merge(suffix: &str, layers: &[(Source, &Values)]) -> Result<Layered, Inpu
         let key = merged
             .keys()
             .find(|k| {
-                let mut one = values_of(&StackRequest::default());
+                let mut one = defaults.clone();
                 one.insert((*k).clone(), merged[*k].clone());
                 serde_json::from_value::<StackRequest>(Value::Object(one)).is_err()
             })
