@@ -37,25 +37,37 @@ pub fn ctx_with(clients: crate::aws::Clients, settings: Settings) -> Ctx {
     Ctx::new(clients, settings, Arc::new(crate::report::Quiet))
 }
 
-/// A context whose ECS client answers from `rules` (any rule that matches,
-/// in any order; a request no rule matches fails the test). The other
-/// clients are offline, and no records are set.
+/// A client of the SDK crate `$sdk` that answers from `$rules` (a slice of
+/// `&aws_smithy_mocks::Rule`; any rule that matches, in any order; a request
+/// no rule matches fails the test), with test credentials in
+/// ap-southeast-2. `$configure` adjusts the configuration, e.g. to turn the
+/// SDK's own retries off.
+macro_rules! mocked_client {
+    ($sdk:ident, $rules:expr) => {
+        $crate::testing::mocked_client!($sdk, $rules, |conf| conf)
+    };
+    ($sdk:ident, $rules:expr, $configure:expr) => {{
+        let mut interceptor =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(aws_smithy_mocks::RuleMode::MatchAny);
+        for rule in $rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let conf = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("ap-southeast-2"))
+            .credentials_provider($sdk::config::Credentials::new("test", "test", None, None, "test"))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(interceptor);
+        let configure: fn($sdk::config::Builder) -> $sdk::config::Builder = $configure;
+        $sdk::Client::from_conf(configure(conf).build())
+    }};
+}
+pub(crate) use mocked_client;
+
+/// A context whose ECS client answers from `rules` (see [`mocked_client`]).
+/// The other clients are offline, and no records are set.
 pub fn mocked_ecs_ctx(rules: &[&aws_smithy_mocks::Rule]) -> Ctx {
-    let mut interceptor =
-        aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(aws_smithy_mocks::RuleMode::MatchAny);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let ecs_conf = aws_sdk_ecs::Config::builder()
-        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-        .region(aws_sdk_ecs::config::Region::new("ap-southeast-2"))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .http_client(aws_smithy_mocks::create_mock_http_client())
-        .interceptor(interceptor)
-        .build();
     let mut clients = offline_clients();
-    clients.ecs = aws_sdk_ecs::Client::from_conf(ecs_conf);
+    clients.ecs = mocked_client!(aws_sdk_ecs, rules);
     ctx_with(clients, settings(&[]))
 }

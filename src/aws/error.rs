@@ -202,6 +202,11 @@ impl AwsError {
     }
 }
 
+/// A request builder refused its input (a required field left unset).
+pub fn build_err(e: impl std::fmt::Display) -> AwsError {
+    AwsError::custom("BuildRequest", "InvalidRequest", e.to_string())
+}
+
 /// Classifies an AWS error code. The table is deliberately explicit: a code
 /// that is not listed is `Other`, which is never silently swallowed.
 pub fn classify(code: &str, message: &str) -> ErrorClass {

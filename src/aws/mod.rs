@@ -2,6 +2,7 @@
 //! error classification ([`error`]) and bounded waiting ([`wait`]).
 
 pub mod error;
+pub mod s3;
 pub mod tags;
 pub mod wait;
 
@@ -10,7 +11,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use std::time::Duration;
 
-pub use error::{AwsError, ErrorClass};
+pub use error::{build_err, AwsError, ErrorClass};
 
 /// How long a connection to an endpoint may take before the attempt fails
 /// (and is retried): an unreachable endpoint fails fast instead of hanging.

@@ -7,11 +7,10 @@
 
 use super::stack::{self, Access, Stack};
 use crate::aws::wait::{self, Backoff};
-use crate::aws::AwsResultExt;
 use crate::cli::{Cli, DeployArgs};
 use crate::ops::{Engine, Error};
 use crate::steps::ecs::{self, Rollout, TaskInputs};
-use crate::steps::registry::repo_name;
+use crate::steps::registry::{find_image, repo_name, ImageRef, InRepository};
 use crate::steps::{ids, Ctx};
 use std::path::Path;
 use std::time::Duration;
@@ -46,68 +45,34 @@ pub(crate) async fn own_repository_uri(cx: &Ctx) -> Result<String, Error> {
     Ok(format!("{account}.dkr.ecr.{}.{domain}/{}", cx.region(), repo_name(cx)))
 }
 
-/// What an image URI names in the repository `repo_uri`: `Some(("tag", v))`
-/// or `Some(("digest", sha256:...))`; `None` for an image elsewhere.
-pub fn image_in_repository<'a>(image: &'a str, repo_uri: &str) -> Option<(&'static str, &'a str)> {
-    let rest = image.strip_prefix(repo_uri)?;
-    if let Some(d) = rest.strip_prefix('@') {
-        Some(("digest", d))
-    } else if let Some(t) = rest.strip_prefix(':') {
-        Some(("tag", t.split('@').next().unwrap_or(t)))
-    } else if rest.is_empty() {
-        Some(("tag", "latest"))
-    } else {
-        None
-    }
-}
-
 /// Refuses an image of the stack's own repository that is not in the
-/// registry (`DescribeImages`; `ImageNotFoundException` is absent), and
-/// returns its digest. An image outside the repository is not checked.
+/// registry, and returns its digest. An image outside the repository is not
+/// checked.
 pub(crate) async fn ensure_in_registry(cx: &Ctx, image: &str) -> Result<Option<String>, Error> {
     let repo_uri = own_repository_uri(cx).await?;
-    let Some((kind, id)) = image_in_repository(image, &repo_uri) else {
+    let Some(wanted) = ImageRef::in_repository(image, &repo_uri) else {
         tracing::info!(image, "not in the stack's repository; not checked");
         return Ok(None);
     };
     let repo = repo_name(cx);
-    let ident = aws_sdk_ecr::types::ImageIdentifier::builder();
-    let ident = if kind == "digest" {
-        ident.image_digest(id)
-    } else {
-        ident.image_tag(id)
-    };
-    let r = cx
-        .aws
-        .ecr
-        .describe_images()
-        .repository_name(&repo)
-        .image_ids(ident.build())
-        .send()
-        .await
-        .aws("DescribeImages");
     let suffix = cx.suffix();
-    let digest = match r {
-        Ok(out) => out.image_details().first().map(|d| d.image_digest().unwrap_or_default().to_owned()),
-        Err(e) if e.code_is("ImageNotFoundException") => None,
-        Err(e) if e.code_is("RepositoryNotFoundException") => {
-            return Err(Error::Failed(format!(
-                "the repository {repo} does not exist, so {image} cannot be deployed\n  hint: run `provision up --suffix {suffix}` first"
+    match find_image(cx, wanted).await? {
+        InRepository::Digest(digest) => Ok(Some(digest)),
+        InRepository::NoRepository => Err(Error::Failed(format!(
+            "the repository {repo} does not exist, so {image} cannot be deployed\n  hint: run `provision up --suffix {suffix}` first"
+        ))),
+        InRepository::Missing => {
+            let push = match wanted {
+                ImageRef::Tag(tag) => {
+                    format!("`provision image push --suffix {suffix} --tag {tag}`, or deploy with `--build`")
+                }
+                ImageRef::Digest(_) => format!("push the image to {repo_uri} first"),
+            };
+            Err(Error::Failed(format!(
+                "the image {wanted} is not in the repository {repo} ({repo_uri}); nothing was changed\n  hint: {push}"
             )))
         }
-        Err(e) => return Err(e.into()),
-    };
-    if digest.is_some() {
-        return Ok(digest);
     }
-    let push = if kind == "tag" {
-        format!("`provision image push --suffix {suffix} --tag {id}`, or deploy with `--build`")
-    } else {
-        format!("push the image to {repo_uri} first")
-    };
-    Err(Error::Failed(format!(
-        "the image {kind} {id} is not in the repository {repo} ({repo_uri}); nothing was changed\n  hint: {push}"
-    )))
 }
 
 /// Starts a rollout of `target` (`force`: fresh tasks even when the service
@@ -274,19 +239,6 @@ async fn deploy(cli: &Cli, a: &DeployArgs, opened: &mut Stack) -> Result<(), Err
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_images_of_the_stacks_repository_are_checked() {
-        let repo = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1";
-        assert_eq!(image_in_repository(&format!("{repo}:v2"), repo), Some(("tag", "v2")));
-        assert_eq!(
-            image_in_repository(&format!("{repo}@sha256:abc"), repo),
-            Some(("digest", "sha256:abc"))
-        );
-        assert_eq!(image_in_repository(repo, repo), Some(("tag", "latest")));
-        assert_eq!(image_in_repository(&format!("{repo}-other:v2"), repo), None);
-        assert_eq!(image_in_repository("public.ecr.aws/nginx/nginx:1", repo), None);
-    }
 
     #[test]
     fn the_git_tag_is_the_commit_and_dirty_when_the_context_changed() {

@@ -360,21 +360,7 @@ mod tests {
     }
 
     fn mocked_logs(rules: &[&aws_smithy_mocks::Rule]) -> aws_sdk_cloudwatchlogs::Client {
-        let mut interceptor =
-            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(aws_smithy_mocks::RuleMode::MatchAny);
-        for r in rules {
-            interceptor = interceptor.with_rule(r);
-        }
-        let conf = aws_sdk_cloudwatchlogs::Config::builder()
-            .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
-            .region(aws_sdk_cloudwatchlogs::config::Region::new("ap-southeast-2"))
-            .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        aws_sdk_cloudwatchlogs::Client::from_conf(conf)
+        crate::testing::mocked_client!(aws_sdk_cloudwatchlogs, rules)
     }
 
     #[tokio::test(start_paused = true)]

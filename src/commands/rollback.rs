@@ -6,13 +6,13 @@
 //! definition (`DescribeServices`); "previous" is the highest ACTIVE
 //! revision below the current one.
 
-use super::deploy::{ensure_in_registry, roll_out};
-use super::deploy::{image_in_repository, own_repository_uri};
+use super::deploy::{ensure_in_registry, own_repository_uri, roll_out};
 use super::stack::{self, Access, Stack};
 use crate::aws::AwsResultExt;
 use crate::cli::{Cli, RollbackArgs};
 use crate::ops::Error;
 use crate::steps::ecs::{self, Rollout, APP_CONTAINER};
+use crate::steps::registry::ImageRef;
 use crate::steps::Ctx;
 use aws_sdk_ecs::types::{SortOrder, TaskDefinitionStatus};
 use serde_json::json;
@@ -142,8 +142,8 @@ pub async fn run(cli: &Cli, a: &RollbackArgs, max_attempts: u32) -> Result<(), E
 async fn record_image(opened: &mut Stack, image: &str, digest: Option<String>, target: &str) -> Result<(), Error> {
     let repo = own_repository_uri(opened.cx()).await?;
     let req = &mut opened.layered.request;
-    match image_in_repository(image, &repo) {
-        Some(("tag", tag)) => {
+    match ImageRef::in_repository(image, &repo) {
+        Some(ImageRef::Tag(tag)) => {
             req.image = None;
             req.image_tag = tag.to_owned();
         }

@@ -8,14 +8,13 @@
 //! Every request names the expected bucket owner, so a bucket of that name
 //! in someone else's account is refused instead of written to.
 
-use crate::aws::{AwsError, AwsResultExt};
+use crate::aws::{build_err, s3, AwsError, AwsResultExt};
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
-    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
-    ObjectOwnership, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, ExpirationStatus, LifecycleExpiration,
+    LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration, ObjectOwnership, ServerSideEncryption, Tagging,
+    VersioningConfiguration,
 };
 
 /// How long S3 keeps a replaced version of a state object.
@@ -167,14 +166,7 @@ impl StateBucket {
             .put_public_access_block()
             .bucket(b)
             .expected_bucket_owner(owner)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .ignore_public_acls(true)
-                    .block_public_policy(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
+            .public_access_block_configuration(s3::no_public_access())
             .send()
             .await
             .aws("PutPublicAccessBlock")?;
@@ -190,24 +182,11 @@ impl StateBucket {
             .send()
             .await
             .aws("PutBucketVersioning")?;
-        let sse = ServerSideEncryptionByDefault::builder()
-            .sse_algorithm(ServerSideEncryption::Aes256)
-            .build()
-            .map_err(|e| AwsError::custom("PutBucketEncryption", "Build", e.to_string()))?;
         self.s3
             .put_bucket_encryption()
             .bucket(b)
             .expected_bucket_owner(owner)
-            .server_side_encryption_configuration(
-                ServerSideEncryptionConfiguration::builder()
-                    .rules(
-                        ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(sse)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(|e| AwsError::custom("PutBucketEncryption", "Build", e.to_string()))?,
-            )
+            .server_side_encryption_configuration(s3::sse_s3()?)
             .send()
             .await
             .aws("PutBucketEncryption")?;
@@ -258,26 +237,16 @@ impl StateBucket {
                     .build(),
             )
             .build()
-            .map_err(|e| AwsError::custom("PutBucketLifecycleConfiguration", "Build", e.to_string()))?;
-        self.s3
-            .put_bucket_lifecycle_configuration()
-            .bucket(b)
-            .expected_bucket_owner(owner)
-            .lifecycle_configuration(
-                BucketLifecycleConfiguration::builder()
-                    .rules(rule)
-                    .build()
-                    .map_err(|e| AwsError::custom("PutBucketLifecycleConfiguration", "Build", e.to_string()))?,
-            )
-            .send()
-            .await
-            .aws("PutBucketLifecycleConfiguration")?;
-        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+            .map_err(build_err)?;
+        s3::put_lifecycle(&self.s3, b, Some(owner), rule).await?;
+        let pairs = vec![
+            ("project".to_owned(), crate::naming::PROJECT.to_owned()),
+            ("purpose".to_owned(), "provision-state".to_owned()),
+        ];
         let tagging = Tagging::builder()
-            .tag_set(tag("project", crate::naming::PROJECT).map_err(build)?)
-            .tag_set(tag("purpose", "provision-state").map_err(build)?)
+            .set_tag_set(Some(crate::aws::tags::s3(pairs)?))
             .build()
-            .map_err(build)?;
+            .map_err(build_err)?;
         self.s3
             .put_bucket_tagging()
             .bucket(b)
@@ -292,81 +261,12 @@ impl StateBucket {
     /// Deletes every version of every object under `prefix` except the
     /// current version of `keep` (the lock of the run doing it).
     pub async fn purge(&self, prefix: &str, keep: &str) -> Result<usize, AwsError> {
-        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-        let mut ids = Vec::new();
-        // ListObjectVersions pages by key and version-id markers; the SDK
-        // generates no paginator for it.
-        let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
-        loop {
-            let page = self
-                .s3
-                .list_object_versions()
-                .bucket(&self.name)
-                .expected_bucket_owner(&self.account)
-                .prefix(prefix)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_marker.take())
-                .send()
-                .await
-                .aws("ListObjectVersions")?;
-            for v in page.versions() {
-                if v.key() == Some(keep) && v.is_latest() == Some(true) {
-                    continue;
-                }
-                ids.push((
-                    v.key().unwrap_or_default().to_owned(),
-                    v.version_id().map(str::to_owned),
-                ));
-            }
-            for m in page.delete_markers() {
-                ids.push((
-                    m.key().unwrap_or_default().to_owned(),
-                    m.version_id().map(str::to_owned),
-                ));
-            }
-            if page.is_truncated() != Some(true) {
-                break;
-            }
-            key_marker = page.next_key_marker().map(str::to_owned);
-            version_marker = page.next_version_id_marker().map(str::to_owned);
-            if key_marker.is_none() {
-                break;
-            }
-        }
-        let count = ids.len();
-        // DeleteObjects takes at most 1,000 keys per request.
-        for chunk in ids.chunks(1000) {
-            let objects = chunk
-                .iter()
-                .map(|(k, v)| {
-                    ObjectIdentifier::builder()
-                        .key(k)
-                        .set_version_id(v.clone())
-                        .build()
-                        .map_err(build)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            self.s3
-                .delete_objects()
-                .bucket(&self.name)
-                .expected_bucket_owner(&self.account)
-                .delete(
-                    Delete::builder()
-                        .set_objects(Some(objects))
-                        .quiet(true)
-                        .build()
-                        .map_err(build)?,
-                )
-                .send()
-                .await
-                .aws("DeleteObjects")?;
-        }
-        Ok(count)
+        let owner = Some(self.account.as_str());
+        let mut versions = s3::versions(&self.s3, &self.name, owner, Some(prefix)).await?;
+        versions.retain(|v| !(v.key == keep && v.latest));
+        s3::delete(&self.s3, &self.name, owner, &versions).await?;
+        Ok(versions.len())
     }
-}
-
-fn build(e: aws_sdk_s3::error::BuildError) -> AwsError {
-    AwsError::custom("S3", "Build", e.to_string())
 }
 
 #[async_trait]

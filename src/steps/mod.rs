@@ -404,10 +404,7 @@ pub fn tag_value<'a, T>(
     tags.iter().find(|t| k(t) == Some(key)).and_then(v)
 }
 
-/// A request builder refused its input (a required field left unset).
-pub(crate) fn build_err(e: impl std::fmt::Display) -> AwsError {
-    AwsError::custom("BuildRequest", "InvalidRequest", e.to_string())
-}
+pub(crate) use crate::aws::build_err;
 
 /// An SDK waiter gave up or failed, named after the wait `op`.
 pub(crate) fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E) -> AwsError {

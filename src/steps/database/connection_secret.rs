@@ -219,7 +219,7 @@ mod tests {
     use super::*;
     use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
     use aws_sdk_secretsmanager::types::{SecretListEntry, Tag};
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, RuleMode};
+    use aws_smithy_mocks::mock;
 
     /// A context for `suffix` whose Secrets Manager client lists `entries`.
     fn listing(suffix: &str, entries: Vec<SecretListEntry>) -> Ctx {
@@ -228,21 +228,8 @@ mod tests {
                 .set_secret_list(Some(entries.clone()))
                 .build()
         });
-        let conf = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("ap-southeast-2"))
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .interceptor(
-                MockResponseInterceptor::new()
-                    .rule_mode(RuleMode::MatchAny)
-                    .with_rule(&rule),
-            )
-            .build();
         let mut clients = crate::testing::offline_clients();
-        clients.secrets = aws_sdk_secretsmanager::Client::from_conf(conf);
+        clients.secrets = crate::testing::mocked_client!(aws_sdk_secretsmanager, [&rule]);
         let mut settings = crate::testing::settings(&[]);
         settings.suffix = crate::naming::Suffix::parse(suffix).unwrap();
         crate::testing::ctx_with(clients, settings)

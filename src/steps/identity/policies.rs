@@ -68,18 +68,37 @@ pub fn exec_policy(cx: &Ctx, _account: &str) -> StepResult<Value> {
         }));
     }
     if let Some(key) = &cx.settings.kms_key_arn {
-        statements.push(json!({
-            "Sid": "DecryptWithStackKey",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": key,
-            "Condition": {"StringEquals": {"kms:ViaService": [
-                format!("secretsmanager.{}.amazonaws.com", cx.region()),
-                format!("ecr.{}.amazonaws.com", cx.region())
-            ]}}
-        }));
+        statements.push(decrypt_via(
+            "DecryptWithStackKey",
+            key,
+            &["secretsmanager", "ecr"],
+            cx.region(),
+        ));
     }
     Ok(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+/// `kms:Decrypt` with the stack's key, only through these services of the
+/// region (`kms:ViaService`, AWS KMS Developer Guide, "AWS KMS condition
+/// keys"). One service is written as a string, as the policies already in
+/// place have it, so they do not read as changed.
+fn decrypt_via(sid: &str, key: &str, services: &[&str], region: &str) -> Value {
+    let mut via: Vec<Value> = services
+        .iter()
+        .map(|s| Value::from(format!("{s}.{region}.amazonaws.com")))
+        .collect();
+    let via = if via.len() == 1 {
+        via.remove(0)
+    } else {
+        Value::from(via)
+    };
+    json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": key,
+        "Condition": {"StringEquals": {"kms:ViaService": via}}
+    })
 }
 
 /// The X-Ray actions the tracing sidecar needs to send segments and use
@@ -138,13 +157,12 @@ pub fn task_policy(cx: &Ctx, account: &str) -> StepResult<Value> {
         }));
     }
     if let Some(key) = &cx.settings.kms_key_arn {
-        statements.push(json!({
-            "Sid": "DecryptTheCredentials",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": key,
-            "Condition": {"StringEquals": {"kms:ViaService": format!("secretsmanager.{}.amazonaws.com", cx.region())}}
-        }));
+        statements.push(decrypt_via(
+            "DecryptTheCredentials",
+            key,
+            &["secretsmanager"],
+            cx.region(),
+        ));
     }
     if cx.settings.enable_exec {
         statements.push(json!({
@@ -295,18 +313,23 @@ mod tests {
         assert!(exec_policy(&cx, ACCOUNT).is_err());
     }
 
+    /// Every action the document allows, in statement order.
+    fn actions(doc: &Value) -> Vec<String> {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| as_list(&s["Action"]))
+            .collect()
+    }
+
     #[test]
     fn task_policy_writes_traces_and_exec_channels_only_when_enabled() {
         let (cx, scoped) = stack_ctx(&[]);
         let doc = task_policy(&cx, ACCOUNT).unwrap();
         check_least_privilege(&doc, &scoped);
         assert!(!doc.to_string().contains("ssmmessages"));
-        let all: Vec<String> = doc["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| as_list(&s["Action"]))
-            .collect();
+        let all = actions(&doc);
         let mut want = XRAY_ACTIONS.map(String::from).to_vec();
         want.extend([
             "secretsmanager:GetSecretValue".to_string(),
@@ -328,12 +351,7 @@ mod tests {
         let (cx, scoped) = stack_ctx(&["--enable-exec"]);
         let doc = task_policy(&cx, ACCOUNT).unwrap();
         check_least_privilege(&doc, &scoped);
-        let all: Vec<String> = doc["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| as_list(&s["Action"]))
-            .collect();
+        let all = actions(&doc);
         for a in EXEC_ACTIONS {
             assert!(all.contains(&a.to_string()), "{a}");
         }

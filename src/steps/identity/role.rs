@@ -340,7 +340,7 @@ impl Step for Role {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{no_inline_policy, steps};
+    use super::super::{no_inline_policy, roles, steps};
     use super::*;
     use crate::steps::ids;
 
@@ -353,14 +353,8 @@ mod tests {
         let got: Vec<&str> = steps.iter().map(|s| s.id()).collect();
         assert_eq!(got, [ids::ROLE_EXEC, ids::ROLE_TASK, ids::ROLE_ECS_INFRA]);
         assert!(steps[0].deps().contains(&Dep::id(ids::SECRET_DB_CREDENTIALS)));
-        let infra = Role {
-            id: ids::ROLE_ECS_INFRA,
-            purpose: "ecsinfra",
-            service: "ecs.amazonaws.com",
-            deps: vec![],
-            managed: vec!["AmazonECSInfrastructureRolePolicyForLoadBalancers"],
-            policy: no_inline_policy,
-        };
+        let infra = roles().into_iter().find(|r| r.id == ids::ROLE_ECS_INFRA).unwrap();
+        assert_eq!(infra.service, "ecs.amazonaws.com");
         assert_eq!(
             infra.managed_arn(&cx, infra.managed[0]),
             "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"

@@ -8,7 +8,7 @@
 
 use super::{LOG_EXPIRY_DAYS, LOG_PREFIX};
 use crate::aws::wait::{self, Backoff};
-use crate::aws::{tags, AwsError, AwsResultExt, NotFoundExt};
+use crate::aws::{s3 as aws_s3, tags, AwsError, AwsResultExt, NotFoundExt};
 use crate::state::Record;
 use crate::steps::{build_err, ids, Ctx, Dep, Step, StepResult};
 use async_trait::async_trait;
@@ -105,35 +105,15 @@ impl LogBucket {
     async fn configure(cx: &Ctx, bucket: &str) -> StepResult<()> {
         use aws_sdk_s3::types::*;
         let s3 = &cx.aws.s3;
-        let sse = ServerSideEncryptionConfiguration::builder()
-            .rules(
-                ServerSideEncryptionRule::builder()
-                    .apply_server_side_encryption_by_default(
-                        ServerSideEncryptionByDefault::builder()
-                            .sse_algorithm(ServerSideEncryption::Aes256)
-                            .build()
-                            .map_err(build_err)?,
-                    )
-                    .build(),
-            )
-            .build()
-            .map_err(build_err)?;
         s3.put_bucket_encryption()
             .bucket(bucket)
-            .server_side_encryption_configuration(sse)
+            .server_side_encryption_configuration(aws_s3::sse_s3()?)
             .send()
             .await
             .aws("PutBucketEncryption")?;
         s3.put_public_access_block()
             .bucket(bucket)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .ignore_public_acls(true)
-                    .block_public_policy(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
+            .public_access_block_configuration(aws_s3::no_public_access())
             .send()
             .await
             .aws("PutPublicAccessBlock")?;
@@ -165,17 +145,7 @@ impl LogBucket {
             )
             .build()
             .map_err(build_err)?;
-        s3.put_bucket_lifecycle_configuration()
-            .bucket(bucket)
-            .lifecycle_configuration(
-                BucketLifecycleConfiguration::builder()
-                    .rules(rule)
-                    .build()
-                    .map_err(build_err)?,
-            )
-            .send()
-            .await
-            .aws("PutBucketLifecycleConfiguration")?;
+        aws_s3::put_lifecycle(s3, bucket, None, rule).await?;
         let account = cx.account_id().await?;
         s3.put_bucket_policy()
             .bucket(bucket)
@@ -203,61 +173,15 @@ impl LogBucket {
         Ok(())
     }
 
-    /// Deletes every object (and version) in the bucket.
+    /// Deletes every object (and version) in the bucket, listing again
+    /// until none is left.
     async fn empty(cx: &Ctx, bucket: &str) -> StepResult<()> {
-        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
         loop {
-            let page = cx
-                .aws
-                .s3
-                .list_object_versions()
-                .bucket(bucket)
-                .send()
-                .await
-                .aws("ListObjectVersions")?;
-            let mut ids = Vec::new();
-            for v in page.versions() {
-                ids.push((
-                    v.key().unwrap_or_default().to_owned(),
-                    v.version_id().map(str::to_owned),
-                ));
-            }
-            for m in page.delete_markers() {
-                ids.push((
-                    m.key().unwrap_or_default().to_owned(),
-                    m.version_id().map(str::to_owned),
-                ));
-            }
-            if ids.is_empty() {
+            let versions = aws_s3::versions(&cx.aws.s3, bucket, None, None).await?;
+            if versions.is_empty() {
                 return Ok(());
             }
-            for chunk in ids.chunks(1000) {
-                let objects = chunk
-                    .iter()
-                    .map(|(k, v)| {
-                        let mut b = ObjectIdentifier::builder().key(k);
-                        // moto and unversioned buckets report version "null".
-                        if let Some(v) = v.as_deref().filter(|v| *v != "null") {
-                            b = b.version_id(v);
-                        }
-                        b.build().map_err(build_err)
-                    })
-                    .collect::<StepResult<Vec<_>>>()?;
-                cx.aws
-                    .s3
-                    .delete_objects()
-                    .bucket(bucket)
-                    .delete(
-                        Delete::builder()
-                            .set_objects(Some(objects))
-                            .quiet(true)
-                            .build()
-                            .map_err(build_err)?,
-                    )
-                    .send()
-                    .await
-                    .aws("DeleteObjects")?;
-            }
+            aws_s3::delete(&cx.aws.s3, bucket, None, &versions).await?;
         }
     }
 }
@@ -350,12 +274,7 @@ impl Step for LogBucket {
         let all_on = pab
             .as_ref()
             .and_then(|o| o.public_access_block_configuration())
-            .is_some_and(|c| {
-                c.block_public_acls() == Some(true)
-                    && c.ignore_public_acls() == Some(true)
-                    && c.block_public_policy() == Some(true)
-                    && c.restrict_public_buckets() == Some(true)
-            });
+            .is_some_and(aws_s3::blocks_all_public_access);
         if !all_on {
             drift.push("public access block is not fully on".into());
         }

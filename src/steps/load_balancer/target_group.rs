@@ -41,53 +41,40 @@ pub const HEALTH_CHECK: HealthCheck = HealthCheck {
     matcher: "200",
 };
 
+/// [`HEALTH_CHECK`] on a `CreateTargetGroup` or `ModifyTargetGroup`
+/// request: the two builders take the same parameters.
+macro_rules! with_health_check {
+    ($request:expr) => {
+        $request
+            .health_check_enabled(true)
+            .health_check_protocol(ProtocolEnum::Http)
+            .health_check_path(HEALTH_CHECK.path)
+            .health_check_interval_seconds(HEALTH_CHECK.interval)
+            .health_check_timeout_seconds(HEALTH_CHECK.timeout)
+            .healthy_threshold_count(HEALTH_CHECK.healthy)
+            .unhealthy_threshold_count(HEALTH_CHECK.unhealthy)
+            .matcher(Matcher::builder().http_code(HEALTH_CHECK.matcher).build())
+    };
+}
+
 fn health_drift(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup) -> Vec<String> {
     let h = &HEALTH_CHECK;
-    let mut d = Vec::new();
-    let mut check = |what: &str, have: Option<String>, want: String| {
-        if have.as_deref() != Some(want.as_str()) {
-            d.push(format!(
-                "{what} is {} (wants {want})",
-                have.unwrap_or_else(|| "unset".into())
-            ));
-        }
-    };
-    check(
-        "health check path",
-        tg.health_check_path().map(str::to_owned),
-        h.path.into(),
-    );
-    check(
-        "health check protocol",
-        tg.health_check_protocol().map(|p| p.as_str().to_owned()),
-        "HTTP".into(),
-    );
-    check(
-        "health check interval",
-        tg.health_check_interval_seconds().map(|v| v.to_string()),
-        h.interval.to_string(),
-    );
-    check(
-        "health check timeout",
-        tg.health_check_timeout_seconds().map(|v| v.to_string()),
-        h.timeout.to_string(),
-    );
-    check(
-        "healthy threshold",
-        tg.healthy_threshold_count().map(|v| v.to_string()),
-        h.healthy.to_string(),
-    );
-    check(
-        "unhealthy threshold",
-        tg.unhealthy_threshold_count().map(|v| v.to_string()),
-        h.unhealthy.to_string(),
-    );
-    check(
-        "success codes",
-        tg.matcher().and_then(|m| m.http_code()).map(str::to_owned),
-        h.matcher.into(),
-    );
-    d
+    let num = |v: Option<i32>| v.map(|v| v.to_string());
+    // What is found against what is wanted, one row per managed property.
+    #[rustfmt::skip]
+    let rows = [
+        ("health check path", tg.health_check_path().map(str::to_owned), h.path.to_owned()),
+        ("health check protocol", tg.health_check_protocol().map(|p| p.as_str().to_owned()), "HTTP".into()),
+        ("health check interval", num(tg.health_check_interval_seconds()), h.interval.to_string()),
+        ("health check timeout", num(tg.health_check_timeout_seconds()), h.timeout.to_string()),
+        ("healthy threshold", num(tg.healthy_threshold_count()), h.healthy.to_string()),
+        ("unhealthy threshold", num(tg.unhealthy_threshold_count()), h.unhealthy.to_string()),
+        ("success codes", tg.matcher().and_then(|m| m.http_code()).map(str::to_owned), h.matcher.to_owned()),
+    ];
+    rows.into_iter()
+        .filter(|(_, have, want)| have.as_ref() != Some(want))
+        .map(|(what, have, want)| format!("{what} is {} (wants {want})", have.as_deref().unwrap_or("unset")))
+        .collect()
 }
 
 impl TargetGroup {
@@ -139,8 +126,7 @@ impl Step for TargetGroup {
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
         let name = tg_name(cx, self.color);
-        let h = &HEALTH_CHECK;
-        let out = cx
+        let create = cx
             .aws
             .elb
             .create_target_group()
@@ -148,15 +134,8 @@ impl Step for TargetGroup {
             .protocol(ProtocolEnum::Http)
             .port(APP_PORT)
             .vpc_id(cx.id_of(ids::VPC)?)
-            .target_type(TargetTypeEnum::Ip)
-            .health_check_enabled(true)
-            .health_check_protocol(ProtocolEnum::Http)
-            .health_check_path(h.path)
-            .health_check_interval_seconds(h.interval)
-            .health_check_timeout_seconds(h.timeout)
-            .healthy_threshold_count(h.healthy)
-            .unhealthy_threshold_count(h.unhealthy)
-            .matcher(Matcher::builder().http_code(h.matcher).build())
+            .target_type(TargetTypeEnum::Ip);
+        let out = with_health_check!(create)
             .set_tags(Some(tags::elb(cx.tags(&name, self.color.step()))))
             .send()
             .await
@@ -179,22 +158,8 @@ impl Step for TargetGroup {
         {
             let d = health_drift(tg);
             if fix && !d.is_empty() {
-                let h = &HEALTH_CHECK;
-                cx.aws
-                    .elb
-                    .modify_target_group()
-                    .target_group_arn(&rec.id)
-                    .health_check_enabled(true)
-                    .health_check_protocol(ProtocolEnum::Http)
-                    .health_check_path(h.path)
-                    .health_check_interval_seconds(h.interval)
-                    .health_check_timeout_seconds(h.timeout)
-                    .healthy_threshold_count(h.healthy)
-                    .unhealthy_threshold_count(h.unhealthy)
-                    .matcher(Matcher::builder().http_code(h.matcher).build())
-                    .send()
-                    .await
-                    .aws("ModifyTargetGroup")?;
+                let modify = cx.aws.elb.modify_target_group().target_group_arn(&rec.id);
+                with_health_check!(modify).send().await.aws("ModifyTargetGroup")?;
             }
             drift.extend(d);
         }
@@ -237,5 +202,45 @@ impl Step for TargetGroup {
                 .map(|_| ())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticloadbalancingv2::types::TargetGroup as Found;
+
+    fn as_wanted() -> aws_sdk_elasticloadbalancingv2::types::builders::TargetGroupBuilder {
+        let h = &HEALTH_CHECK;
+        Found::builder()
+            .health_check_path(h.path)
+            .health_check_protocol(ProtocolEnum::Http)
+            .health_check_interval_seconds(h.interval)
+            .health_check_timeout_seconds(h.timeout)
+            .healthy_threshold_count(h.healthy)
+            .unhealthy_threshold_count(h.unhealthy)
+            .matcher(Matcher::builder().http_code(h.matcher).build())
+    }
+
+    #[test]
+    fn a_target_group_as_wanted_has_no_health_drift() {
+        assert_eq!(health_drift(&as_wanted().build()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_changed_health_property_is_named_with_what_it_wants() {
+        let found = as_wanted()
+            .health_check_interval_seconds(10)
+            .matcher(Matcher::builder().http_code("200-399").build())
+            .set_health_check_path(None)
+            .build();
+        assert_eq!(
+            health_drift(&found),
+            vec![
+                "health check path is unset (wants /health)".to_owned(),
+                "health check interval is 10 (wants 30)".to_owned(),
+                "success codes is 200-399 (wants 200)".to_owned(),
+            ]
+        );
     }
 }

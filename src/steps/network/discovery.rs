@@ -103,115 +103,70 @@ pub(super) async fn subnet_route_table(cx: &Ctx, subnet: &str) -> StepResult<Opt
         .map(str::to_owned))
 }
 
-macro_rules! inventory {
-    ($fn:ident, $key:literal, $ty:ty, |$cx:ident| $body:expr) => {
-        pub(super) async fn $fn($cx: &Ctx) -> StepResult<Arc<Vec<$ty>>> {
-            $cx.inventory.get($key, || async { $body }).await
+/// One tag-filtered describe per kind of the suffix's resources, every page
+/// (the SDK's paginator), fetched once per run through the inventory:
+/// `finder: Type = operation(filter setter) "OperationName";`.
+/// `DescribeAddresses` has no pages (EC2 API Reference: it takes no
+/// `NextToken`) and the NAT gateways are filtered by state too, so those two
+/// are written out below.
+macro_rules! owned_kinds {
+    ($($fn:ident: $ty:ident = $op:ident($filters:ident) $name:literal;)*) => {$(
+        pub(super) async fn $fn(cx: &Ctx) -> StepResult<Arc<Vec<aws_sdk_ec2::types::$ty>>> {
+            cx.inventory
+                .get(concat!("ec2:", $name), || async {
+                    let items = cx.aws.ec2.$op().$filters(Some(owned(cx))).into_paginator().items();
+                    items.send().collect::<Result<Vec<_>, _>>().await.aws($name)
+                })
+                .await
         }
-    };
+    )*};
 }
 
-inventory!(vpcs, "ec2:vpcs", aws_sdk_ec2::types::Vpc, |cx| {
-    Ok(cx
-        .aws
-        .ec2
-        .describe_vpcs()
-        .set_filters(Some(owned(cx)))
-        .send()
+owned_kinds! {
+    vpcs: Vpc = describe_vpcs(set_filters) "DescribeVpcs";
+    subnets: Subnet = describe_subnets(set_filters) "DescribeSubnets";
+    igws: InternetGateway = describe_internet_gateways(set_filters) "DescribeInternetGateways";
+    route_tables: RouteTable = describe_route_tables(set_filters) "DescribeRouteTables";
+    groups: SecurityGroup = describe_security_groups(set_filters) "DescribeSecurityGroups";
+    flow_logs: FlowLog = describe_flow_logs(set_filter) "DescribeFlowLogs";
+}
+
+pub(super) async fn addresses(cx: &Ctx) -> StepResult<Arc<Vec<aws_sdk_ec2::types::Address>>> {
+    cx.inventory
+        .get("ec2:DescribeAddresses", || async {
+            let out = cx
+                .aws
+                .ec2
+                .describe_addresses()
+                .set_filters(Some(owned(cx)))
+                .send()
+                .await;
+            Ok(out.aws("DescribeAddresses")?.addresses().to_vec())
+        })
         .await
-        .aws("DescribeVpcs")?
-        .vpcs()
-        .to_vec())
-});
-inventory!(subnets, "ec2:subnets", aws_sdk_ec2::types::Subnet, |cx| {
-    Ok(cx
-        .aws
-        .ec2
-        .describe_subnets()
-        .set_filters(Some(owned(cx)))
-        .send()
+}
+
+/// The suffix's NAT gateways that are `pending` or `available` (a deleted
+/// one stays listed for about an hour).
+pub(super) async fn nats(cx: &Ctx) -> StepResult<Arc<Vec<aws_sdk_ec2::types::NatGateway>>> {
+    cx.inventory
+        .get("ec2:DescribeNatGateways", || async {
+            let state = Filter::builder()
+                .name("state")
+                .values("pending")
+                .values("available")
+                .build();
+            let mut filters = owned(cx);
+            filters.push(state);
+            let items = cx
+                .aws
+                .ec2
+                .describe_nat_gateways()
+                .set_filter(Some(filters))
+                .into_paginator()
+                .items()
+                .send();
+            items.collect::<Result<Vec<_>, _>>().await.aws("DescribeNatGateways")
+        })
         .await
-        .aws("DescribeSubnets")?
-        .subnets()
-        .to_vec())
-});
-inventory!(igws, "ec2:igws", aws_sdk_ec2::types::InternetGateway, |cx| {
-    Ok(cx
-        .aws
-        .ec2
-        .describe_internet_gateways()
-        .set_filters(Some(owned(cx)))
-        .send()
-        .await
-        .aws("DescribeInternetGateways")?
-        .internet_gateways()
-        .to_vec())
-});
-inventory!(addresses, "ec2:eips", aws_sdk_ec2::types::Address, |cx| {
-    Ok(cx
-        .aws
-        .ec2
-        .describe_addresses()
-        .set_filters(Some(owned(cx)))
-        .send()
-        .await
-        .aws("DescribeAddresses")?
-        .addresses()
-        .to_vec())
-});
-inventory!(nats, "ec2:nats", aws_sdk_ec2::types::NatGateway, |cx| {
-    let mut f = owned(cx);
-    f.push(
-        Filter::builder()
-            .name("state")
-            .values("pending")
-            .values("available")
-            .build(),
-    );
-    Ok(cx
-        .aws
-        .ec2
-        .describe_nat_gateways()
-        .set_filter(Some(f))
-        .send()
-        .await
-        .aws("DescribeNatGateways")?
-        .nat_gateways()
-        .to_vec())
-});
-inventory!(route_tables, "ec2:rtbs", aws_sdk_ec2::types::RouteTable, |cx| {
-    Ok(cx
-        .aws
-        .ec2
-        .describe_route_tables()
-        .set_filters(Some(owned(cx)))
-        .send()
-        .await
-        .aws("DescribeRouteTables")?
-        .route_tables()
-        .to_vec())
-});
-inventory!(groups, "ec2:sgs", aws_sdk_ec2::types::SecurityGroup, |cx| {
-    Ok(cx
-        .aws
-        .ec2
-        .describe_security_groups()
-        .set_filters(Some(owned(cx)))
-        .send()
-        .await
-        .aws("DescribeSecurityGroups")?
-        .security_groups()
-        .to_vec())
-});
-inventory!(flow_logs, "ec2:flowlogs", aws_sdk_ec2::types::FlowLog, |cx| {
-    Ok(cx
-        .aws
-        .ec2
-        .describe_flow_logs()
-        .set_filter(Some(owned(cx)))
-        .send()
-        .await
-        .aws("DescribeFlowLogs")?
-        .flow_logs()
-        .to_vec())
-});
+}

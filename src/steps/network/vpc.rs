@@ -93,29 +93,21 @@ impl Step for Vpc {
 /// attribute per request, EC2 API Reference), then the marker tag that says
 /// both went through. A VPC created a moment ago may not be visible yet.
 async fn configure_vpc(cx: &Ctx, id: &str) -> StepResult<()> {
-    let on = || AttributeBooleanValue::builder().value(true).build();
-    wait::consistent(|| async {
-        cx.aws
-            .ec2
-            .modify_vpc_attribute()
-            .vpc_id(id)
-            .enable_dns_support(on())
-            .send()
-            .await
-            .aws("ModifyVpcAttribute")
-    })
-    .await?;
-    wait::consistent(|| async {
-        cx.aws
-            .ec2
-            .modify_vpc_attribute()
-            .vpc_id(id)
-            .enable_dns_hostnames(on())
-            .send()
-            .await
-            .aws("ModifyVpcAttribute")
-    })
-    .await?;
+    let on = || Some(AttributeBooleanValue::builder().value(true).build());
+    for (support, hostnames) in [(on(), None), (None, on())] {
+        wait::consistent(|| async {
+            cx.aws
+                .ec2
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .set_enable_dns_support(support.clone())
+                .set_enable_dns_hostnames(hostnames.clone())
+                .send()
+                .await
+                .aws("ModifyVpcAttribute")
+        })
+        .await?;
+    }
     wait::consistent(|| async {
         cx.aws
             .ec2

@@ -7,7 +7,7 @@
 mod images;
 mod repository;
 
-pub use images::{forget_images, image_exists, image_uri};
+pub use images::{find_image, forget_images, image_exists, image_uri, ImageRef, InRepository};
 pub use repository::{lifecycle_policy, lifecycle_policy_matches, EcrRepo};
 
 use super::{ids, Ctx, StepRef};
