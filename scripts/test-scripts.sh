@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lint and test the Python/shell helpers in scripts/ (moto.sh, fault_proxy.py,
-# aws_realism.py). Installs the pinned tooling into <repo>/.venv-moto first.
+# Lint and test the Python/shell helpers in scripts/ (moto.sh, fault_proxy.py and
+# its package proxy/, with the realism mode in proxy/realism/). Installs the
+# pinned tooling into <repo>/.venv-moto first.
 # Extra arguments are passed to pytest, e.g. scripts/test-scripts.sh -k throttl
 set -euo pipefail
 

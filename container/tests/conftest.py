@@ -24,7 +24,7 @@ os.environ["OTEL_SDK_DISABLED"] = "true"
 
 from app.config import Settings
 from app.factory import create_app
-from tests.pgproxy import free_port
+from tests.pgproxy import PasswordCheckingProxy, free_port
 
 CONTAINER_DIR = Path(__file__).resolve().parent.parent
 PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
@@ -172,6 +172,15 @@ def db_conn(database) -> Iterator[psycopg.Connection]:
 def clean(app, db_conn) -> None:
     """An empty products table for tests that count rows."""
     db_conn.execute("TRUNCATE products RESTART IDENTITY")
+
+
+@pytest.fixture
+def auth_proxy() -> Iterator[PasswordCheckingProxy]:
+    """A proxy in front of the server that checks passwords (it trusts 127.0.0.1)."""
+    proxy = PasswordCheckingProxy(PG_HOST, PG_PORT, admin_user=PG_USER)
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 # -- real production servers ---------------------------------------------------------
