@@ -11,107 +11,50 @@ fn refused(e: impl std::fmt::Display) -> AwsError {
     AwsError::custom("BuildRequest", "InvalidTag", e.to_string())
 }
 
-pub fn ec2(pairs: Pairs) -> Vec<aws_sdk_ec2::types::Tag> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
-        .collect()
+/// `function: sdk_crate;` for the SDKs whose tag builder cannot fail.
+macro_rules! tags {
+    ($($fn:ident: $sdk:ident;)*) => {$(
+        #[doc = concat!("The pairs as `", stringify!($sdk), "` tags.")]
+        pub fn $fn(pairs: Pairs) -> Vec<$sdk::types::Tag> {
+            pairs.into_iter().map(|(k, v)| $sdk::types::Tag::builder().key(k).value(v).build()).collect()
+        }
+    )*};
 }
 
-pub fn rds(pairs: Pairs) -> Vec<aws_sdk_rds::types::Tag> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
-        .collect()
+/// `function: sdk_crate(key setter, value setter);` for the SDKs whose tag
+/// builder refuses a missing key or value.
+macro_rules! fallible_tags {
+    ($($fn:ident: $sdk:ident($key:ident, $value:ident);)*) => {$(
+        #[doc = concat!("The pairs as `", stringify!($sdk), "` tags.")]
+        pub fn $fn(pairs: Pairs) -> Result<Vec<$sdk::types::Tag>, AwsError> {
+            pairs
+                .into_iter()
+                .map(|(k, v)| $sdk::types::Tag::builder().$key(k).$value(v).build().map_err(refused))
+                .collect()
+        }
+    )*};
 }
 
-pub fn ecs(pairs: Pairs) -> Vec<aws_sdk_ecs::types::Tag> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-        .collect()
+tags! {
+    ec2: aws_sdk_ec2;
+    rds: aws_sdk_rds;
+    ecs: aws_sdk_ecs;
+    elb: aws_sdk_elasticloadbalancingv2;
+    secrets: aws_sdk_secretsmanager;
+    cloudwatch: aws_sdk_cloudwatch;
 }
 
-pub fn elb(pairs: Pairs) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-        })
-        .collect()
+fallible_tags! {
+    iam: aws_sdk_iam(key, value);
+    sns: aws_sdk_sns(key, value);
+    ecr: aws_sdk_ecr(key, value);
+    s3: aws_sdk_s3(key, value);
+    kms: aws_sdk_kms(tag_key, tag_value);
 }
 
-pub fn secrets(pairs: Pairs) -> Vec<aws_sdk_secretsmanager::types::Tag> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-pub fn cloudwatch(pairs: Pairs) -> Vec<aws_sdk_cloudwatch::types::Tag> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| aws_sdk_cloudwatch::types::Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
+/// CloudWatch Logs takes its tags as a map.
 pub fn logs(pairs: Pairs) -> std::collections::HashMap<String, String> {
     pairs.into_iter().collect()
-}
-
-pub fn iam(pairs: Pairs) -> Result<Vec<aws_sdk_iam::types::Tag>, AwsError> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(refused)
-        })
-        .collect()
-}
-
-pub fn sns(pairs: Pairs) -> Result<Vec<aws_sdk_sns::types::Tag>, AwsError> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            aws_sdk_sns::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(refused)
-        })
-        .collect()
-}
-
-pub fn ecr(pairs: Pairs) -> Result<Vec<aws_sdk_ecr::types::Tag>, AwsError> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            aws_sdk_ecr::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(refused)
-        })
-        .collect()
-}
-
-pub fn s3(pairs: Pairs) -> Result<Vec<aws_sdk_s3::types::Tag>, AwsError> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            aws_sdk_s3::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(refused)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -125,6 +68,7 @@ mod tests {
         assert_eq!(super::ec2(pairs.clone()).len(), 2);
         assert_eq!(super::iam(pairs.clone()).unwrap().len(), 2);
         assert_eq!(super::s3(pairs.clone()).unwrap()[1].value(), "");
+        assert_eq!(super::kms(pairs.clone()).unwrap()[0].tag_key(), "Name");
         assert_eq!(super::logs(pairs)["Name"], "vpc-main-dev1");
     }
 }

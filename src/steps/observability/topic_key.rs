@@ -20,11 +20,11 @@
 //! the key for deletion after the shortest window KMS allows (7 days) and
 //! deletes the alias; a key pending deletion counts as gone.
 
-use crate::aws::{AwsError, AwsResultExt, NotFoundExt};
+use crate::aws::{tags, AwsError, AwsResultExt, NotFoundExt};
 use crate::state::Record;
-use crate::steps::{build_err, ids, Ctx, Dep, Step, StepResult};
+use crate::steps::{ids, Ctx, Dep, Step, StepResult};
 use async_trait::async_trait;
-use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
+use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType};
 use serde_json::{json, Value};
 
 /// The service that publishes alarm notifications to the topic.
@@ -73,13 +73,6 @@ pub fn key_policy(partition: &str, account: &str) -> Value {
             }
         ]
     })
-}
-
-fn kms_tags(pairs: Vec<(String, String)>) -> StepResult<Vec<Tag>> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().map_err(build_err))
-        .collect()
 }
 
 pub struct TopicKey;
@@ -184,7 +177,7 @@ impl Step for TopicKey {
             .key_usage(KeyUsageType::EncryptDecrypt)
             .key_spec(KeySpec::SymmetricDefault)
             .policy(Self::policy(cx).await?.to_string())
-            .set_tags(Some(kms_tags(cx.tags(&alias, ids::KMS_ALARMS))?))
+            .set_tags(Some(tags::kms(cx.tags(&alias, ids::KMS_ALARMS))?))
             .send()
             .await
             .aws("CreateKey")?;
