@@ -3,10 +3,13 @@
 //! does not exist by a typo, and renaming a step is one change.
 //!
 //! Step ids repeated per zone or tier (`subnet-private-a`, `nat-b`, …) are
-//! built by their family's functions (`network::subnet_step`).
+//! built by their family's functions (`network::subnet_step`,
+//! `network::nat_step`, `network::eip_step`, `network::private_route_table_step`).
 
 pub const VPC: &str = "vpc";
 pub const IGW: &str = "igw";
+pub const RT_PUBLIC: &str = "rt-public";
+pub const RT_ISOLATED: &str = "rt-isolated";
 pub const SG_ALB: &str = "sg-alb";
 pub const SG_APP: &str = "sg-app";
 pub const SG_DB: &str = "sg-db";

@@ -10,7 +10,7 @@ use crate::aws::wait::{self, Backoff};
 use crate::aws::{tags, AwsError, AwsResultExt};
 use crate::state::Record;
 use crate::steps::load_balancer::Color;
-use crate::steps::network::{subnet_steps, Tier, APP_PORT};
+use crate::steps::network::{nat_step, private_route_table_step, subnet_steps, Tier, APP_PORT, AZ_COUNT};
 use crate::steps::{build_err, ids, waiter_err, Ctx, Dep, Step, StepResult, Timing};
 use async_trait::async_trait;
 use aws_sdk_ecs::client::Waiters;
@@ -230,14 +230,10 @@ impl Step for Service {
         .collect();
         d.extend(subnet_steps(Tier::Private).into_iter().map(Dep::id));
         // Tasks pull images and read secrets through the NAT gateways.
-        for l in ['a', 'b', 'c'] {
-            d.push(Dep::ready(format!("nat-{l}")));
-        }
+        d.extend((0..AZ_COUNT).map(|az| Dep::ready(nat_step(az))));
         // ...and only once the private subnets route 0.0.0.0/0 to them: a
         // route table's step creates its routes and subnet associations.
-        for l in ['a', 'b', 'c'] {
-            d.push(Dep::id(format!("rt-private-{l}")));
-        }
+        d.extend((0..AZ_COUNT).map(|az| Dep::id(private_route_table_step(az))));
         d
     }
     fn timing(&self) -> Timing {
@@ -556,9 +552,8 @@ mod tests {
         // Tasks pull images and read secrets through the NAT gateways: the
         // private subnets need their 0.0.0.0/0 route and association first.
         let deps = Service.deps();
-        for l in ['a', 'b', 'c'] {
-            let rt = format!("rt-private-{l}");
-            assert!(deps.contains(&Dep::id(rt.as_str())), "{rt} missing from {deps:?}");
+        for rt in ["rt-private-a", "rt-private-b", "rt-private-c"] {
+            assert!(deps.contains(&Dep::id(rt)), "{rt} missing from {deps:?}");
         }
     }
 }

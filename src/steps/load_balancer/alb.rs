@@ -20,10 +20,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The public route table's step (`steps::network`); `steps::ids` has no
-/// constant for it.
-const RT_PUBLIC: &str = "rt-public";
-
 /// The attributes the load balancer must have.
 pub fn alb_attributes(bucket: &str) -> BTreeMap<&'static str, String> {
     BTreeMap::from([
@@ -104,7 +100,7 @@ impl Step for Alb {
         // and its public subnets the route through it: the public route
         // table (which creates its 0.0.0.0/0 route to the gateway) comes
         // first, so the load balancer is never reachable-but-unrouted.
-        d.extend([ids::SG_ALB, ids::IGW, RT_PUBLIC, ids::ALB_LOGS].map(Dep::id));
+        d.extend([ids::SG_ALB, ids::IGW, ids::RT_PUBLIC, ids::ALB_LOGS].map(Dep::id));
         d
     }
     fn timing(&self) -> Timing {
@@ -267,12 +263,15 @@ mod tests {
     #[test]
     fn the_load_balancer_waits_for_the_public_route_to_the_internet_gateway() {
         let deps = Alb.deps();
-        assert!(deps.contains(&Dep::id(RT_PUBLIC)), "{deps:?}");
+        assert!(deps.contains(&Dep::id(ids::RT_PUBLIC)), "{deps:?}");
         assert!(deps.contains(&Dep::id(ids::IGW)), "{deps:?}");
         let stack: Vec<String> = crate::steps::stack(&crate::testing::settings(&[]))
             .iter()
             .map(|s| s.id().to_owned())
             .collect();
-        assert!(stack.iter().any(|s| s == RT_PUBLIC), "rt-public is a step of the stack");
+        assert!(
+            stack.iter().any(|s| s == ids::RT_PUBLIC),
+            "rt-public is a step of the stack"
+        );
     }
 }

@@ -75,6 +75,21 @@ pub fn subnet_step(tier: Tier, az: usize) -> String {
     format!("subnet-{}-{}", tier.name(), az_letter(az))
 }
 
+/// Step id of the NAT gateway in AZ slot `az`: `nat-b`.
+pub fn nat_step(az: usize) -> String {
+    format!("nat-{}", az_letter(az))
+}
+
+/// Step id of the NAT gateway's Elastic IP in AZ slot `az`: `eip-b`.
+pub fn eip_step(az: usize) -> String {
+    format!("eip-{}", az_letter(az))
+}
+
+/// Step id of the private route table of AZ slot `az`: `rt-private-b`.
+pub fn private_route_table_step(az: usize) -> String {
+    format!("rt-private-{}", az_letter(az))
+}
+
 /// Step ids of a tier's three subnets.
 pub fn subnet_steps(tier: Tier) -> Vec<String> {
     (0..AZ_COUNT).map(|az| subnet_step(tier, az)).collect()
@@ -98,17 +113,11 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
     }
     s.push(Arc::new(InternetGateway));
     for az in 0..AZ_COUNT {
-        s.push(Arc::new(ElasticIp {
-            az,
-            id: format!("eip-{}", az_letter(az)),
-        }));
-        s.push(Arc::new(NatGateway {
-            az,
-            id: format!("nat-{}", az_letter(az)),
-        }));
+        s.push(Arc::new(ElasticIp { az, id: eip_step(az) }));
+        s.push(Arc::new(NatGateway { az, id: nat_step(az) }));
     }
     s.push(Arc::new(RouteTable {
-        id: "rt-public".into(),
+        id: ids::RT_PUBLIC.into(),
         purpose: "public".into(),
         default_route: Some(Target::Gateway(ids::IGW.into())),
         subnets: subnet_steps(Tier::Public),
@@ -116,14 +125,14 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
     for az in 0..AZ_COUNT {
         let l = az_letter(az);
         s.push(Arc::new(RouteTable {
-            id: format!("rt-private-{l}"),
+            id: private_route_table_step(az),
             purpose: format!("private-{l}"),
-            default_route: Some(Target::Nat(format!("nat-{l}"))),
+            default_route: Some(Target::Nat(nat_step(az))),
             subnets: vec![subnet_step(Tier::Private, az)],
         }));
     }
     s.push(Arc::new(RouteTable {
-        id: "rt-isolated".into(),
+        id: ids::RT_ISOLATED.into(),
         purpose: "isolated".into(),
         default_route: None,
         subnets: subnet_steps(Tier::Isolated),

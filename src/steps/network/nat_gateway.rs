@@ -4,7 +4,7 @@
 //! and `DeleteNatGateway` (polling `DescribeNatGateways` until it is gone).
 
 use super::discovery::{nats, owned_by, tag_spec};
-use super::{subnet_step, Tier};
+use super::{eip_step, subnet_step, Tier};
 use crate::aws::wait::{self, Backoff};
 use crate::aws::{AwsError, AwsResultExt, ErrorClass};
 use crate::naming::az_letter;
@@ -29,10 +29,9 @@ impl Step for NatGateway {
         "nat-gateway"
     }
     fn deps(&self) -> Vec<Dep> {
-        let l = az_letter(self.az);
         vec![
             subnet_step(Tier::Public, self.az).into(),
-            format!("eip-{l}").into(),
+            eip_step(self.az).into(),
             ids::IGW.into(),
         ]
     }
@@ -62,7 +61,7 @@ impl Step for NatGateway {
         let l = az_letter(self.az);
         let name = cx.name("nat", &l.to_string());
         let subnet = cx.id_of(&subnet_step(Tier::Public, self.az))?;
-        let allocation = cx.id_of(&format!("eip-{l}"))?;
+        let allocation = cx.id_of(&eip_step(self.az))?;
         // EC2 API Reference, "Ensuring idempotency": a client token is up to
         // 64 ASCII characters.
         let token = cx.client_token(&self.id, 64);
