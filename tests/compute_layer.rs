@@ -25,46 +25,6 @@ const MOTO: &str = "compute";
 
 // ---------------------------------------------------------------- helpers
 
-struct Env {
-    p: Provision,
-    aws: provision::aws::Clients,
-    suffix: String,
-}
-
-impl Env {
-    async fn new(prefix: &str) -> Env {
-        let moto_url = moto(MOTO);
-        let p = Provision::new(&moto_url);
-        Env {
-            aws: clients(&moto_url).await,
-            p,
-            suffix: suffix(prefix),
-        }
-    }
-
-    fn run(&self, cmd: &str, rest: &[&str]) -> Output {
-        let mut args = vec![cmd, "--suffix", &self.suffix];
-        args.extend_from_slice(rest);
-        self.p.run(&args)
-    }
-
-    fn ok(&self, cmd: &str, rest: &[&str]) -> Output {
-        let out = self.run(cmd, rest);
-        assert!(
-            out.status.success(),
-            "provision {cmd} {rest:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
-        out
-    }
-
-    fn name(&self, kind: &str, purpose: &str) -> String {
-        format!("{kind}-{purpose}-{}", self.suffix)
-    }
-}
-
 /// `(created, repaired)` from the `up: N created, M repaired, ...` line.
 fn up_counts(out: &Output) -> (usize, usize) {
     let err = stderr(out);
@@ -139,13 +99,12 @@ async fn active_task_definitions(aws: &provision::aws::Clients, family: &str) ->
 }
 
 /// What of this layer is left for the suffix.
-async fn compute_leftovers(env: &Env) -> Vec<String> {
-    let aws = &env.aws;
+async fn compute_leftovers(aws: &provision::aws::Clients, stack: &Stack) -> Vec<String> {
     let mut left = Vec::new();
     if let Ok(o) = aws
         .elb
         .describe_load_balancers()
-        .names(env.name("alb", "api"))
+        .names(stack.name("alb", "api"))
         .send()
         .await
     {
@@ -156,7 +115,7 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
         );
     }
     for c in ["blue", "green"] {
-        if let Ok(o) = aws.elb.describe_target_groups().names(env.name("tg", c)).send().await {
+        if let Ok(o) = aws.elb.describe_target_groups().names(stack.name("tg", c)).send().await {
             left.extend(
                 o.target_groups()
                     .iter()
@@ -167,7 +126,7 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
     let clusters = aws
         .ecs
         .describe_clusters()
-        .clusters(env.name("ecs", "api"))
+        .clusters(stack.name("ecs", "api"))
         .send()
         .await
         .unwrap();
@@ -181,8 +140,8 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
     if let Ok(s) = aws
         .ecs
         .describe_services()
-        .cluster(env.name("ecs", "api"))
-        .services(env.name("svc", "api"))
+        .cluster(stack.name("ecs", "api"))
+        .services(stack.name("svc", "api"))
         .send()
         .await
     {
@@ -194,7 +153,7 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
         );
     }
     left.extend(
-        active_task_definitions(aws, &env.name("task", "api"))
+        active_task_definitions(aws, &stack.name("task", "api"))
             .await
             .into_iter()
             .map(|t| format!("task definition {t}")),
@@ -210,7 +169,7 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
         targets
             .scalable_targets()
             .iter()
-            .filter(|t| t.resource_id().ends_with(&format!("/svc-api-{}", env.suffix)))
+            .filter(|t| t.resource_id().ends_with(&format!("/svc-api-{}", stack.suffix)))
             .map(|t| format!("scalable target {}", t.resource_id())),
     );
     let alarms = aws
@@ -227,14 +186,14 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
             .filter(|a| {
                 a.alarm_name()
                     .unwrap_or_default()
-                    .ends_with(&format!("-{}", env.suffix))
+                    .ends_with(&format!("-{}", stack.suffix))
             })
             .map(|a| format!("alarm {:?}", a.alarm_name())),
     );
     if aws
         .cloudwatch
         .get_dashboard()
-        .dashboard_name(env.name("dashboard", "api"))
+        .dashboard_name(stack.name("dashboard", "api"))
         .send()
         .await
         .is_ok()
@@ -247,7 +206,7 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
             .topics()
             .iter()
             .filter_map(|t| t.topic_arn())
-            .filter(|a| a.ends_with(&format!(":sns-alarms-{}", env.suffix)))
+            .filter(|a| a.ends_with(&format!(":sns-alarms-{}", stack.suffix)))
             .map(|a| format!("topic {a}")),
     );
     let buckets = aws.s3.list_buckets().send().await.unwrap();
@@ -256,7 +215,7 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
             .buckets()
             .iter()
             .filter_map(|b| b.name())
-            .filter(|n| n.starts_with(&format!("s3-alblogs-{}-", env.suffix)))
+            .filter(|n| n.starts_with(&format!("s3-alblogs-{}-", stack.suffix)))
             .map(|n| format!("bucket {n}")),
     );
     left
@@ -266,12 +225,12 @@ async fn compute_leftovers(env: &Env) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_down() {
-    let env = Env::new("cmp").await;
-    let aws = &env.aws;
-    let s = env.suffix.clone();
+    let stack = Stack::new(&moto(MOTO), &suffix("cmp"));
+    let aws = &stack.aws().await;
+    let s = stack.suffix.clone();
 
     // ------------------------------------------------ first up
-    let out = env.ok(
+    let out = stack.ok_output(
         "up",
         &["--alarm-email", "ops@example.com", "--outputs", "out/flat.json"],
     );
@@ -305,14 +264,14 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         )
     );
     let file: BTreeMap<String, String> =
-        serde_json::from_slice(&std::fs::read(env.p.workdir.join("out/flat.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(stack.p.workdir.join("out/flat.json")).unwrap()).unwrap();
     assert_eq!(file, outputs);
 
     // ------------------------------------------------ load balancer
     let lb = aws
         .elb
         .describe_load_balancers()
-        .names(env.name("alb", "api"))
+        .names(stack.name("alb", "api"))
         .send()
         .await
         .unwrap();
@@ -398,8 +357,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     let tgs = aws
         .elb
         .describe_target_groups()
-        .names(env.name("tg", "blue"))
-        .names(env.name("tg", "green"))
+        .names(stack.name("tg", "blue"))
+        .names(stack.name("tg", "green"))
         .send()
         .await
         .unwrap();
@@ -431,8 +390,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         tg_arns.insert(tg.target_group_name().unwrap().to_owned(), arn);
     }
     let (blue, green) = (
-        tg_arns[&env.name("tg", "blue")].clone(),
-        tg_arns[&env.name("tg", "green")].clone(),
+        tg_arns[&stack.name("tg", "blue")].clone(),
+        tg_arns[&stack.name("tg", "green")].clone(),
     );
 
     // ------------------------------------------------ listener and the one rule
@@ -487,7 +446,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     let cl = aws
         .ecs
         .describe_clusters()
-        .clusters(env.name("ecs", "api"))
+        .clusters(stack.name("ecs", "api"))
         .include(aws_sdk_ecs::types::ClusterField::Settings)
         .include(aws_sdk_ecs::types::ClusterField::Tags)
         .send()
@@ -513,7 +472,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     assert!(has_ecs_tag(cl.tags(), "EnvironmentSuffix", &s));
 
     // ------------------------------------------------ task definition
-    let family = env.name("task", "api");
+    let family = stack.name("task", "api");
     let revisions = active_task_definitions(aws, &family).await;
     assert_eq!(revisions.len(), 1, "{revisions:?}");
     let td = aws
@@ -596,8 +555,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     let svc = aws
         .ecs
         .describe_services()
-        .cluster(env.name("ecs", "api"))
-        .services(env.name("svc", "api"))
+        .cluster(stack.name("ecs", "api"))
+        .services(stack.name("svc", "api"))
         .include(aws_sdk_ecs::types::ServiceField::Tags)
         .send()
         .await
@@ -630,7 +589,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
 
     // ------------------------------------------------ auto scaling
     let rid = format!("service/ecs-api-{s}/svc-api-{s}");
-    let st = aws
+    let targets = aws
         .autoscaling
         .describe_scalable_targets()
         .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
@@ -638,8 +597,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .send()
         .await
         .unwrap();
-    assert_eq!(st.scalable_targets().len(), 1);
-    let t = &st.scalable_targets()[0];
+    assert_eq!(targets.scalable_targets().len(), 1);
+    let t = &targets.scalable_targets()[0];
     // Floor 0 until an image is deployed (a floor of 2 would start tasks
     // that cannot pull); the first deploy raises it to 2.
     assert_eq!((t.min_capacity(), t.max_capacity()), (0, 10));
@@ -750,7 +709,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     let dash = aws
         .cloudwatch
         .get_dashboard()
-        .dashboard_name(env.name("dashboard", "api"))
+        .dashboard_name(stack.name("dashboard", "api"))
         .send()
         .await
         .unwrap();
@@ -762,13 +721,13 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     // ------------------------------------------------ second and third up
     // moto dropped the service's strategy and deployment configuration on
     // create: the second run puts them back; the third finds nothing to do.
-    let out = env.ok("up", &["--alarm-email", "ops@example.com"]);
+    let out = stack.ok_output("up", &["--alarm-email", "ops@example.com"]);
     assert_eq!(up_counts(&out).0, 0, "second up creates nothing: {}", stderr(&out));
     let svc = aws
         .ecs
         .describe_services()
-        .cluster(env.name("ecs", "api"))
-        .services(env.name("svc", "api"))
+        .cluster(stack.name("ecs", "api"))
+        .services(stack.name("svc", "api"))
         .send()
         .await
         .unwrap();
@@ -789,7 +748,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .deployment_circuit_breaker()
         .is_some_and(|c| c.enable() && c.rollback()));
     assert_eq!(svc.health_check_grace_period_seconds(), Some(60));
-    let out = env.ok("up", &["--alarm-email", "ops@example.com"]);
+    let out = stack.ok_output("up", &["--alarm-email", "ops@example.com"]);
     assert_eq!(up_counts(&out), (0, 0), "third up is a no-op: {}", stderr(&out));
     assert_eq!(
         active_task_definitions(aws, &family).await.len(),
@@ -798,8 +757,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     );
 
     // ------------------------------------------------ status --json
-    let out = env.ok("status", &["--json", "--alarm-email", "ops@example.com"]);
-    let doc: Value = serde_json::from_str(&stdout(&out)).expect("status --json is JSON");
+    let doc: Value = serde_json::from_str(&stack.ok("status", &["--json", "--alarm-email", "ops@example.com"]))
+        .expect("status --json is JSON");
     assert_eq!(doc["converged"], true, "{doc:#}");
     for k in [
         "ALBDnsName",
@@ -850,13 +809,13 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .dimensions(
             aws_sdk_cloudwatch::types::Dimension::builder()
                 .name("ClusterName")
-                .value(env.name("ecs", "api"))
+                .value(stack.name("ecs", "api"))
                 .build(),
         )
         .dimensions(
             aws_sdk_cloudwatch::types::Dimension::builder()
                 .name("ServiceName")
-                .value(env.name("svc", "api"))
+                .value(stack.name("svc", "api"))
                 .build(),
         )
         .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
@@ -867,7 +826,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .send()
         .await
         .unwrap();
-    let out = env.run("status", &["--json", "--alarm-email", "ops@example.com"]);
+    let out = stack.run("status", &["--json", "--alarm-email", "ops@example.com"]);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -885,7 +844,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     for step in ["rule-api", "listener-http", "alarm-cpu"] {
         assert!(drifted.contains(&step), "{step} not drifted: {drifted:?}");
     }
-    let out = env.ok("up", &["--alarm-email", "ops@example.com"]);
+    let out = stack.ok_output("up", &["--alarm-email", "ops@example.com"]);
     assert_eq!(up_counts(&out), (0, 3), "{}", stderr(&out));
     let rules = aws.elb.describe_rules().rule_arns(&rule_arn).send().await.unwrap();
     let paths = rules.rules()[0].conditions()[0]
@@ -914,13 +873,12 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
 
     // ------------------------------------------------ deploy
     // A tag that is not in the registry is refused before any revision.
-    let out = env.run("deploy", &["--image-tag", "v2", "--timeout", "120"]);
+    let out = stack.run("deploy", &["--image-tag", "v2", "--timeout", "120"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not in the repository"), "{}", stderr(&out));
     assert_eq!(active_task_definitions(aws, &family).await.len(), 1);
-    put_image(aws, &env.name("ecr", "api"), "v2").await;
-    let out = env.ok("deploy", &["--image-tag", "v2", "--timeout", "120"]);
-    let report = stdout(&out);
+    put_image(aws, &stack.name("ecr", "api"), "v2").await;
+    let report = stack.ok("deploy", &["--image-tag", "v2", "--timeout", "120"]);
     assert!(
         report.contains("deployment ") && report.contains("completed"),
         "{report}"
@@ -951,8 +909,8 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     let svc = aws
         .ecs
         .describe_services()
-        .cluster(env.name("ecs", "api"))
-        .services(env.name("svc", "api"))
+        .cluster(stack.name("ecs", "api"))
+        .services(stack.name("svc", "api"))
         .send()
         .await
         .unwrap();
@@ -960,7 +918,7 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
     // The first deployed image starts the configured tasks, and auto
     // scaling's floor is back at 2.
     assert_eq!(svc.services()[0].desired_count(), 2);
-    let st = aws
+    let targets = aws
         .autoscaling
         .describe_scalable_targets()
         .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
@@ -968,11 +926,11 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
         .send()
         .await
         .unwrap();
-    assert_eq!(st.scalable_targets()[0].min_capacity(), 2);
+    assert_eq!(targets.scalable_targets()[0].min_capacity(), 2);
 
     // ------------------------------------------------ down
-    env.ok("down", &["--yes"]);
-    let left = compute_leftovers(&env).await;
+    stack.ok("down", &["--yes"]);
+    let left = compute_leftovers(aws, &stack).await;
     assert!(left.is_empty(), "left after down: {left:?}");
     let all = aws
         .ecs
@@ -990,9 +948,10 @@ async fn the_compute_layer_is_built_converges_repairs_drift_deploys_and_is_torn_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_before_up_says_to_run_up_first() {
-    let env = Env::new("cmpd").await;
-    let out = env.run("deploy", &["--image-tag", "v2", "--timeout", "30"]);
+    let stack = Stack::new(&moto(MOTO), &suffix("cmpd"));
+    let aws = &stack.aws().await;
+    let out = stack.run("deploy", &["--image-tag", "v2", "--timeout", "30"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("provision up"), "{}", stderr(&out));
-    assert!(compute_leftovers(&env).await.is_empty());
+    assert!(compute_leftovers(aws, &stack).await.is_empty());
 }

@@ -18,7 +18,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Output;
 
 const MOTO: &str = "data";
 
@@ -39,61 +38,24 @@ const DATA_STEPS: &[&str] = &[
 
 // ---------------------------------------------------------------- helpers
 
+/// A stack of its own behind a proxy of its own (so the proxy's call
+/// counts are this test's alone), and SDK clients on moto itself (which the
+/// proxy does not count).
 struct Env {
     proxy: Proxy,
-    p: Provision,
     aws: provision::aws::Clients,
-    suffix: String,
-    /// Every byte the binary wrote, for the secret-leak checks.
-    transcript: String,
+    stack: Stack,
 }
 
 impl Env {
     async fn new(prefix: &str) -> Env {
         let moto_url = moto_direct(MOTO);
         let proxy = Proxy::start(&moto_url, &[]);
-        let p = Provision::new(&proxy.url);
         Env {
             aws: clients(&moto_url).await,
+            stack: Stack::new(&proxy.url, &suffix(prefix)),
             proxy,
-            p,
-            suffix: suffix(prefix),
-            transcript: String::new(),
         }
-    }
-
-    /// Runs `provision <global> <cmd> --suffix S <rest>` and keeps its output.
-    fn run(&mut self, global: &[&str], cmd: &[&str], rest: &[&str]) -> Output {
-        let mut args: Vec<&str> = global.to_vec();
-        args.extend_from_slice(cmd);
-        args.extend_from_slice(&["--suffix", &self.suffix]);
-        args.extend_from_slice(rest);
-        let out = self.p.run(&args);
-        self.transcript.push_str(&stdout(&out));
-        self.transcript.push_str(&stderr(&out));
-        // The state as each command left it (`down` removes the file).
-        self.transcript.push_str(&read_tree(&self.p.state_dir));
-        out
-    }
-
-    fn ok(&mut self, global: &[&str], cmd: &[&str], rest: &[&str]) -> String {
-        let out = self.run(global, cmd, rest);
-        assert!(
-            out.status.success(),
-            "provision {cmd:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    fn name(&self, kind: &str, purpose: &str) -> String {
-        format!("{kind}-{purpose}-{}", self.suffix)
-    }
-
-    fn all_output_and_state(&self) -> String {
-        format!("{}{}", self.transcript, read_tree(&self.p.state_dir))
     }
 }
 
@@ -281,14 +243,14 @@ fn assert_data_steps_present(doc: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_builds_the_data_layer_converges_and_down_removes_it() {
-    let mut env = Env::new("dl").await;
-    let s = env.suffix.clone();
-    let out = env.ok(&["-vvv"], &["up"], &["--outputs", "out/flat.json"]);
+    let env = Env::new("dl").await;
+    let (stack, aws) = (&env.stack, &env.aws);
+    let s = stack.suffix.clone();
+    let out = stack.ok("-vvv up", &["--outputs", "out/flat.json"]);
     let outputs: Value = serde_json::from_str(&out).expect("outputs JSON on stdout");
-    let aws = &env.aws.clone();
 
     // ECR: encryption, scan on push, mutability, lifecycle, tags.
-    let repo_name = env.name("ecr", "api");
+    let repo_name = stack.name("ecr", "api");
     let repos = aws
         .ecr
         .describe_repositories()
@@ -344,7 +306,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     let mut want: Vec<&str> = isolated.subnets().iter().filter_map(|x| x.subnet_id()).collect();
     want.sort();
     assert_eq!(want.len(), 3);
-    let sg_name = env.name("dbsubnet", "catalog");
+    let sg_name = stack.name("dbsubnet", "catalog");
     let groups = aws
         .rds
         .describe_db_subnet_groups()
@@ -361,7 +323,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     assert_eq!(have, want);
 
     // Parameter group: family of the major, TLS forced.
-    let pg_name = env.name("dbparams", "catalog");
+    let pg_name = stack.name("dbparams", "catalog");
     let pg = aws
         .rds
         .describe_db_cluster_parameter_groups()
@@ -388,7 +350,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     assert_eq!(ssl.parameter_value(), Some("1"));
 
     // The cluster.
-    let cluster_id = env.name("aurora", "catalog");
+    let cluster_id = stack.name("aurora", "catalog");
     let clusters = aws
         .rds
         .describe_db_clusters()
@@ -476,7 +438,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     assert_eq!(azs.len(), 2, "writer and reader in different zones");
 
     // The connection secret: how to connect, no password.
-    let conn_name = env.name("db", "connection");
+    let conn_name = stack.name("db", "connection");
     let conn: Value = serde_json::from_str(&secret_value(aws, &conn_name).await).unwrap();
     let mut keys: Vec<&String> = conn.as_object().unwrap().keys().collect();
     keys.sort();
@@ -500,7 +462,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
         .any(|t| t.key() == Some("EnvironmentSuffix") && t.value() == Some(s.as_str())));
 
     // Roles: least privilege on exactly this stack's resources.
-    let exec = inline_policy(aws, &env.name("role", "exec")).await;
+    let exec = inline_policy(aws, &stack.name("role", "exec")).await;
     let statements = actions_and_resources(&exec);
     let get_secret = statements
         .iter()
@@ -511,7 +473,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     // The execution role injects only the connection secret; the task role
     // (the app itself) reads the credentials and may connect as its role.
     assert_eq!(secrets, vec![conn_arn.clone()]);
-    let task = inline_policy(aws, &env.name("role", "task")).await;
+    let task = inline_policy(aws, &stack.name("role", "task")).await;
     let task_statements = actions_and_resources(&task);
     let read = task_statements
         .iter()
@@ -533,7 +495,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
             assert_eq!(actions, &["ecr:GetAuthorizationToken"], "only the token call is on *");
         }
     }
-    let task = inline_policy(aws, &env.name("role", "task")).await;
+    let task = inline_policy(aws, &stack.name("role", "task")).await;
     let task_actions: Vec<String> = actions_and_resources(&task).into_iter().flat_map(|(a, _)| a).collect();
     // Traces, and the app's own database credentials: reading the secret
     // and connecting as its IAM-auth role.
@@ -544,7 +506,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
         "{task_actions:?}"
     );
     assert!(task_actions.iter().any(|a| a == "rds-db:connect"), "{task_actions:?}");
-    let infra = env.name("role", "ecsinfra");
+    let infra = stack.name("role", "ecsinfra");
     let attached = aws
         .iam
         .list_attached_role_policies()
@@ -572,8 +534,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
 
     // A converged run creates nothing and costs one describe per kind.
     env.proxy.reset();
-    let out = env.run(&[], &["up"], &["--outputs", "out/flat.json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stack.ok_output("up", &["--outputs", "out/flat.json"]);
     let err = stderr(&out);
     assert!(err.contains("up: 0 created,"), "{err}");
     // (moto drops some ECS service settings, so the compute layer may
@@ -608,7 +569,7 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     );
 
     // status: converged, with image count and database statuses.
-    let out = env.run(&["-vvv"], &["status"], &["--json"]);
+    let out = stack.run("-vvv status", &["--json"]);
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_data_steps_present(&doc);
     assert_eq!(doc["details"]["ecr"]["image_count"], 0);
@@ -620,8 +581,8 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
     let password: Value = serde_json::from_str(&secret_value(aws, master_secret).await).unwrap();
     let password = password["password"].as_str().unwrap().to_owned();
     assert!(password.len() >= 8, "a password worth searching for");
-    env.ok(&["-vvv"], &["down"], &["--yes"]);
-    let all = env.all_output_and_state();
+    stack.ok("-vvv down", &["--yes"]);
+    let all = stack.transcript();
     assert!(all.contains(&cluster_id), "the transcript is real");
     assert!(
         all.contains(&format!("\"{master_secret}\"")),
@@ -636,17 +597,18 @@ async fn up_builds_the_data_layer_converges_and_down_removes_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_db_secret_fails_before_anything_is_created() {
-    let mut env = Env::new("dm").await;
-    let s = env.suffix.clone();
+    let env = Env::new("dm").await;
+    let (stack, aws) = (&env.stack, &env.aws);
+    let s = stack.suffix.clone();
     let missing = format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:nope-{s}-AbCdEf");
-    let out = env.run(&[], &["up"], &["--db-secret-arn", &missing]);
+    let out = stack.run("up", &["--db-secret-arn", &missing]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains("--db-secret-arn") && err.contains("does not exist"),
         "{err}"
     );
-    assert_eq!(vpc_count(&env.aws, &s).await, 0, "nothing may be created");
+    assert_eq!(vpc_count(aws, &s).await, 0, "nothing may be created");
     assert_eq!(env.proxy.calls().get("CreateVpc"), None);
     assert!(
         env.proxy.calls().contains_key("DescribeSecret"),
@@ -656,25 +618,23 @@ async fn a_missing_db_secret_fails_before_anything_is_created() {
     // A secret without a password is refused too, without quoting it.
     let bad = format!("bad-creds-{s}");
     let sentinel = format!("tok-{s}-Zq8Jw3Lm");
-    env.aws
-        .secrets
+    aws.secrets
         .create_secret()
         .name(&bad)
         .secret_string(format!(r#"{{"username":"svc","token":"{sentinel}"}}"#))
         .send()
         .await
         .unwrap();
-    let out = env.run(&["-vvv"], &["up"], &["--db-secret-arn", &bad]);
+    let out = stack.run("-vvv up", &["--db-secret-arn", &bad]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("password"), "{err}");
     assert!(
-        !env.all_output_and_state().contains(&sentinel),
+        !stack.transcript().contains(&sentinel),
         "the secret's value was printed"
     );
-    assert_eq!(vpc_count(&env.aws, &s).await, 0);
-    env.aws
-        .secrets
+    assert_eq!(vpc_count(aws, &s).await, 0);
+    aws.secrets
         .delete_secret()
         .secret_id(&bad)
         .force_delete_without_recovery(true)
@@ -685,8 +645,9 @@ async fn a_missing_db_secret_fails_before_anything_is_created() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
-    let mut env = Env::new("de").await;
-    let s = env.suffix.clone();
+    let env = Env::new("de").await;
+    let (stack, aws) = (&env.stack, &env.aws);
+    let s = stack.suffix.clone();
     let name = format!("ext-creds-{s}");
     let password = format!("Pw-{s}-9fK2mQ7xR4");
     let created = env
@@ -701,24 +662,24 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
     let ext_arn = created.arn().unwrap().to_owned();
 
     // Given by name; resolved to its ARN.
-    env.ok(&["-vvv"], &["up"], &["--db-secret-arn", &name]);
-    let conn: Value = serde_json::from_str(&secret_value(&env.aws, &env.name("db", "connection")).await).unwrap();
+    stack.ok("-vvv up", &["--db-secret-arn", &name]);
+    let conn: Value = serde_json::from_str(&secret_value(aws, &stack.name("db", "connection")).await).unwrap();
     assert_eq!(conn["username"], "catalog_app");
     assert!(conn.get("password").is_none());
-    let task = inline_policy(&env.aws, &env.name("role", "task")).await;
+    let task = inline_policy(aws, &stack.name("role", "task")).await;
     let statements = actions_and_resources(&task);
     let get_secret = statements
         .iter()
         .find(|(a, _)| a == &["secretsmanager:GetSecretValue"])
         .unwrap();
     assert!(get_secret.1.contains(&ext_arn), "{get_secret:?}");
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(env.p.state_file(&s)).unwrap()).unwrap();
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(stack.state_file()).unwrap()).unwrap();
     assert_eq!(state["steps"]["secret-db-credentials"]["id"], ext_arn.as_str());
 
-    let out = env.run(&["-vvv"], &["status"], &["--db-secret-arn", &name, "--json"]);
+    let out = stack.run("-vvv status", &["--db-secret-arn", &name, "--json"]);
     assert_data_steps_present(&serde_json::from_str(&stdout(&out)).unwrap());
-    env.ok(&["-vvv"], &["down"], &["--db-secret-arn", &name, "--yes"]);
-    let all = env.all_output_and_state();
+    stack.ok("-vvv down", &["--db-secret-arn", &name, "--yes"]);
+    let all = stack.transcript();
     assert!(
         all.contains(&format!("\"{ext_arn}\"")),
         "the state snapshots are in the transcript"
@@ -737,14 +698,13 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
         still.deleted_date().is_none(),
         "the operator's secret must not be deleted"
     );
-    let left = data_leftovers(&env.aws, &s).await;
+    let left = data_leftovers(aws, &s).await;
     assert_eq!(
         left,
         [format!("secret Some({name:?})")],
         "only the operator's secret stays"
     );
-    env.aws
-        .secrets
+    aws.secrets
         .delete_secret()
         .secret_id(&ext_arn)
         .force_delete_without_recovery(true)
@@ -755,16 +715,17 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pinned_version_the_region_lacks_fails_listing_what_it_offers() {
-    let mut env = Env::new("dv").await;
-    let s = env.suffix.clone();
-    let out = env.run(&[], &["up"], &["--db-engine-version", "16.99"]);
+    let env = Env::new("dv").await;
+    let (stack, aws) = (&env.stack, &env.aws);
+    let s = stack.suffix.clone();
+    let out = stack.run("up", &["--db-engine-version", "16.99"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.contains("16.99") && err.contains("15.10, 16.2, 16.4, 16.6, 17.2"),
         "{err}"
     );
-    assert_eq!(vpc_count(&env.aws, &s).await, 0, "nothing may be created");
+    assert_eq!(vpc_count(aws, &s).await, 0, "nothing may be created");
 }
 
 fn fake_engine(dir: &Path, bin: &str, script: &str) {
@@ -776,24 +737,23 @@ fn fake_engine(dir: &Path, bin: &str, script: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn image_push_without_a_container_engine_says_how_to_push_elsewhere() {
-    let mut env = Env::new("dp").await;
-    env.ok(&[], &["step", "ecr-repo"], &[]);
-    let bin = env.p.workdir.join("nodaemon");
+    let env = Env::new("dp").await;
+    let stack = &env.stack;
+    stack.ok("step ecr-repo", &[]);
+    let bin = stack.p.workdir.join("nodaemon");
     std::fs::create_dir_all(&bin).unwrap();
     // A client without a daemon, as on this machine.
     fake_engine(&bin, "docker", "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1");
     fake_engine(&bin, "podman", "echo 'cannot connect to Podman' >&2; exit 125");
     fake_engine(&bin, "buildah", "exit 1");
-    let out = env
-        .p
-        .command()
+    let out = stack
+        .command("image push", &["--tag", "v7"])
         .env("PATH", &bin)
-        .args(["image", "push", "--suffix", &env.suffix, "--tag", "v7"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    let uri = format!("123456789012.dkr.ecr.{REGION}.amazonaws.com/ecr-api-{}", env.suffix);
+    let uri = format!("123456789012.dkr.ecr.{REGION}.amazonaws.com/ecr-api-{}", stack.suffix);
     assert!(err.contains("no working container engine"), "{err}");
     assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
     assert!(
@@ -803,14 +763,15 @@ async fn image_push_without_a_container_engine_says_how_to_push_elsewhere() {
     assert!(err.contains(&format!("docker push {uri}:v7")), "{err}");
     assert!(err.contains("--image"), "{err}");
     assert!(stdout(&out).is_empty());
-    env.ok(&[], &["step", "ecr-repo"], &["--undo"]);
+    stack.ok("step ecr-repo", &["--undo"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn image_push_passes_the_registry_password_on_stdin_only() {
-    let mut env = Env::new("dq").await;
-    env.ok(&[], &["step", "ecr-repo"], &[]);
-    let dir = env.p.workdir.clone();
+    let env = Env::new("dq").await;
+    let stack = &env.stack;
+    stack.ok("step ecr-repo", &[]);
+    let dir = stack.p.workdir.clone();
     let bin = dir.join("engine");
     std::fs::create_dir_all(&bin).unwrap();
     let log = dir.join("docker.args");
@@ -827,25 +788,17 @@ async fn image_push_passes_the_registry_password_on_stdin_only() {
     let ctx = dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\n").unwrap();
-    let out = env
-        .p
-        .command()
-        .env("PATH", &bin)
-        .args([
-            "-vvv",
-            "image",
-            "push",
-            "--suffix",
-            &env.suffix,
-            "--tag",
-            "v1",
-            "--context",
-        ])
+    let out = stack
+        .command("-vvv image push", &["--tag", "v1", "--context"])
         .arg(&ctx)
+        .env("PATH", &bin)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let uri = format!("123456789012.dkr.ecr.{REGION}.amazonaws.com/ecr-api-{}:v1", env.suffix);
+    let uri = format!(
+        "123456789012.dkr.ecr.{REGION}.amazonaws.com/ecr-api-{}:v1",
+        stack.suffix
+    );
     assert_eq!(stdout(&out).trim(), uri);
     let args = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -866,15 +819,16 @@ async fn image_push_passes_the_registry_password_on_stdin_only() {
         !stderr(&out).contains(password) && !stdout(&out).contains(password),
         "password printed"
     );
-    env.ok(&[], &["step", "ecr-repo"], &["--undo"]);
+    stack.ok("step ecr-repo", &["--undo"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_final_snapshot() {
-    let mut env = Env::new("dz").await;
-    let s = env.suffix.clone();
-    let cluster_id = env.name("aurora", "catalog");
-    env.ok(&[], &["up"], &["--protect-data"]);
+    let env = Env::new("dz").await;
+    let (stack, aws) = (&env.stack, &env.aws);
+    let s = stack.suffix.clone();
+    let cluster_id = stack.name("aurora", "catalog");
+    stack.ok("up", &["--protect-data"]);
     let c = env
         .aws
         .rds
@@ -886,7 +840,7 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
     assert_eq!(c.db_clusters()[0].deletion_protection(), Some(true));
 
     // down refuses to touch any part of the database.
-    let out = env.run(&[], &["down"], &["--protect-data", "--yes"]);
+    let out = stack.run("down", &["--protect-data", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("deletion protection") && err.contains("hint:"), "{err}");
@@ -894,12 +848,11 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
         .name("db-cluster-id")
         .values(&cluster_id)
         .build();
-    let inst = env.aws.rds.describe_db_instances().filters(f).send().await.unwrap();
+    let inst = aws.rds.describe_db_instances().filters(f).send().await.unwrap();
     assert_eq!(inst.db_instances().len(), 2, "no instance may be deleted");
 
     // `up --no-protect-data` (a destructive change: --yes) turns it off...
-    let out = env.run(&[], &["up"], &["--no-protect-data", "--yes"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stack.ok_output("up", &["--no-protect-data", "--yes"]);
     assert!(stderr(&out).contains("db-cluster: repaired"), "{}", stderr(&out));
     let c = env
         .aws
@@ -912,8 +865,8 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
     assert_eq!(c.db_clusters()[0].deletion_protection(), Some(false));
 
     // ...and `down --protect-data` then keeps a final snapshot.
-    env.ok(&[], &["down"], &["--protect-data", "--yes"]);
-    let snaps = env.aws.rds.describe_db_cluster_snapshots().send().await.unwrap();
+    stack.ok("down", &["--protect-data", "--yes"]);
+    let snaps = aws.rds.describe_db_cluster_snapshots().send().await.unwrap();
     let finals: Vec<String> = snaps
         .db_cluster_snapshots()
         .iter()
@@ -922,10 +875,9 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
         .map(str::to_owned)
         .collect();
     assert_eq!(finals.len(), 1, "{finals:?}");
-    assert!(data_leftovers(&env.aws, &s).await.is_empty());
+    assert!(data_leftovers(aws, &s).await.is_empty());
     for id in finals {
-        env.aws
-            .rds
+        aws.rds
             .delete_db_cluster_snapshot()
             .db_cluster_snapshot_identifier(id)
             .send()

@@ -27,40 +27,6 @@ use tokio::sync::OnceCell;
 
 const MOTO: &str = "day2";
 
-struct Stack {
-    p: Provision,
-    url: String,
-    suffix: String,
-}
-
-impl Stack {
-    fn run(&self, cmd: &str, rest: &[&str]) -> Output {
-        let mut args = vec![cmd, "--suffix", &self.suffix];
-        args.extend_from_slice(rest);
-        self.p.run(&args)
-    }
-
-    fn ok(&self, cmd: &str, rest: &[&str]) -> String {
-        let out = self.run(cmd, rest);
-        assert!(
-            out.status.success(),
-            "provision {cmd} {rest:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    fn name(&self, kind: &str, purpose: &str) -> String {
-        format!("{kind}-{purpose}-{}", self.suffix)
-    }
-
-    async fn aws(&self) -> provision::aws::Clients {
-        clients(&self.url).await
-    }
-}
-
 /// `up` converged, except for the alarms when the proxy refuses them
 /// because the alarm topic uses the AWS-managed SNS key (a realism rule
 /// main's observability family breaks; issue #9 gives the topic a customer
@@ -96,10 +62,7 @@ async fn stack() -> &'static Stack {
     static STACK: OnceCell<Stack> = OnceCell::const_new();
     STACK
         .get_or_init(|| async {
-            let url = moto(MOTO);
-            let p = Provision::new(&url);
-            let suffix = long_suffix("dd");
-            let s = Stack { p, url, suffix };
+            let s = Stack::new(&moto(MOTO), &long_suffix("dd"));
             s.ok("step", &["ecr-repo"]);
             let aws = s.aws().await;
             for tag in ["v1", "v2"] {
@@ -370,23 +333,12 @@ async fn run_no_wait_starts_the_command_in_the_services_private_subnets_with_the
 async fn run_waits_for_the_task_and_exits_with_its_containers_exit_code() {
     let s = stack().await;
     let aws = s.aws().await;
-    let child =
-        s.p.command()
-            .args([
-                "run",
-                "--suffix",
-                &s.suffix,
-                "--json",
-                "--timeout",
-                "2m",
-                "--",
-                "sleep",
-                "600",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+    let child = s
+        .command("run", &["--json", "--timeout", "2m", "--", "sleep", "600"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // End the wait: stop the one-off tasks (moto also moves a task on by
     // itself with every DescribeTasks, so the stop may find it stopped).
     let cluster = s.name("ecs", "api");

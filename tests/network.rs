@@ -43,8 +43,8 @@ fn expected_counts() -> BTreeMap<&'static str, usize> {
 async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
     let url = moto(MOTO);
     let s = suffix("net");
-    let p = Provision::new(&url);
-    p.ok(&["up", "--suffix", &s]);
+    let stack = Stack::new(&url, &s);
+    stack.ok("up", &[]);
     let aws = clients(&url).await;
     assert_eq!(network_counts(&aws, &s).await, expected_counts());
 
@@ -272,9 +272,7 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
 
     // A second up, through the counting proxy: no create call, same counts.
     let proxy = Proxy::start(&url, &[]);
-    let p2 = Provision::new(&proxy.url);
-    let out = p2.run(&["up", "--suffix", &s]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = Stack::new(&proxy.url, &s).ok_output("up", &[]);
     assert!(stderr(&out).contains("up: 0 created, 0 repaired"), "{}", stderr(&out));
     // The only writes: the lock in the state bucket (taken and released)
     // and the state's copy there.
@@ -291,17 +289,17 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
     assert!(mutations.is_empty(), "a converged up made changes: {mutations:?}");
     assert_eq!(network_counts(&aws, &s).await, expected_counts());
 
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
     let url = moto(MOTO);
     let s = suffix("nat");
-    let p = Provision::new(&url);
-    p.ok(&["up", "--suffix", &s]);
+    let stack = Stack::new(&url, &s);
+    stack.ok("up", &[]);
     let aws = clients(&url).await;
-    let status = p.run(&["status", "--suffix", &s]);
+    let status = stack.run("status", &[]);
     assert!(status.status.success(), "{}", stdout(&status));
 
     // Delete nat-a directly.
@@ -327,7 +325,7 @@ async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
         .await
         .unwrap();
 
-    let status = p.run(&["status", "--suffix", &s, "--json"]);
+    let status = stack.run("status", &["--json"]);
     assert_eq!(
         status.status.code(),
         Some(3),
@@ -344,20 +342,19 @@ async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
     assert_eq!(doc["converged"], false);
 
     // up repairs: a new NAT, and the private route of AZ a points at it.
-    let out = p.run(&["up", "--suffix", &s]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stack.ok_output("up", &[]);
     let err = stderr(&out);
     assert!(err.contains("nat-a: created"), "{err}");
     assert!(
         err.contains("rt-private-a: repaired"),
         "the route must follow the new NAT: {err}"
     );
-    assert!(p.run(&["status", "--suffix", &s]).status.success());
+    assert!(stack.run("status", &[]).status.success());
 
     // step --undo then step.
-    let undo = p.ok(&["step", "nat-a", "--suffix", &s, "--undo"]);
+    let undo = stack.ok("step nat-a", &["--undo"]);
     assert!(undo.contains("deleted"), "{undo}");
-    let st = p.run(&["status", "--suffix", &s]);
+    let st = stack.run("status", &[]);
     assert_eq!(st.status.code(), Some(3));
     assert!(
         stdout(&st)
@@ -366,36 +363,36 @@ async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
         "{}",
         stdout(&st)
     );
-    let redo = p.ok(&["step", "nat-a", "--suffix", &s]);
+    let redo = stack.ok("step nat-a", &[]);
     assert!(redo.contains("created"), "{redo}");
 
     // A step whose dependency is missing is refused, naming it.
-    p.ok(&["step", "rt-public", "--suffix", &s, "--undo"]);
-    p.ok(&["step", "igw", "--suffix", &s, "--undo"]);
-    let refused = p.run(&["step", "rt-public", "--suffix", &s]);
+    stack.ok("step rt-public", &["--undo"]);
+    stack.ok("step igw", &["--undo"]);
+    let refused = stack.run("step rt-public", &[]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("needs igw"), "{}", stderr(&refused));
 
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_without_state_removes_everything_and_twice_is_fine() {
     let url = moto(MOTO);
     let s = suffix("lost");
-    let p = Provision::new(&url);
-    p.ok(&["up", "--suffix", &s]);
-    assert!(p.state_file(&s).exists());
+    let stack = Stack::new(&url, &s);
+    stack.ok("up", &[]);
+    assert!(stack.state_file().exists());
 
     // Without --yes: lists, deletes nothing, exits 2.
-    let dry = p.run(&["down", "--suffix", &s]);
+    let dry = stack.run("down", &[]);
     assert_eq!(dry.status.code(), Some(2));
     assert!(stdout(&dry).contains("would delete vpc"), "{}", stdout(&dry));
     let aws = clients(&url).await;
     assert_eq!(network_counts(&aws, &s).await, expected_counts());
 
-    std::fs::remove_dir_all(&p.state_dir).unwrap();
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    std::fs::remove_dir_all(&stack.p.state_dir).unwrap();
+    stack.ok("down", &["--yes"]);
     let left: BTreeMap<_, _> = network_counts(&aws, &s)
         .await
         .into_iter()
@@ -418,19 +415,19 @@ async fn down_without_state_removes_everything_and_twice_is_fine() {
         .await
         .unwrap();
     assert!(groups.log_groups().is_empty());
-    assert!(!p.state_file(&s).exists());
+    assert!(!stack.state_file().exists());
 
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_concurrent_up_is_refused_by_the_lock() {
     let url = moto(MOTO);
     let s = suffix("lock");
-    let p = Provision::new(&url);
+    let stack = Stack::new(&url, &s);
     let aws = clients(&url).await;
     // A first run makes the state bucket (undoing an absent VPC changes nothing).
-    p.ok(&["step", "vpc", "--suffix", &s, "--undo"]);
+    stack.ok("step vpc", &["--undo"]);
     // Hold the lock exactly as a running `up` on this host would.
     let mut holder = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", holder.id())).unwrap();
@@ -448,7 +445,7 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
         ..LockHolder::elsewhere(epoch_now())
     };
     put_lock(&aws, &s, me_here).await;
-    let second = p.run(&["up", "--suffix", &s]);
+    let second = stack.run("up", &[]);
     assert_eq!(second.status.code(), Some(1));
     assert!(stderr(&second).contains("is locked by"), "{}", stderr(&second));
     assert!(
@@ -464,9 +461,9 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
     holder.kill().unwrap();
     holder.wait().unwrap();
     // The holder is gone: its lock is stale at once and the next run proceeds.
-    p.ok(&["up", "--suffix", &s]);
+    stack.ok("up", &[]);
     assert!(!lock_held(&aws, &s).await, "the lock is released at the end");
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -476,10 +473,9 @@ async fn two_real_concurrent_ups_one_is_refused() {
     let aws = clients(&url).await;
     // 50 ms per call keeps the first run busy long enough to overlap.
     let slow = Proxy::start(&moto_direct(MOTO), &["--latency-ms", "50"]);
-    let p = Provision::new(&slow.url);
-    let mut first = p
-        .command()
-        .args(["up", "--suffix", &s])
+    let stack = Stack::new(&slow.url, &s);
+    let mut first = stack
+        .command("up", &[])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -493,7 +489,7 @@ async fn two_real_concurrent_ups_one_is_refused() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // Another machine (its own state directory) is refused too.
-    let second = Provision::new(&url).run(&["up", "--suffix", &s]);
+    let second = Stack::new(&url, &s).run("up", &[]);
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
     assert!(stderr(&second).contains("is locked by"), "{}", stderr(&second));
     let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
@@ -501,7 +497,7 @@ async fn two_real_concurrent_ups_one_is_refused() {
         .unwrap();
     assert!(first.status.success(), "the first up completes: {}", stderr(&first));
     assert!(!lock_held(&aws, &s).await, "the lock is released at the end");
-    Provision::new(&url).ok(&["down", "--suffix", &s, "--yes"]);
+    Stack::new(&url, &s).ok("down", &["--yes"]);
 }
 
 #[test]

@@ -10,24 +10,14 @@ use std::time::{Duration, Instant};
 
 const MOTO: &str = "stress";
 
-/// Stack flags every `up` here passes.
-const UP: &[&str] = &[];
-
-fn up_args<'a>(s: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["up", "--suffix", s];
-    v.extend_from_slice(UP);
-    v.extend_from_slice(extra);
-    v
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_throttling_storm_still_converges_and_tears_down() {
     let direct = moto_direct(MOTO);
     let _ = moto(MOTO);
     let proxy = Proxy::start(&direct, &["--throttle-rate", "0.2", "--seed", "7"]);
-    let p = Provision::new(&proxy.url);
     let s = suffix("storm");
-    p.ok(&up_args(&s, &[]));
+    let stack = Stack::new(&proxy.url, &s);
+    stack.ok("up", &[]);
     let stats = proxy.stats();
     let throttled: u64 = stats["throttled"]
         .as_object()
@@ -38,7 +28,7 @@ async fn a_throttling_storm_still_converges_and_tears_down() {
     assert!(throttled > 20, "the storm must really throttle: {throttled}");
     let aws = clients(&moto(MOTO)).await;
     assert_eq!(census(&aws, &s).await, full_census());
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
     assert_eq!(census(&aws, &s).await, empty_census());
 }
 
@@ -51,18 +41,18 @@ async fn a_cold_up_with_the_longest_suffix_converges_in_one_run_under_aws_realis
     let direct = moto_direct(MOTO);
     let _ = moto(MOTO);
     let proxy = Proxy::start(&direct, &[]);
-    let p = Provision::new(&proxy.url);
     let s = long_suffix("real");
+    let stack = Stack::new(&proxy.url, &s);
     assert_eq!(s.len(), 12);
-    p.ok(&up_args(&s, &["--alarm-email", "oncall@example.com"]));
+    stack.ok("up", &["--alarm-email", "oncall@example.com"]);
     let stats = proxy.stats();
     let ec = stats["eventual_consistency_rejections"].as_array().map_or(0, Vec::len);
     assert!(ec > 0, "eventual consistency must really have been injected: {stats}");
     let aws = clients(&moto(MOTO)).await;
     assert_eq!(census(&aws, &s).await, full_census());
-    let st = p.run(&["status", "--suffix", &s]);
+    let st = stack.run("status", &[]);
     assert!(st.status.success(), "status after one up: {}", stdout(&st));
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
     assert_eq!(census(&aws, &s).await, empty_census());
     let broken = proxy.violations();
     assert!(broken.is_empty(), "requests that AWS would refuse: {broken:#?}");
@@ -76,12 +66,11 @@ async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
     let proxy = Proxy::start(&direct, &["--latency-ms", "20"]);
     let aws = clients(&moto(MOTO)).await;
     // How long a full cold up takes, to spread the kills over it.
-    let p = Provision::new(&proxy.url);
-    let probe = suffix("kprobe");
+    let probe = Stack::new(&proxy.url, &suffix("kprobe"));
     let t0 = Instant::now();
-    p.ok(&up_args(&probe, &[]));
+    probe.ok("up", &[]);
     let full = t0.elapsed();
-    p.ok(&["down", "--suffix", &probe, "--yes"]);
+    probe.ok("down", &["--yes"]);
 
     let moments = [0.03, 0.15, 0.3, 0.5, 0.7, 0.9];
     let mut handles = Vec::new();
@@ -89,32 +78,31 @@ async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
         let url = proxy.url.clone();
         let at = full.mul_f64(*frac).max(Duration::from_millis(50));
         handles.push(std::thread::spawn(move || {
-            let p = Provision::new(&url);
-            let s = suffix(&format!("kill{i}"));
-            let mut child = p
-                .command()
-                .args(up_args(&s, &[]))
+            let stack = Stack::new(&url, &suffix(&format!("kill{i}")));
+            let mut child = stack
+                .command("up", &[])
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
             std::thread::sleep(at);
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
-            let out = p.run(&up_args(&s, &[]));
-            (p, s, at, out)
+            let out = stack.run("up", &[]);
+            (stack, at, out)
         }));
     }
     for h in handles {
-        let (p, s, at, out) = h.join().unwrap();
+        let (stack, at, out) = h.join().unwrap();
+        let s = &stack.suffix;
         assert!(
             out.status.success(),
             "up after a kill at {at:?} failed: {}",
             stderr(&out)
         );
-        assert!(!lock_held(&aws, &s).await, "lock left behind after the second run");
-        assert_eq!(census(&aws, &s).await, full_census(), "after a kill at {at:?}");
-        p.ok(&["down", "--suffix", &s, "--yes"]);
-        assert_eq!(census(&aws, &s).await, empty_census());
+        assert!(!lock_held(&aws, s).await, "lock left behind after the second run");
+        assert_eq!(census(&aws, s).await, full_census(), "after a kill at {at:?}");
+        stack.ok("down", &["--yes"]);
+        assert_eq!(census(&aws, s).await, empty_census());
     }
 }
 
@@ -126,18 +114,18 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
 
     // Three failures then success: the run does not fail.
     let proxy = Proxy::start(&direct, &["--fail", "CreateTargetGroup:3"]);
-    let p = Provision::new(&proxy.url);
     let s = suffix("flaky");
-    p.ok(&up_args(&s, &[]));
+    let stack = Stack::new(&proxy.url, &s);
+    stack.ok("up", &[]);
     assert_eq!(proxy.stats()["failed"]["CreateTargetGroup"], 3);
     assert_eq!(census(&aws, &s).await, full_census());
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
 
     // Always failing: the run fails naming the step and the AWS error.
     let proxy = Proxy::start(&direct, &["--fail", "CreateTargetGroup:-1:AccessDenied:403"]);
-    let p = Provision::new(&proxy.url);
     let s = suffix("perm");
-    let out = p.run(&up_args(&s, &["--json"]));
+    let stack = Stack::new(&proxy.url, &s);
+    let out = stack.run("up", &["--json"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let summary = err.split("error: up failed:").nth(1).expect("a failure summary");
@@ -172,26 +160,25 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
     assert_eq!(c["vpc"], 1, "work that ran before the failure stays: {c:?}");
     // The failure clears: the next up resumes and completes.
     proxy.configure(r#"{"fail": []}"#);
-    let out = p.run(&up_args(&s, &[]));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stack.ok_output("up", &[]);
     assert!(stderr(&out).contains("tg-blue: created"), "{}", stderr(&out));
     assert_eq!(census(&aws, &s).await, full_census());
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_state_mid_run_status_tells_the_truth_and_down_removes_everything() {
     let url = moto(MOTO);
     let aws = clients(&url).await;
-    let p = Provision::new(&url);
     let s = suffix("amnesia");
-    p.ok(&up_args(&s, &[]));
-    std::fs::remove_dir_all(&p.state_dir).unwrap();
-    let st = p.run(&["status", "--suffix", &s, "--json"]);
+    let stack = Stack::new(&url, &s);
+    stack.ok("up", &[]);
+    std::fs::remove_dir_all(&stack.p.state_dir).unwrap();
+    let st = stack.run("status", &["--json"]);
     assert!(st.status.success(), "{}", stdout(&st));
     let doc: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
     assert_eq!(doc["converged"], true);
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
     assert_eq!(census(&aws, &s).await, empty_census());
 }
 
@@ -205,10 +192,10 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
     let direct = moto_direct(MOTO);
     let _ = moto(MOTO);
     let proxy = Proxy::start(&direct, &[]);
-    let p = Provision::new(&proxy.url);
     let s = suffix("econ");
-    p.ok(&up_args(&s, &[]));
-    let st = p.ok(&["status", "--suffix", &s, "--json"]);
+    let stack = Stack::new(&proxy.url, &s);
+    stack.ok("up", &[]);
+    let st = stack.ok("status", &["--json"]);
     let doc: serde_json::Value = serde_json::from_str(&st).unwrap();
     let kinds: std::collections::BTreeSet<&str> = doc["steps"]
         .as_array()
@@ -224,10 +211,10 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
     let (up_fixed, status_fixed) = (5, 1);
 
     proxy.reset();
-    p.ok(&up_args(&s, &[]));
+    stack.ok("up", &[]);
     let up_calls = proxy.calls();
     proxy.reset();
-    p.ok(&["status", "--suffix", &s]);
+    stack.ok("status", &[]);
     let status_calls = proxy.calls();
     eprintln!(
         "kinds {} budget {budget}\nup {up_calls:?}\nstatus {status_calls:?}",
@@ -245,15 +232,15 @@ async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
         total(&status_calls),
         kinds.len()
     );
-    p.ok(&["down", "--suffix", &s, "--yes"]);
+    stack.ok("down", &["--yes"]);
 }
 
 #[test]
 fn json_events_stream_one_object_per_transition() {
     let url = moto(MOTO);
-    let p = Provision::new(&url);
     let s = suffix("json");
-    let out = p.run(&up_args(&s, &["--json"]));
+    let stack = Stack::new(&url, &s);
+    let out = stack.run("up", &["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
@@ -268,7 +255,7 @@ fn json_events_stream_one_object_per_transition() {
     assert_eq!(lines.last().unwrap()["event"], "done");
     assert!(lines.last().unwrap()["outputs"]["VpcId"].is_string());
     // Quiet: nothing but the result.
-    let q = p.run(&["--quiet", "down", "--suffix", &s, "--yes"]);
+    let q = stack.run("--quiet down", &["--yes"]);
     assert!(q.status.success());
     assert!(stderr(&q).is_empty(), "{}", stderr(&q));
 }

@@ -1,5 +1,5 @@
 //! A team on one stack, against moto through the project's proxy
-//! (AWS-realism mode) and the real binary. Each `Provision` has its own
+//! (AWS-realism mode) and the real binary. Each `Stack` has its own
 //! working and state directories: two of them are two laptops (or two CI
 //! runners) sharing one account. What must hold (issue #10): settings,
 //! the deployed image and the lock live with the stack in the account's
@@ -109,27 +109,17 @@ async fn service_app(
 #[tokio::test(flavor = "multi_thread")]
 async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     let url = moto(MOTO);
-    let (ana, ben) = (Provision::new(&url), Provision::new(&url));
     let s = long_suffix("tm");
+    let (ana, ben) = (Stack::new(&url, &s), Stack::new(&url, &s));
     let aws = clients(&url).await;
 
     // Ana: a protected stack, with the image v1 in its registry.
-    ana.ok(&["step", "ecr-repo", "--suffix", &s]);
+    ana.ok("step ecr-repo", &[]);
     for tag in ["v1", "v2"] {
         put_image(&aws, &format!("ecr-api-{s}"), tag).await;
     }
-    let out = tokio::task::block_in_place(|| {
-        ana.run(&[
-            "up",
-            "--suffix",
-            &s,
-            "--protect-data",
-            "--image-tag",
-            "v1",
-            "--spot-percent",
-            "50",
-        ])
-    });
+    let out =
+        tokio::task::block_in_place(|| ana.run("up", &["--protect-data", "--image-tag", "v1", "--spot-percent", "50"]));
     assert!(code(&out) == Some(0), "up failed: {}", stderr(&out));
     assert!(stderr(&out).contains("recording the settings"), "{}", stderr(&out));
     let rec = record(&aws, &s).await;
@@ -139,16 +129,16 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     assert_eq!(rec["settings"]["spot-percent"], 50);
 
     // Ben, on another machine, types no flag: nothing to do, nothing drifted.
-    let plan = tokio::task::block_in_place(|| ben.run(&["plan", "--suffix", &s]));
+    let plan = tokio::task::block_in_place(|| ben.run("plan", &[]));
     assert_eq!(code(&plan), Some(0), "plan: {}\n{}", stdout(&plan), stderr(&plan));
     assert!(
         stdout(&plan).contains("protect-data") && stdout(&plan).contains("(recorded)"),
         "{}",
         stdout(&plan)
     );
-    let st = tokio::task::block_in_place(|| ben.run(&["status", "--suffix", &s]));
+    let st = tokio::task::block_in_place(|| ben.run("status", &[]));
     assert_eq!(code(&st), Some(0), "status: {}\n{}", stdout(&st), stderr(&st));
-    tokio::task::block_in_place(|| ben.ok(&["up", "--suffix", &s]));
+    tokio::task::block_in_place(|| ben.ok("up", &[]));
     assert!(
         deletion_protection(&aws, &s).await,
         "a plain up keeps deletion protection on"
@@ -156,14 +146,14 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
 
     // Turning protection off is destructive: shown by plan (exit 3),
     // refused by a non-interactive up without --yes, changing nothing.
-    let plan = tokio::task::block_in_place(|| ben.run(&["plan", "--suffix", &s, "--no-protect-data"]));
+    let plan = tokio::task::block_in_place(|| ben.run("plan", &["--no-protect-data"]));
     assert_eq!(code(&plan), Some(3), "{}", stderr(&plan));
     assert!(
         stdout(&plan).contains("! protect-data: true -> false"),
         "{}",
         stdout(&plan)
     );
-    let up = tokio::task::block_in_place(|| ben.run(&["up", "--suffix", &s, "--no-protect-data"]));
+    let up = tokio::task::block_in_place(|| ben.run("up", &["--no-protect-data"]));
     assert_eq!(code(&up), Some(2), "{}", stderr(&up));
     assert!(
         stderr(&up).contains("destructive") && stderr(&up).contains("--yes"),
@@ -174,7 +164,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     assert_eq!(record(&aws, &s).await["settings"]["protect-data"], true);
 
     // Ana deploys v2; Ben's plain up keeps it, and status calls it no drift.
-    tokio::task::block_in_place(|| ana.ok(&["deploy", "--suffix", &s, "--image-tag", "v2", "--timeout", "120"]));
+    tokio::task::block_in_place(|| ana.ok("deploy", &["--image-tag", "v2", "--timeout", "120"]));
     assert!(service_image(&aws, &s).await.ends_with(":v2"));
     let rec = record(&aws, &s).await;
     assert!(rec["deployed"]["image"].as_str().unwrap().ends_with(":v2"), "{rec}");
@@ -182,12 +172,12 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         rec["deployed"]["digest"].as_str().unwrap().starts_with("sha256:"),
         "{rec}"
     );
-    tokio::task::block_in_place(|| ben.ok(&["up", "--suffix", &s]));
+    tokio::task::block_in_place(|| ben.ok("up", &[]));
     assert!(
         service_image(&aws, &s).await.ends_with(":v2"),
         "a plain up does not roll back a deploy"
     );
-    let st = tokio::task::block_in_place(|| ben.run(&["status", "--suffix", &s]));
+    let st = tokio::task::block_in_place(|| ben.run("status", &[]));
     assert_eq!(code(&st), Some(0), "{}\n{}", stdout(&st), stderr(&st));
     assert!(
         stdout(&st).contains("last deployed") && stdout(&st).contains(":v2"),
@@ -197,14 +187,14 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
 
     // App configuration is a setting too: Ben adds a variable, which rolls
     // out a new revision (image kept); Ana's plain up keeps it.
-    tokio::task::block_in_place(|| ben.ok(&["up", "--suffix", &s, "--env", "FEATURE_FLAGS=search"]));
-    tokio::task::block_in_place(|| ana.ok(&["up", "--suffix", &s]));
+    tokio::task::block_in_place(|| ben.ok("up", &["--env", "FEATURE_FLAGS=search"]));
+    tokio::task::block_in_place(|| ana.ok("up", &[]));
     let (image, env) = service_app(&aws, &s).await;
     assert!(image.ends_with(":v2"), "{image}");
     assert_eq!(env.get("FEATURE_FLAGS").map(String::as_str), Some("search"), "{env:?}");
 
     // Ben's settings command shows the record and the history.
-    let doc: Value = serde_json::from_str(&ben.ok(&["settings", "--suffix", &s, "--json"])).unwrap();
+    let doc: Value = serde_json::from_str(&ben.ok("settings", &["--json"])).unwrap();
     assert_eq!(doc["effective"]["protect-data"]["source"], "recorded");
     assert!(
         doc["record"]["history"].as_array().is_some_and(|h| !h.is_empty()),
@@ -247,8 +237,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         .unwrap();
     let c = other.credentials().unwrap();
     let out = ben
-        .command()
-        .args(["up", "--suffix", &s])
+        .command("up", &[])
         .env("AWS_ACCESS_KEY_ID", c.access_key_id())
         .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
         .env("AWS_SESSION_TOKEN", c.session_token())
@@ -263,8 +252,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
 
     // Another region: bound elsewhere, refused with both named (exit 2).
     let out = ben
-        .command()
-        .args(["status", "--suffix", &s])
+        .command("status", &[])
         .env("AWS_REGION", "us-west-2")
         .output()
         .unwrap();
@@ -275,15 +263,14 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         stderr(&out)
     );
     // The stack file binds it on a machine that never ran it.
-    let carl = Provision::new(&url);
+    let carl = Stack::new(&url, &s);
     std::fs::write(
-        carl.workdir.join("provision.toml"),
+        carl.p.workdir.join("provision.toml"),
         format!("[{s}]\naccount = \"{ACCOUNT}\"\nregion = \"{REGION}\"\n"),
     )
     .unwrap();
     let out = carl
-        .command()
-        .args(["status", "--suffix", &s])
+        .command("status", &[])
         .env("AWS_REGION", "us-west-2")
         .output()
         .unwrap();
@@ -293,16 +280,16 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     // The stack file beats the record and shows in plan; `down` then removes
     // the stack's objects from the bucket, every version of them.
     std::fs::write(
-        carl.workdir.join("provision.toml"),
+        carl.p.workdir.join("provision.toml"),
         format!("[{s}]\nspot-percent = 20\n"),
     )
     .unwrap();
-    let plan = tokio::task::block_in_place(|| carl.run(&["plan", "--suffix", &s]));
+    let plan = tokio::task::block_in_place(|| carl.run("plan", &[]));
     assert_eq!(code(&plan), Some(3), "{}", stderr(&plan));
     assert!(stdout(&plan).contains("~ spot-percent: 50 -> 20"), "{}", stdout(&plan));
-    tokio::task::block_in_place(|| ana.ok(&["up", "--suffix", &s, "--no-protect-data", "--yes"]));
+    tokio::task::block_in_place(|| ana.ok("up", &["--no-protect-data", "--yes"]));
     assert!(!deletion_protection(&aws, &s).await);
-    tokio::task::block_in_place(|| ana.ok(&["down", "--suffix", &s, "--yes"]));
+    tokio::task::block_in_place(|| ana.ok("down", &["--yes"]));
     assert_eq!(state_objects(&aws, &s).await, Vec::<String>::new());
     assert_eq!(census(&aws, &s).await, empty_census());
 }
@@ -310,11 +297,11 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_ups_of_one_new_suffix_at_the_same_moment_build_one_stack() {
     let url = moto(MOTO);
-    let (ana, ben) = (Provision::new(&url), Provision::new(&url));
     let s = suffix("race");
-    let spawn = |p: &Provision| {
-        p.command()
-            .args(["up", "--suffix", &s])
+    let (ana, ben) = (Stack::new(&url, &s), Stack::new(&url, &s));
+    let spawn = |stack: &Stack| {
+        stack
+            .command("up", &[])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
@@ -338,35 +325,35 @@ async fn two_ups_of_one_new_suffix_at_the_same_moment_build_one_stack() {
     );
     let aws = clients(&url).await;
     assert_eq!(census(&aws, &s).await, full_census(), "one stack, not two");
-    tokio::task::block_in_place(|| ben.ok(&["down", "--suffix", &s, "--yes"]));
+    tokio::task::block_in_place(|| ben.ok("down", &["--yes"]));
     assert_eq!(census(&aws, &s).await, empty_census());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_when_forced() {
     let url = moto(MOTO);
-    let p = Provision::new(&url);
     let s = suffix("lk");
+    let stack = Stack::new(&url, &s);
     let aws = clients(&url).await;
     // The first run made the bucket; now a holder on another host.
-    p.ok(&["step", "ecr-repo", "--suffix", &s]);
+    stack.ok("step ecr-repo", &[]);
     let now = epoch_now();
     put_lock(&aws, &s, LockHolder::elsewhere(now)).await;
-    let out = p.run(&["step", "ecr-repo", "--suffix", &s]);
+    let out = stack.run("step ecr-repo", &[]);
     assert_eq!(code(&out), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("ana@laptop-of-ana") && stderr(&out).contains("provision unlock"),
         "{}",
         stderr(&out)
     );
-    let out = p.run(&["unlock", "--suffix", &s]);
+    let out = stack.run("unlock", &[]);
     assert_eq!(code(&out), Some(1), "a renewing holder is not removed without --force");
-    let removed = p.ok(&["unlock", "--suffix", &s, "--force"]);
+    let removed = stack.ok("unlock", &["--force"]);
     assert!(
         removed.contains("removed the lock") && removed.contains("ana@laptop-of-ana"),
         "{removed}"
     );
-    p.ok(&["step", "ecr-repo", "--suffix", &s]);
+    stack.ok("step ecr-repo", &[]);
     // A holder on another machine that stops renewing (killed): a waiting
     // run takes the lock over once it has not changed for the holder's
     // lease (5 s here), having said who held it.
@@ -376,7 +363,7 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     };
     put_lock(&aws, &s, short).await;
     let started = std::time::Instant::now();
-    let out = p.run(&["step", "ecr-repo", "--suffix", &s, "--lock-timeout", "60s"]);
+    let out = stack.run("step ecr-repo", &["--lock-timeout", "60s"]);
     let waited = started.elapsed();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert!(
@@ -387,22 +374,22 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     assert!(waited >= std::time::Duration::from_secs(5), "{waited:?}");
     // A holder that stopped renewing long ago is stale at once.
     put_lock(&aws, &s, LockHolder::elsewhere(now - 3600)).await;
-    p.ok(&["step", "ecr-repo", "--suffix", &s]);
+    stack.ok("step ecr-repo", &[]);
     // Read-only commands take no lock: they run while it is held.
     put_lock(&aws, &s, LockHolder::elsewhere(now)).await;
-    let out = p.run(&["settings", "--suffix", &s]);
+    let out = stack.run("settings", &[]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    p.ok(&["unlock", "--suffix", &s, "--force"]);
-    p.ok(&["step", "ecr-repo", "--suffix", &s, "--undo"]);
+    stack.ok("unlock", &["--force"]);
+    stack.ok("step ecr-repo", &["--undo"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stack_without_a_record_is_adopted_without_recreating_anything() {
     let url = moto(MOTO);
-    let p = Provision::new(&url);
     let s = suffix("ad");
+    let stack = Stack::new(&url, &s);
     let aws = clients(&url).await;
-    tokio::task::block_in_place(|| p.ok(&["up", "--suffix", &s, "--log-retention-days", "90"]));
+    tokio::task::block_in_place(|| stack.ok("up", &["--log-retention-days", "90"]));
     // As a stack built by the previous release: no record, no local state.
     aws.s3
         .delete_object()
@@ -411,12 +398,12 @@ async fn a_stack_without_a_record_is_adopted_without_recreating_anything() {
         .send()
         .await
         .unwrap();
-    std::fs::remove_dir_all(&p.state_dir).unwrap();
-    let out = tokio::task::block_in_place(|| p.run(&["up", "--suffix", &s, "--log-retention-days", "90"]));
+    std::fs::remove_dir_all(&stack.p.state_dir).unwrap();
+    let out = tokio::task::block_in_place(|| stack.run("up", &["--log-retention-days", "90"]));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("adopting") && err.contains(" 0 created"), "{err}");
     assert_eq!(record(&aws, &s).await["settings"]["log-retention-days"], 90);
-    tokio::task::block_in_place(|| p.ok(&["down", "--suffix", &s, "--yes"]));
+    tokio::task::block_in_place(|| stack.ok("down", &["--yes"]));
     assert_eq!(census(&aws, &s).await, empty_census());
 }

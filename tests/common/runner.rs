@@ -1,10 +1,12 @@
 //! The real `provision` binary, run as a user would run it: its own working
 //! and state directories, credentials for the emulator, nothing else from
-//! the environment.
+//! the environment ([`Provision`]); and one stack driven through it
+//! ([`Stack`]), the harness every test binary shares.
 
-use super::REGION;
+use super::{clients, REGION};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 /// A unique suffix of the longest length allowed (12), so every name and
 /// idempotency token is tested at its longest.
@@ -64,19 +66,108 @@ impl Provision {
 
     /// Runs and asserts success, returning stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "provision {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(&succeeded(args, self.run(args)))
     }
 
     pub fn state_file(&self, suffix: &str) -> PathBuf {
         self.state_dir.join(format!("{suffix}.json"))
+    }
+}
+
+/// `out`, once it is known that `provision <args>` succeeded; otherwise a
+/// panic with its exit code and everything it wrote.
+fn succeeded(args: &[&str], out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "provision {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+/// One stack (one suffix) driven through the real binary, from a machine
+/// of its own (its [`Provision`]'s directories): `provision <cmd> --suffix
+/// S <rest>`. Every byte the binary writes, and the state each command
+/// leaves, is kept in a transcript for the checks that no secret is ever
+/// printed or stored.
+pub struct Stack {
+    pub p: Provision,
+    pub suffix: String,
+    transcript: Mutex<String>,
+}
+
+impl Stack {
+    /// The stack `suffix`, against `endpoint`.
+    pub fn new(endpoint: &str, suffix: &str) -> Stack {
+        Stack {
+            p: Provision::new(endpoint),
+            suffix: suffix.to_owned(),
+            transcript: Mutex::default(),
+        }
+    }
+
+    /// The words of `provision <cmd> --suffix S <rest>`. `cmd` is all that
+    /// comes before `--suffix`, split at spaces: the command with its
+    /// operands, and any global flag before it (`"step nat-a"`, `"-vvv up"`).
+    pub fn args<'a>(&'a self, cmd: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut args: Vec<&str> = cmd.split_whitespace().collect();
+        args.extend_from_slice(&["--suffix", &self.suffix]);
+        args.extend_from_slice(rest);
+        args
+    }
+
+    /// That command, not started yet (to spawn it, or to change its
+    /// environment); what it writes is not in the transcript.
+    pub fn command(&self, cmd: &str, rest: &[&str]) -> Command {
+        let mut c = self.p.command();
+        c.args(self.args(cmd, rest));
+        c
+    }
+
+    /// Runs `provision <cmd> --suffix S <rest>` and keeps its output.
+    pub fn run(&self, cmd: &str, rest: &[&str]) -> Output {
+        let out = self.p.run(&self.args(cmd, rest));
+        let mut t = self.transcript.lock().unwrap();
+        t.push_str(&stdout(&out));
+        t.push_str(&stderr(&out));
+        // The state as each command left it (`down` removes the file).
+        t.push_str(&read_tree(&self.p.state_dir));
+        out
+    }
+
+    /// Runs and asserts success, returning stdout.
+    pub fn ok(&self, cmd: &str, rest: &[&str]) -> String {
+        stdout(&self.ok_output(cmd, rest))
+    }
+
+    /// Runs and asserts success, returning all of the output (stderr has
+    /// the progress and the summary).
+    pub fn ok_output(&self, cmd: &str, rest: &[&str]) -> Output {
+        succeeded(&self.args(cmd, rest), self.run(cmd, rest))
+    }
+
+    /// Every byte the binary wrote so far and the state as each command
+    /// left it, then the state as it is now.
+    pub fn transcript(&self) -> String {
+        let t = self.transcript.lock().unwrap();
+        format!("{t}{}", read_tree(&self.p.state_dir))
+    }
+
+    /// The name of a resource of this stack: `{kind}-{purpose}-{suffix}`.
+    pub fn name(&self, kind: &str, purpose: &str) -> String {
+        format!("{kind}-{purpose}-{}", self.suffix)
+    }
+
+    /// This stack's state file on its machine.
+    pub fn state_file(&self) -> PathBuf {
+        self.p.state_file(&self.suffix)
+    }
+
+    /// SDK clients on the endpoint the binary uses.
+    pub async fn aws(&self) -> provision::aws::Clients {
+        clients(&self.p.endpoint).await
     }
 }
 
