@@ -75,46 +75,8 @@ async fn stack() -> &'static Stack {
         .await
 }
 
-async fn active_revisions(aws: &provision::aws::Clients, family: &str) -> Vec<String> {
-    aws.ecs
-        .list_task_definitions()
-        .family_prefix(family)
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .unwrap()
-        .task_definition_arns()
-        .to_vec()
-}
-
-async fn service(s: &Stack, aws: &provision::aws::Clients) -> aws_sdk_ecs::types::Service {
-    aws.ecs
-        .describe_services()
-        .cluster(s.name("ecs", "api"))
-        .services(s.name("svc", "api"))
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
-        .clone()
-}
-
 async fn app_image(aws: &provision::aws::Clients, td: &str) -> String {
-    let out = aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(td)
-        .send()
-        .await
-        .unwrap();
-    out.task_definition()
-        .unwrap()
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some("app"))
-        .and_then(|c| c.image())
-        .unwrap()
-        .to_owned()
+    app_container(aws, td).await.image().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -123,7 +85,7 @@ async fn a_missing_tag_is_refused_and_rollback_restores_the_previous_image() {
     let aws = s.aws().await;
     let family = s.name("task", "api");
     let repo = s.name("ecr", "api");
-    let before = active_revisions(&aws, &family).await;
+    let before = active_task_definitions(&aws, &family).await;
 
     // A tag that is not in the registry: refused, nothing registered.
     let out = s.run("deploy", &["--image-tag", "v404", "--timeout", "60"]);
@@ -132,14 +94,14 @@ async fn a_missing_tag_is_refused_and_rollback_restores_the_previous_image() {
     assert!(err.contains("v404") && err.contains(&repo), "{err}");
     assert!(err.contains("hint:"), "{err}");
     assert_eq!(
-        active_revisions(&aws, &family).await,
+        active_task_definitions(&aws, &family).await,
         before,
         "no revision was registered"
     );
 
     // Deploy v2, then roll back to v1.
     s.ok("deploy", &["--image-tag", "v2", "--timeout", "120"]);
-    let svc = service(s, &aws).await;
+    let svc = ecs_service(&aws, &s.suffix).await;
     let v2 = svc.task_definition().unwrap().to_owned();
     assert!(app_image(&aws, &v2).await.ends_with(&format!("{repo}:v2")));
     let report = s.ok("rollback", &["--timeout", "120"]);
@@ -147,7 +109,7 @@ async fn a_missing_tag_is_refused_and_rollback_restores_the_previous_image() {
         report.contains(&format!("{repo}:v2")) && report.contains(&format!("{repo}:v1")),
         "{report}"
     );
-    let svc = service(s, &aws).await;
+    let svc = ecs_service(&aws, &s.suffix).await;
     let now = svc.task_definition().unwrap().to_owned();
     assert_ne!(now, v2);
     assert!(app_image(&aws, &now).await.ends_with(&format!("{repo}:v1")), "{now}");
@@ -159,14 +121,14 @@ async fn a_missing_tag_is_refused_and_rollback_restores_the_previous_image() {
     // Nothing below the first revision: refused with a hint.
     let out = s.run("rollback", &["--timeout", "60"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no ACTIVE revision"), "{}", stderr(&out));
+    assert_stderr_has(&out, &["no ACTIVE revision"]);
 
     // Forward again by number, as JSON.
     let rev = v2.rsplit(':').next().unwrap();
     let doc: Value = serde_json::from_str(&s.ok("rollback", &["--to", rev, "--json", "--timeout", "120"])).unwrap();
     assert_eq!(doc["to"]["task_definition"], v2.as_str());
     assert!(doc["to"]["image"].as_str().unwrap().ends_with(":v2"), "{doc}");
-    assert_eq!(service(s, &aws).await.task_definition(), Some(v2.as_str()));
+    assert_eq!(ecs_service(&aws, &s.suffix).await.task_definition(), Some(v2.as_str()));
     assert_no_rule_broken();
 }
 
@@ -283,7 +245,7 @@ async fn run_no_wait_starts_the_command_in_the_services_private_subnets_with_the
         task.task_definition_arn().is_some_and(|a| a.contains(&family)),
         "{task:?}"
     );
-    let svc = service(s, &aws).await;
+    let svc = ecs_service(&aws, &s.suffix).await;
     let net = svc.network_configuration().unwrap().awsvpc_configuration().unwrap();
     let private = tagged_subnets(&aws, &s.suffix, "private").await;
     let mut svc_subnets = net.subnets().to_vec();
@@ -312,20 +274,7 @@ async fn run_no_wait_starts_the_command_in_the_services_private_subnets_with_the
         .filter_map(|g| g.group_id())
         .collect();
     assert_eq!(groups, net.security_groups());
-    let app_sg = aws
-        .ec2
-        .describe_security_groups()
-        .filters(tag_filter(&s.suffix))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:provision:step")
-                .values("sg-app")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(groups, [app_sg.security_groups()[0].group_id().unwrap()]);
+    assert_eq!(groups, [sg_id(&aws, &s.suffix, "sg-app").await]);
     assert_no_rule_broken();
 }
 
@@ -508,11 +457,7 @@ fn bad_input_is_refused_before_any_aws_call() {
     ] {
         let out = p.run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains(why) && stderr(&out).contains("hint:"),
-            "{args:?}: {}",
-            stderr(&out)
-        );
+        assert_stderr_has(&out, &[why, "hint:"]);
     }
     // No plugin on PATH: said before any AWS call, with how to install it.
     let out = p

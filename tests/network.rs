@@ -12,6 +12,40 @@ fn has_tag(tags: &[aws_sdk_ec2::types::Tag], k: &str, v: &str) -> bool {
     tags.iter().any(|t| t.key() == Some(k) && t.value() == Some(v))
 }
 
+/// The value of the tag `k` (which must be there).
+fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], k: &str) -> &'a str {
+    tags.iter()
+        .find(|t| t.key() == Some(k))
+        .and_then(|t| t.value())
+        .unwrap_or_else(|| panic!("no tag {k} in {tags:?}"))
+}
+
+/// A new stack on this binary's emulator, after its first `up`, and SDK
+/// clients on the same emulator.
+async fn built(prefix: &str) -> (Stack, provision::aws::Clients) {
+    let stack = Stack::new(&moto(MOTO), &suffix(prefix));
+    stack.ok("up", &[]);
+    let aws = stack.aws().await;
+    (stack, aws)
+}
+
+/// The stack's NAT gateways (those that carry its tag: moto may not
+/// filter by it).
+async fn nat_gateways(aws: &provision::aws::Clients, suffix: &str) -> Vec<aws_sdk_ec2::types::NatGateway> {
+    let out = aws
+        .ec2
+        .describe_nat_gateways()
+        .filter(tag_filter(suffix))
+        .send()
+        .await
+        .unwrap();
+    out.nat_gateways()
+        .iter()
+        .filter(|n| has_tag(n.tags(), "EnvironmentSuffix", suffix))
+        .cloned()
+        .collect()
+}
+
 const NETWORK_KINDS: &[&str] = &[
     "vpc",
     "subnet",
@@ -41,11 +75,8 @@ fn expected_counts() -> BTreeMap<&'static str, usize> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
-    let url = moto(MOTO);
-    let s = suffix("net");
-    let stack = Stack::new(&url, &s);
-    stack.ok("up", &[]);
-    let aws = clients(&url).await;
+    let (stack, aws) = built("net").await;
+    let s = stack.suffix.clone();
     assert_eq!(network_counts(&aws, &s).await, expected_counts());
 
     // VPC: CIDR, tags, DNS attributes.
@@ -95,13 +126,7 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
     let mut subnet_az = BTreeMap::new();
     let mut subnet_tier = BTreeMap::new();
     for sn in subnets.subnets() {
-        let tier = sn
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some("Tier"))
-            .and_then(|t| t.value())
-            .unwrap()
-            .to_owned();
+        let tier = tag(sn.tags(), "Tier").to_owned();
         assert_eq!(sn.vpc_id(), Some(vpc_id.as_str()));
         assert!(sn.cidr_block().unwrap().ends_with("/24"));
         by_tier
@@ -120,19 +145,8 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
     }
 
     // NAT gateways: one per AZ, each in that AZ's public subnet, with an EIP.
-    let nats = aws
-        .ec2
-        .describe_nat_gateways()
-        .filter(tag_filter(&s))
-        .send()
-        .await
-        .unwrap();
     let mut nat_az = BTreeMap::new();
-    for n in nats
-        .nat_gateways()
-        .iter()
-        .filter(|n| has_tag(n.tags(), "EnvironmentSuffix", &s))
-    {
+    for n in nat_gateways(&aws, &s).await {
         let sn = n.subnet_id().unwrap();
         assert_eq!(subnet_tier[sn], "public");
         assert!(!n.nat_gateway_addresses().is_empty());
@@ -160,12 +174,7 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
         .unwrap();
     let mut associated = 0;
     for t in rtbs.route_tables() {
-        let step = t
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some("provision:step"))
-            .and_then(|t| t.value())
-            .unwrap();
+        let step = tag(t.tags(), "provision:step");
         let default = t
             .routes()
             .iter()
@@ -209,16 +218,7 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
     let by_step: BTreeMap<&str, &aws_sdk_ec2::types::SecurityGroup> = sgs
         .security_groups()
         .iter()
-        .map(|g| {
-            (
-                g.tags()
-                    .iter()
-                    .find(|t| t.key() == Some("provision:step"))
-                    .and_then(|t| t.value())
-                    .unwrap(),
-                g,
-            )
-        })
+        .map(|g| (tag(g.tags(), "provision:step"), g))
         .collect();
     let ingress = |step: &str| -> BTreeSet<(i32, String)> {
         by_step[step]
@@ -261,19 +261,12 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
     let fl = &fl.flow_logs()[0];
     assert_eq!(fl.resource_id(), Some(vpc_id.as_str()));
     let group = fl.log_group_name().unwrap();
-    let groups = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(group)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+    assert_eq!(log_groups(&aws, group).await[0].retention_in_days(), Some(30));
 
     // A second up, through the counting proxy: no create call, same counts.
-    let proxy = Proxy::start(&url, &[]);
+    let proxy = Proxy::start(&stack.p.endpoint, &[]);
     let out = Stack::new(&proxy.url, &s).ok_output("up", &[]);
-    assert!(stderr(&out).contains("up: 0 created, 0 repaired"), "{}", stderr(&out));
+    assert_stderr_has(&out, &["up: 0 created, 0 repaired"]);
     // The only writes: the lock in the state bucket (taken and released)
     // and the state's copy there.
     let calls = proxy.calls();
@@ -294,26 +287,16 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
-    let url = moto(MOTO);
-    let s = suffix("nat");
-    let stack = Stack::new(&url, &s);
-    stack.ok("up", &[]);
-    let aws = clients(&url).await;
+    let (stack, aws) = built("nat").await;
+    let s = stack.suffix.clone();
     let status = stack.run("status", &[]);
     assert!(status.status.success(), "{}", stdout(&status));
 
     // Delete nat-a directly.
-    let nats = aws
-        .ec2
-        .describe_nat_gateways()
-        .filter(tag_filter(&s))
-        .send()
+    let nat_a = nat_gateways(&aws, &s)
         .await
-        .unwrap();
-    let nat_a = nats
-        .nat_gateways()
-        .iter()
-        .find(|n| has_tag(n.tags(), "provision:step", "nat-a") && has_tag(n.tags(), "EnvironmentSuffix", &s))
+        .into_iter()
+        .find(|n| has_tag(n.tags(), "provision:step", "nat-a"))
         .unwrap()
         .nat_gateway_id()
         .unwrap()
@@ -371,24 +354,21 @@ async fn status_sees_a_nat_deleted_behind_its_back_and_up_and_step_repair_it() {
     stack.ok("step igw", &["--undo"]);
     let refused = stack.run("step rt-public", &[]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).contains("needs igw"), "{}", stderr(&refused));
+    assert_stderr_has(&refused, &["needs igw"]);
 
     stack.ok("down", &["--yes"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_without_state_removes_everything_and_twice_is_fine() {
-    let url = moto(MOTO);
-    let s = suffix("lost");
-    let stack = Stack::new(&url, &s);
-    stack.ok("up", &[]);
+    let (stack, aws) = built("lost").await;
+    let s = stack.suffix.clone();
     assert!(stack.state_file().exists());
 
     // Without --yes: lists, deletes nothing, exits 2.
     let dry = stack.run("down", &[]);
     assert_eq!(dry.status.code(), Some(2));
     assert!(stdout(&dry).contains("would delete vpc"), "{}", stdout(&dry));
-    let aws = clients(&url).await;
     assert_eq!(network_counts(&aws, &s).await, expected_counts());
 
     std::fs::remove_dir_all(&stack.p.state_dir).unwrap();
@@ -399,22 +379,8 @@ async fn down_without_state_removes_everything_and_twice_is_fine() {
         .filter(|(_, n)| *n > 0)
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
-    let roles = aws
-        .iam
-        .list_roles()
-        .path_prefix(format!("/provision/{s}/"))
-        .send()
-        .await
-        .unwrap();
-    assert!(roles.roles().is_empty());
-    let groups = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/provision/{s}/"))
-        .send()
-        .await
-        .unwrap();
-    assert!(groups.log_groups().is_empty());
+    assert!(stack_roles(&aws, &s).await.is_empty());
+    assert!(log_groups(&aws, &format!("/provision/{s}/")).await.is_empty());
     assert!(!stack.state_file().exists());
 
     stack.ok("down", &["--yes"]);
@@ -422,10 +388,9 @@ async fn down_without_state_removes_everything_and_twice_is_fine() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_concurrent_up_is_refused_by_the_lock() {
-    let url = moto(MOTO);
     let s = suffix("lock");
-    let stack = Stack::new(&url, &s);
-    let aws = clients(&url).await;
+    let stack = Stack::new(&moto(MOTO), &s);
+    let aws = stack.aws().await;
     // A first run makes the state bucket (undoing an absent VPC changes nothing).
     stack.ok("step vpc", &["--undo"]);
     // Hold the lock exactly as a running `up` on this host would.
@@ -447,12 +412,8 @@ async fn a_second_concurrent_up_is_refused_by_the_lock() {
     put_lock(&aws, &s, me_here).await;
     let second = stack.run("up", &[]);
     assert_eq!(second.status.code(), Some(1));
-    assert!(stderr(&second).contains("is locked by"), "{}", stderr(&second));
-    assert!(
-        stderr(&second).contains(&format!("pid {}", holder.id())),
-        "{}",
-        stderr(&second)
-    );
+    assert_stderr_has(&second, &["is locked by"]);
+    assert_stderr_has(&second, &[&format!("pid {}", holder.id())]);
     assert_eq!(
         network_counts(&aws, &s).await["vpc"],
         0,
@@ -491,7 +452,7 @@ async fn two_real_concurrent_ups_one_is_refused() {
     // Another machine (its own state directory) is refused too.
     let second = Stack::new(&url, &s).run("up", &[]);
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
-    assert!(stderr(&second).contains("is locked by"), "{}", stderr(&second));
+    assert_stderr_has(&second, &["is locked by"]);
     let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
         .await
         .unwrap();

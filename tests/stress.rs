@@ -10,11 +10,17 @@ use std::time::{Duration, Instant};
 
 const MOTO: &str = "stress";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_throttling_storm_still_converges_and_tears_down() {
+/// A proxy of the test's own, with `flags`, in front of this binary's moto
+/// server (whose shared proxy, which the SDK clients use, is started too).
+fn own_proxy(flags: &[&str]) -> Proxy {
     let direct = moto_direct(MOTO);
     let _ = moto(MOTO);
-    let proxy = Proxy::start(&direct, &["--throttle-rate", "0.2", "--seed", "7"]);
+    Proxy::start(&direct, flags)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttling_storm_still_converges_and_tears_down() {
+    let proxy = own_proxy(&["--throttle-rate", "0.2", "--seed", "7"]);
     let s = suffix("storm");
     let stack = Stack::new(&proxy.url, &s);
     stack.ok("up", &[]);
@@ -38,9 +44,7 @@ async fn a_throttling_storm_still_converges_and_tears_down() {
 /// documented AWS rule; `down` then leaves nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cold_up_with_the_longest_suffix_converges_in_one_run_under_aws_realism() {
-    let direct = moto_direct(MOTO);
-    let _ = moto(MOTO);
-    let proxy = Proxy::start(&direct, &[]);
+    let proxy = own_proxy(&[]);
     let s = long_suffix("real");
     let stack = Stack::new(&proxy.url, &s);
     assert_eq!(s.len(), 12);
@@ -60,10 +64,8 @@ async fn a_cold_up_with_the_longest_suffix_converges_in_one_run_under_aws_realis
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
-    let direct = moto_direct(MOTO);
-    let _ = moto(MOTO);
     // 20 ms per call stretches a cold up to a few seconds.
-    let proxy = Proxy::start(&direct, &["--latency-ms", "20"]);
+    let proxy = own_proxy(&["--latency-ms", "20"]);
     let aws = clients(&moto(MOTO)).await;
     // How long a full cold up takes, to spread the kills over it.
     let probe = Stack::new(&proxy.url, &suffix("kprobe"));
@@ -108,12 +110,10 @@ async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_and_resumed() {
-    let direct = moto_direct(MOTO);
-    let _ = moto(MOTO);
     let aws = clients(&moto(MOTO)).await;
 
     // Three failures then success: the run does not fail.
-    let proxy = Proxy::start(&direct, &["--fail", "CreateTargetGroup:3"]);
+    let proxy = own_proxy(&["--fail", "CreateTargetGroup:3"]);
     let s = suffix("flaky");
     let stack = Stack::new(&proxy.url, &s);
     stack.ok("up", &[]);
@@ -122,7 +122,7 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
     stack.ok("down", &["--yes"]);
 
     // Always failing: the run fails naming the step and the AWS error.
-    let proxy = Proxy::start(&direct, &["--fail", "CreateTargetGroup:-1:AccessDenied:403"]);
+    let proxy = own_proxy(&["--fail", "CreateTargetGroup:-1:AccessDenied:403"]);
     let s = suffix("perm");
     let stack = Stack::new(&proxy.url, &s);
     let out = stack.run("up", &["--json"]);
@@ -161,7 +161,7 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
     // The failure clears: the next up resumes and completes.
     proxy.configure(r#"{"fail": []}"#);
     let out = stack.ok_output("up", &[]);
-    assert!(stderr(&out).contains("tg-blue: created"), "{}", stderr(&out));
+    assert_stderr_has(&out, &["tg-blue: created"]);
     assert_eq!(census(&aws, &s).await, full_census());
     stack.ok("down", &["--yes"]);
 }
@@ -189,9 +189,7 @@ fn total(calls: &std::collections::BTreeMap<String, u64>) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn converged_up_and_status_cost_at_most_one_and_a_half_calls_per_kind() {
-    let direct = moto_direct(MOTO);
-    let _ = moto(MOTO);
-    let proxy = Proxy::start(&direct, &[]);
+    let proxy = own_proxy(&[]);
     let s = suffix("econ");
     let stack = Stack::new(&proxy.url, &s);
     stack.ok("up", &[]);

@@ -26,7 +26,7 @@ async fn state_objects(aws: &provision::aws::Clients, suffix: &str) -> Vec<Strin
         .s3
         .list_object_versions()
         .bucket(state_bucket())
-        .prefix(format!("stacks/{suffix}/"))
+        .prefix(stack_key(suffix, ""))
         .send()
         .await
         .unwrap();
@@ -45,7 +45,7 @@ async fn stack_object(aws: &provision::aws::Clients, suffix: &str, name: &str) -
         .s3
         .get_object()
         .bucket(state_bucket())
-        .key(format!("stacks/{suffix}/{name}"))
+        .key(stack_key(suffix, name))
         .send()
         .await
         .unwrap();
@@ -57,14 +57,7 @@ async fn record(aws: &provision::aws::Clients, suffix: &str) -> Value {
 }
 
 async fn deletion_protection(aws: &provision::aws::Clients, suffix: &str) -> bool {
-    let c = aws
-        .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(format!("aurora-catalog-{suffix}"))
-        .send()
-        .await
-        .unwrap();
-    c.db_clusters()[0].deletion_protection().unwrap()
+    db_cluster(aws, suffix).await.deletion_protection().unwrap()
 }
 
 async fn service_image(aws: &provision::aws::Clients, suffix: &str) -> String {
@@ -76,23 +69,8 @@ async fn service_app(
     aws: &provision::aws::Clients,
     suffix: &str,
 ) -> (String, std::collections::BTreeMap<String, String>) {
-    let svc = aws
-        .ecs
-        .describe_services()
-        .cluster(format!("ecs-api-{suffix}"))
-        .services(format!("svc-api-{suffix}"))
-        .send()
-        .await
-        .unwrap();
-    let td = svc.services()[0].task_definition().unwrap().to_owned();
-    let d = aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(td)
-        .send()
-        .await
-        .unwrap();
-    let app = &d.task_definition().unwrap().container_definitions()[0];
+    let td = ecs_service(aws, suffix).await.task_definition().unwrap().to_owned();
+    let app = app_container(aws, &td).await;
     let env = app
         .environment()
         .iter()
@@ -121,7 +99,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     let out =
         tokio::task::block_in_place(|| ana.run("up", &["--protect-data", "--image-tag", "v1", "--spot-percent", "50"]));
     assert!(code(&out) == Some(0), "up failed: {}", stderr(&out));
-    assert!(stderr(&out).contains("recording the settings"), "{}", stderr(&out));
+    assert_stderr_has(&out, &["recording the settings"]);
     let rec = record(&aws, &s).await;
     assert_eq!(rec["account"], ACCOUNT);
     assert_eq!(rec["region"], REGION);
@@ -155,11 +133,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
     );
     let up = tokio::task::block_in_place(|| ben.run("up", &["--no-protect-data"]));
     assert_eq!(code(&up), Some(2), "{}", stderr(&up));
-    assert!(
-        stderr(&up).contains("destructive") && stderr(&up).contains("--yes"),
-        "{}",
-        stderr(&up)
-    );
+    assert_stderr_has(&up, &["destructive", "--yes"]);
     assert!(deletion_protection(&aws, &s).await);
     assert_eq!(record(&aws, &s).await["settings"]["protect-data"], true);
 
@@ -244,11 +218,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         .output()
         .unwrap();
     assert_eq!(code(&out), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(ACCOUNT) && stderr(&out).contains("210987654321"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, &[ACCOUNT, "210987654321"]);
 
     // Another region: bound elsewhere, refused with both named (exit 2).
     let out = ben
@@ -257,11 +227,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         .output()
         .unwrap();
     assert_eq!(code(&out), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(REGION) && stderr(&out).contains("us-west-2"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, &[REGION, "us-west-2"]);
     // The stack file binds it on a machine that never ran it.
     let carl = Stack::new(&url, &s);
     std::fs::write(
@@ -275,7 +241,7 @@ async fn what_one_teammate_asked_for_is_what_a_plain_command_elsewhere_does() {
         .output()
         .unwrap();
     assert_eq!(code(&out), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("stack file"), "{}", stderr(&out));
+    assert_stderr_has(&out, &["stack file"]);
 
     // The stack file beats the record and shows in plan; `down` then removes
     // the stack's objects from the bucket, every version of them.
@@ -331,21 +297,16 @@ async fn two_ups_of_one_new_suffix_at_the_same_moment_build_one_stack() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_when_forced() {
-    let url = moto(MOTO);
     let s = suffix("lk");
-    let stack = Stack::new(&url, &s);
-    let aws = clients(&url).await;
+    let stack = Stack::new(&moto(MOTO), &s);
+    let aws = stack.aws().await;
     // The first run made the bucket; now a holder on another host.
     stack.ok("step ecr-repo", &[]);
     let now = epoch_now();
     put_lock(&aws, &s, LockHolder::elsewhere(now)).await;
     let out = stack.run("step ecr-repo", &[]);
     assert_eq!(code(&out), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("ana@laptop-of-ana") && stderr(&out).contains("provision unlock"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, &["ana@laptop-of-ana", "provision unlock"]);
     let out = stack.run("unlock", &[]);
     assert_eq!(code(&out), Some(1), "a renewing holder is not removed without --force");
     let removed = stack.ok("unlock", &["--force"]);
@@ -366,11 +327,7 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     let out = stack.run("step ecr-repo", &["--lock-timeout", "60s"]);
     let waited = started.elapsed();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("waiting for the lock") && stderr(&out).contains("ana@laptop-of-ana"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, &["waiting for the lock", "ana@laptop-of-ana"]);
     assert!(waited >= std::time::Duration::from_secs(5), "{waited:?}");
     // A holder that stopped renewing long ago is stale at once.
     put_lock(&aws, &s, LockHolder::elsewhere(now - 3600)).await;
@@ -385,16 +342,15 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stack_without_a_record_is_adopted_without_recreating_anything() {
-    let url = moto(MOTO);
     let s = suffix("ad");
-    let stack = Stack::new(&url, &s);
-    let aws = clients(&url).await;
+    let stack = Stack::new(&moto(MOTO), &s);
+    let aws = stack.aws().await;
     tokio::task::block_in_place(|| stack.ok("up", &["--log-retention-days", "90"]));
     // As a stack built by the previous release: no record, no local state.
     aws.s3
         .delete_object()
         .bucket(state_bucket())
-        .key(format!("stacks/{s}/settings.json"))
+        .key(stack_key(&s, "settings.json"))
         .send()
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! How many resources of each kind a stack has, counted through the SDK
 //! from names and tags, and what a complete stack holds.
 
-use super::tag_filter;
+use super::{log_groups, stack_roles, tag_filter};
 use std::collections::BTreeMap;
 
 /// How many resources of each kind exist for `suffix`, counted through the
@@ -88,32 +88,11 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
             .flow_logs()
             .len(),
     );
-    let roles = aws
-        .iam
-        .list_roles()
-        .path_prefix(format!("/provision/{s}/"))
-        .send()
-        .await
-        .unwrap();
-    m.insert("iam-role", roles.roles().len());
-    let mut groups = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/provision/{s}/"))
-        .send()
-        .await
-        .unwrap()
-        .log_groups()
-        .len();
-    groups += aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/aws/rds/cluster/aurora-catalog-{s}/"))
-        .send()
-        .await
-        .unwrap()
-        .log_groups()
-        .len();
+    m.insert("iam-role", stack_roles(aws, s).await.len());
+    let groups = log_groups(aws, &format!("/provision/{s}/")).await.len()
+        + log_groups(aws, &format!("/aws/rds/cluster/aurora-catalog-{s}/"))
+            .await
+            .len();
     m.insert("log-group", groups);
     let repos = aws
         .ecr

@@ -171,6 +171,15 @@ impl Stack {
     }
 }
 
+/// Asserts that `out`'s stderr says every one of `needles`; otherwise the
+/// panic shows what is missing and all of stderr.
+#[track_caller]
+pub fn assert_stderr_has(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    let missing: Vec<&str> = needles.iter().copied().filter(|n| !err.contains(n)).collect();
+    assert!(missing.is_empty(), "stderr lacks {missing:?}:\n{err}");
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -39,12 +39,19 @@ pub fn state_bucket() -> String {
     format!("provision-state-123456789012-{REGION}")
 }
 
+/// The key of a stack's object `name` in the state bucket: everything of
+/// the stack `suffix` is under `stacks/{suffix}/` (`lock.json`,
+/// `settings.json`, `state.json`).
+pub fn stack_key(suffix: &str, name: &str) -> String {
+    format!("stacks/{suffix}/{name}")
+}
+
 /// Whether the lock object of `suffix` is in the state bucket.
 pub async fn lock_held(aws: &provision::aws::Clients, suffix: &str) -> bool {
     aws.s3
         .head_object()
         .bucket(state_bucket())
-        .key(format!("stacks/{suffix}/lock.json"))
+        .key(stack_key(suffix, "lock.json"))
         .send()
         .await
         .is_ok()
@@ -82,7 +89,7 @@ pub async fn put_lock(aws: &provision::aws::Clients, suffix: &str, h: LockHolder
     aws.s3
         .put_object()
         .bucket(state_bucket())
-        .key(format!("stacks/{suffix}/lock.json"))
+        .key(stack_key(suffix, "lock.json"))
         .body(body.to_string().into_bytes().into())
         .send()
         .await

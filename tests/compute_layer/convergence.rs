@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use crate::traffic::Traffic;
-use crate::{active_task_definitions, alarm_topic, up_counts};
+use crate::{alarm_topic, assert_spot_mix, up_counts};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -21,24 +21,8 @@ pub async fn check_later_ups_converge(
     // create: the second run puts them back; the third finds nothing to do.
     let out = stack.ok_output("up", &["--alarm-email", "ops@example.com"]);
     assert_eq!(up_counts(&out).0, 0, "second up creates nothing: {}", stderr(&out));
-    let svc = aws
-        .ecs
-        .describe_services()
-        .cluster(stack.name("ecs", "api"))
-        .services(stack.name("svc", "api"))
-        .send()
-        .await
-        .unwrap();
-    let svc = &svc.services()[0];
-    let strategy: BTreeMap<&str, (i32, i32)> = svc
-        .capacity_provider_strategy()
-        .iter()
-        .map(|i| (i.capacity_provider(), (i.weight(), i.base())))
-        .collect();
-    assert_eq!(
-        strategy,
-        BTreeMap::from([("FARGATE", (30, 1)), ("FARGATE_SPOT", (70, 0))])
-    );
+    let svc = ecs_service(aws, &stack.suffix).await;
+    assert_spot_mix(svc.capacity_provider_strategy());
     assert!(svc.launch_type().is_none() || !svc.capacity_provider_strategy().is_empty());
     let dc = svc.deployment_configuration().unwrap();
     assert_eq!(dc.strategy().map(|x| x.as_str()), Some("BLUE_GREEN"));

@@ -1,7 +1,6 @@
 //! What `down` must leave of the compute layer: nothing. Looked up by
 //! name through the SDK, so a duplicate or a leftover shows.
 
-use crate::active_task_definitions;
 use crate::common::*;
 
 /// What of this layer is left for the suffix.

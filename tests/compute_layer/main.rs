@@ -56,56 +56,6 @@ fn up_counts(out: &Output) -> (usize, usize) {
     (n("created"), n("repaired"))
 }
 
-pub async fn sg_id(aws: &provision::aws::Clients, suffix: &str, step: &str) -> String {
-    let f = aws_sdk_ec2::types::Filter::builder()
-        .name("tag:provision:step")
-        .values(step)
-        .build();
-    let out = aws
-        .ec2
-        .describe_security_groups()
-        .filters(tag_filter(suffix))
-        .filters(f)
-        .send()
-        .await
-        .unwrap();
-    out.security_groups()[0].group_id().unwrap().to_owned()
-}
-
-pub async fn subnet_ids(aws: &provision::aws::Clients, suffix: &str, tier: &str) -> Vec<String> {
-    let f = aws_sdk_ec2::types::Filter::builder()
-        .name("tag:Tier")
-        .values(tier)
-        .build();
-    let out = aws
-        .ec2
-        .describe_subnets()
-        .filters(tag_filter(suffix))
-        .filters(f)
-        .send()
-        .await
-        .unwrap();
-    let mut v: Vec<String> = out
-        .subnets()
-        .iter()
-        .map(|s| s.subnet_id().unwrap().to_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-pub async fn active_task_definitions(aws: &provision::aws::Clients, family: &str) -> Vec<String> {
-    aws.ecs
-        .list_task_definitions()
-        .family_prefix(family)
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .unwrap()
-        .task_definition_arns()
-        .to_vec()
-}
-
 /// The alarm topic's ARN.
 fn alarm_topic(stack: &Stack) -> String {
     format!("arn:aws:sns:{REGION}:123456789012:sns-alarms-{}", stack.suffix)
@@ -115,6 +65,32 @@ fn alarm_topic(stack: &Stack) -> String {
 fn service_resource_id(stack: &Stack) -> String {
     let s = &stack.suffix;
     format!("service/ecs-api-{s}/svc-api-{s}")
+}
+
+/// The service's scalable targets (one, when it is there).
+async fn service_scalable_targets(
+    aws: &provision::aws::Clients,
+    stack: &Stack,
+) -> Vec<aws_sdk_applicationautoscaling::types::ScalableTarget> {
+    aws.autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_ids(service_resource_id(stack))
+        .send()
+        .await
+        .unwrap()
+        .scalable_targets()
+        .to_vec()
+}
+
+/// The capacity mix every `up` here asks for: 30 % on-demand Fargate with
+/// a base of one task, 70 % Spot.
+fn assert_spot_mix(strategy: &[aws_sdk_ecs::types::CapacityProviderStrategyItem]) {
+    let mix: BTreeMap<&str, (i32, i32)> = strategy
+        .iter()
+        .map(|i| (i.capacity_provider(), (i.weight(), i.base())))
+        .collect();
+    assert_eq!(mix, BTreeMap::from([("FARGATE", (30, 1)), ("FARGATE_SPOT", (70, 0))]));
 }
 
 // ---------------------------------------------------------------- the tests
@@ -195,6 +171,6 @@ async fn deploy_before_up_says_to_run_up_first() {
     let aws = &stack.aws().await;
     let out = stack.run("deploy", &["--image-tag", "v2", "--timeout", "30"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("provision up"), "{}", stderr(&out));
+    assert_stderr_has(&out, &["provision up"]);
     assert!(compute_leftovers(aws, &stack).await.is_empty());
 }

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use crate::traffic::Traffic;
-use crate::{active_task_definitions, service_resource_id, sg_id, subnet_ids};
+use crate::{assert_spot_mix, service_resource_id, service_scalable_targets};
 use std::collections::BTreeMap;
 
 fn has_ecs_tag(tags: &[aws_sdk_ecs::types::Tag], k: &str, v: &str) -> bool {
@@ -36,15 +36,7 @@ pub async fn check_built(aws: &provision::aws::Clients, stack: &Stack, traffic: 
     let mut providers = cl.capacity_providers().to_vec();
     providers.sort();
     assert_eq!(providers, ["FARGATE", "FARGATE_SPOT"]);
-    let strategy: BTreeMap<&str, (i32, i32)> = cl
-        .default_capacity_provider_strategy()
-        .iter()
-        .map(|i| (i.capacity_provider(), (i.weight(), i.base())))
-        .collect();
-    assert_eq!(
-        strategy,
-        BTreeMap::from([("FARGATE", (30, 1)), ("FARGATE_SPOT", (70, 0))])
-    );
+    assert_spot_mix(cl.default_capacity_provider_strategy());
     assert!(has_ecs_tag(cl.tags(), "EnvironmentSuffix", s));
 
     // ------------------------------------------------ task definition
@@ -165,16 +157,9 @@ pub async fn check_built(aws: &provision::aws::Clients, stack: &Stack, traffic: 
 
     // ------------------------------------------------ auto scaling
     let rid = service_resource_id(stack);
-    let targets = aws
-        .autoscaling
-        .describe_scalable_targets()
-        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-        .resource_ids(&rid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(targets.scalable_targets().len(), 1);
-    let t = &targets.scalable_targets()[0];
+    let targets = service_scalable_targets(aws, stack).await;
+    assert_eq!(targets.len(), 1);
+    let t = &targets[0];
     // Floor 0 until an image is deployed (a floor of 2 would start tasks
     // that cannot pull); the first deploy raises it to 2.
     assert_eq!((t.min_capacity(), t.max_capacity()), (0, 10));

@@ -3,7 +3,6 @@
 //! the listener and its one production rule.
 
 use crate::common::*;
-use crate::{sg_id, subnet_ids};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

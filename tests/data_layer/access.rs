@@ -19,6 +19,11 @@ pub fn actions_and_resources(doc: &Value) -> Vec<(Vec<String>, Vec<String>)> {
         .collect()
 }
 
+/// The resources of the statement that allows exactly `action`.
+pub fn resources_of<'a>(statements: &'a [(Vec<String>, Vec<String>)], action: &str) -> Option<&'a Vec<String>> {
+    statements.iter().find(|(a, _)| a == &[action]).map(|(_, r)| r)
+}
+
 pub async fn inline_policy(aws: &provision::aws::Clients, role: &str) -> Value {
     let doc = aws
         .iam
@@ -89,27 +94,20 @@ pub async fn check_built(
     // Roles: least privilege on exactly this stack's resources.
     let exec = inline_policy(aws, &stack.name("role", "exec")).await;
     let statements = actions_and_resources(&exec);
-    let get_secret = statements
-        .iter()
-        .find(|(a, _)| a == &["secretsmanager:GetSecretValue"])
-        .unwrap();
-    let mut secrets = get_secret.1.clone();
+    let mut secrets = resources_of(&statements, "secretsmanager:GetSecretValue")
+        .unwrap()
+        .clone();
     secrets.sort();
     // The execution role injects only the connection secret; the task role
     // (the app itself) reads the credentials and may connect as its role.
     assert_eq!(secrets, vec![conn_arn.clone()]);
     let task = inline_policy(aws, &stack.name("role", "task")).await;
     let task_statements = actions_and_resources(&task);
-    let read = task_statements
-        .iter()
-        .find(|(a, _)| a == &["secretsmanager:GetSecretValue"])
+    let read = resources_of(&task_statements, "secretsmanager:GetSecretValue")
         .expect("the task role reads the credentials secret");
-    assert_eq!(read.1, vec![master_secret.to_owned()]);
-    let connect = task_statements
-        .iter()
-        .find(|(a, _)| a == &["rds-db:connect"])
-        .expect("the task role may connect with IAM auth");
-    assert!(connect.1[0].ends_with("/catalog_app"), "{connect:?}");
+    assert_eq!(read, &vec![master_secret.to_owned()]);
+    let connect = resources_of(&task_statements, "rds-db:connect").expect("the task role may connect with IAM auth");
+    assert!(connect[0].ends_with("/catalog_app"), "{connect:?}");
     let pull = statements
         .iter()
         .find(|(a, _)| a.contains(&"ecr:BatchGetImage".to_string()))
@@ -120,8 +118,7 @@ pub async fn check_built(
             assert_eq!(actions, &["ecr:GetAuthorizationToken"], "only the token call is on *");
         }
     }
-    let task = inline_policy(aws, &stack.name("role", "task")).await;
-    let task_actions: Vec<String> = actions_and_resources(&task).into_iter().flat_map(|(a, _)| a).collect();
+    let task_actions: Vec<String> = task_statements.into_iter().flat_map(|(a, _)| a).collect();
     // Traces, and the app's own database credentials: reading the secret
     // and connecting as its IAM-auth role.
     assert!(

@@ -2,6 +2,7 @@
 //! isolated subnets, the parameter group, the Aurora cluster and its two
 //! Serverless v2 instances.
 
+use crate::cluster_instances;
 use crate::common::*;
 use serde_json::Value;
 
@@ -18,21 +19,7 @@ pub async fn check_built(
 ) -> aws_sdk_rds::types::DbCluster {
     let s = &stack.suffix;
     // Subnet group over exactly the three isolated subnets.
-    let isolated = aws
-        .ec2
-        .describe_subnets()
-        .filters(tag_filter(s))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:Tier")
-                .values("isolated")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut want: Vec<&str> = isolated.subnets().iter().filter_map(|x| x.subnet_id()).collect();
-    want.sort();
+    let want = subnet_ids(aws, s, "isolated").await;
     assert_eq!(want.len(), 3);
     let sg_name = stack.name("dbsubnet", "catalog");
     let groups = aws
@@ -79,14 +66,7 @@ pub async fn check_built(
 
     // The cluster.
     let cluster_id = stack.name("aurora", "catalog");
-    let clusters = aws
-        .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(&cluster_id)
-        .send()
-        .await
-        .unwrap();
-    let c = &clusters.db_clusters()[0];
+    let c = db_cluster(aws, s).await;
     assert_eq!(c.engine(), Some("aurora-postgresql"));
     assert_eq!(
         c.engine_version(),
@@ -103,20 +83,7 @@ pub async fn check_built(
     assert_ne!(c.deletion_protection(), Some(true));
     assert_eq!(c.db_subnet_group(), Some(sg_name.as_str()));
     assert_eq!(c.db_cluster_parameter_group(), Some(pg_name.as_str()));
-    let sg_db = aws
-        .ec2
-        .describe_security_groups()
-        .filters(tag_filter(s))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:provision:step")
-                .values("sg-db")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let sg_db = sg_db.security_groups()[0].group_id().unwrap();
+    let sg_db = sg_id(aws, s, "sg-db").await;
     let cluster_sgs: Vec<&str> = c
         .vpc_security_groups()
         .iter()
@@ -127,16 +94,8 @@ pub async fn check_built(
     assert_eq!(outputs["AuroraDatabaseEndpoint"], c.endpoint().unwrap());
     assert_eq!(outputs["AuroraReaderEndpoint"], c.reader_endpoint().unwrap());
     // Two Serverless v2 instances in different zones.
-    let f = aws_sdk_rds::types::Filter::builder()
-        .name("db-cluster-id")
-        .values(&cluster_id)
-        .build();
-    let inst = aws.rds.describe_db_instances().filters(f).send().await.unwrap();
-    let mut ids: Vec<&str> = inst
-        .db_instances()
-        .iter()
-        .filter_map(|i| i.db_instance_identifier())
-        .collect();
+    let inst = cluster_instances(aws, &cluster_id).await;
+    let mut ids: Vec<&str> = inst.iter().filter_map(|i| i.db_instance_identifier()).collect();
     ids.sort();
     assert_eq!(
         ids,
@@ -145,19 +104,9 @@ pub async fn check_built(
             format!("aurora-catalog-writer-{s}")
         ]
     );
-    assert!(inst
-        .db_instances()
-        .iter()
-        .all(|i| i.db_instance_class() == Some("db.serverless")));
-    assert!(inst
-        .db_instances()
-        .iter()
-        .all(|i| i.publicly_accessible() != Some(true)));
-    let azs: std::collections::BTreeSet<&str> = inst
-        .db_instances()
-        .iter()
-        .filter_map(|i| i.availability_zone())
-        .collect();
+    assert!(inst.iter().all(|i| i.db_instance_class() == Some("db.serverless")));
+    assert!(inst.iter().all(|i| i.publicly_accessible() != Some(true)));
+    let azs: std::collections::BTreeSet<&str> = inst.iter().filter_map(|i| i.availability_zone()).collect();
     assert_eq!(azs.len(), 2, "writer and reader in different zones");
-    c.clone()
+    c
 }

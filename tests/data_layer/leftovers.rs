@@ -1,6 +1,9 @@
 //! What `down` must leave of the data layer: nothing but what the
 //! operator brought. Looked up by name and tag through the SDK.
 
+use crate::cluster_filter;
+use crate::common::*;
+
 /// Everything of the data layer that still carries the suffix.
 pub async fn data_leftovers(aws: &provision::aws::Clients, suffix: &str) -> Vec<String> {
     let mut left = Vec::new();
@@ -16,11 +19,13 @@ pub async fn data_leftovers(aws: &provision::aws::Clients, suffix: &str) -> Vec<
         left.push(format!("repository {repo}"));
     }
     let cluster = format!("aurora-catalog-{suffix}");
-    let f = aws_sdk_rds::types::Filter::builder()
-        .name("db-cluster-id")
-        .values(&cluster)
-        .build();
-    let clusters = aws.rds.describe_db_clusters().filters(f.clone()).send().await.unwrap();
+    let clusters = aws
+        .rds
+        .describe_db_clusters()
+        .filters(cluster_filter(&cluster))
+        .send()
+        .await
+        .unwrap();
     left.extend(
         clusters
             .db_clusters()
@@ -72,16 +77,9 @@ pub async fn data_leftovers(aws: &provision::aws::Clients, suffix: &str) -> Vec<
             left.push(format!("secret {:?}", s.name()));
         }
     }
-    let roles = aws
-        .iam
-        .list_roles()
-        .path_prefix(format!("/provision/{suffix}/"))
-        .send()
-        .await
-        .unwrap();
     left.extend(
-        roles
-            .roles()
+        stack_roles(aws, suffix)
+            .await
             .iter()
             .filter(|r| {
                 ["exec", "task", "ecsinfra"]

@@ -96,6 +96,30 @@ pub async fn secret_value(aws: &provision::aws::Clients, id: &str) -> String {
         .to_owned()
 }
 
+/// Creates the secret `name` holding `value`; returns its ARN.
+pub async fn create_secret(aws: &provision::aws::Clients, name: &str, value: &str) -> String {
+    let created = aws
+        .secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    created.arn().unwrap().to_owned()
+}
+
+/// Deletes the secret `id` at once (no recovery window), as a test cleans up.
+pub async fn delete_secret(aws: &provision::aws::Clients, id: &str) {
+    aws.secrets
+        .delete_secret()
+        .secret_id(id)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Every step of this layer is `present` (found, no drift) in a `status
 /// --json` document. (The whole stack's `converged` also depends on the
 /// compute layer, some of whose settings moto drops.)
@@ -108,4 +132,24 @@ pub fn assert_data_steps_present(doc: &Value) {
             .unwrap_or_else(|| panic!("{step} missing from status"));
         assert_eq!(row["state"], "present", "{row}");
     }
+}
+
+/// The RDS filter on the cluster `cluster_id`.
+pub fn cluster_filter(cluster_id: &str) -> aws_sdk_rds::types::Filter {
+    aws_sdk_rds::types::Filter::builder()
+        .name("db-cluster-id")
+        .values(cluster_id)
+        .build()
+}
+
+/// The instances of the Aurora cluster `cluster_id`.
+pub async fn cluster_instances(aws: &provision::aws::Clients, cluster_id: &str) -> Vec<aws_sdk_rds::types::DbInstance> {
+    aws.rds
+        .describe_db_instances()
+        .filters(cluster_filter(cluster_id))
+        .send()
+        .await
+        .unwrap()
+        .db_instances()
+        .to_vec()
 }

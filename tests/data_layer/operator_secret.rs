@@ -1,10 +1,10 @@
 //! A database secret the operator brings (`--db-secret-arn`): the stack
 //! uses it, never prints its value, and `down` leaves it in place.
 
-use crate::access::{actions_and_resources, inline_policy};
+use crate::access::{actions_and_resources, inline_policy, resources_of};
 use crate::common::*;
 use crate::leftovers::data_leftovers;
-use crate::{assert_data_steps_present, secret_value, Env};
+use crate::{assert_data_steps_present, create_secret, delete_secret, secret_value, Env};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -14,16 +14,12 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
     let s = stack.suffix.clone();
     let name = format!("ext-creds-{s}");
     let password = format!("Pw-{s}-9fK2mQ7xR4");
-    let created = env
-        .aws
-        .secrets
-        .create_secret()
-        .name(&name)
-        .secret_string(format!(r#"{{"username":"catalog_app","password":"{password}"}}"#))
-        .send()
-        .await
-        .unwrap();
-    let ext_arn = created.arn().unwrap().to_owned();
+    let ext_arn = create_secret(
+        aws,
+        &name,
+        &format!(r#"{{"username":"catalog_app","password":"{password}"}}"#),
+    )
+    .await;
 
     // Given by name; resolved to its ARN.
     stack.ok("-vvv up", &["--db-secret-arn", &name]);
@@ -32,11 +28,8 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
     assert!(conn.get("password").is_none());
     let task = inline_policy(aws, &stack.name("role", "task")).await;
     let statements = actions_and_resources(&task);
-    let get_secret = statements
-        .iter()
-        .find(|(a, _)| a == &["secretsmanager:GetSecretValue"])
-        .unwrap();
-    assert!(get_secret.1.contains(&ext_arn), "{get_secret:?}");
+    let get_secret = resources_of(&statements, "secretsmanager:GetSecretValue").unwrap();
+    assert!(get_secret.contains(&ext_arn), "{get_secret:?}");
     let state: Value = serde_json::from_str(&std::fs::read_to_string(stack.state_file()).unwrap()).unwrap();
     assert_eq!(state["steps"]["secret-db-credentials"]["id"], ext_arn.as_str());
 
@@ -50,14 +43,7 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
     );
     assert!(!all.contains(&password), "the operator's password leaked");
 
-    let still = env
-        .aws
-        .secrets
-        .describe_secret()
-        .secret_id(&ext_arn)
-        .send()
-        .await
-        .unwrap();
+    let still = aws.secrets.describe_secret().secret_id(&ext_arn).send().await.unwrap();
     assert!(
         still.deleted_date().is_none(),
         "the operator's secret must not be deleted"
@@ -68,11 +54,5 @@ async fn an_operator_secret_is_used_never_printed_and_never_deleted() {
         [format!("secret Some({name:?})")],
         "only the operator's secret stays"
     );
-    aws.secrets
-        .delete_secret()
-        .secret_id(&ext_arn)
-        .force_delete_without_recovery(true)
-        .send()
-        .await
-        .unwrap();
+    delete_secret(aws, &ext_arn).await;
 }

@@ -2,7 +2,7 @@
 //! does not exist or has no password, an engine version the region lacks.
 
 use crate::common::*;
-use crate::{vpc_count, Env};
+use crate::{create_secret, delete_secret, vpc_count, Env};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_db_secret_fails_before_anything_is_created() {
@@ -27,13 +27,7 @@ async fn a_missing_db_secret_fails_before_anything_is_created() {
     // A secret without a password is refused too, without quoting it.
     let bad = format!("bad-creds-{s}");
     let sentinel = format!("tok-{s}-Zq8Jw3Lm");
-    aws.secrets
-        .create_secret()
-        .name(&bad)
-        .secret_string(format!(r#"{{"username":"svc","token":"{sentinel}"}}"#))
-        .send()
-        .await
-        .unwrap();
+    create_secret(aws, &bad, &format!(r#"{{"username":"svc","token":"{sentinel}"}}"#)).await;
     let out = stack.run("-vvv up", &["--db-secret-arn", &bad]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -43,13 +37,7 @@ async fn a_missing_db_secret_fails_before_anything_is_created() {
         "the secret's value was printed"
     );
     assert_eq!(vpc_count(aws, &s).await, 0);
-    aws.secrets
-        .delete_secret()
-        .secret_id(&bad)
-        .force_delete_without_recovery(true)
-        .send()
-        .await
-        .unwrap();
+    delete_secret(aws, &bad).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use crate::leftovers::data_leftovers;
-use crate::Env;
+use crate::{cluster_instances, Env};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_final_snapshot() {
@@ -13,40 +13,23 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
     let s = stack.suffix.clone();
     let cluster_id = stack.name("aurora", "catalog");
     stack.ok("up", &["--protect-data"]);
-    let c = env
-        .aws
-        .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(&cluster_id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(c.db_clusters()[0].deletion_protection(), Some(true));
+    assert_eq!(db_cluster(aws, &s).await.deletion_protection(), Some(true));
 
     // down refuses to touch any part of the database.
     let out = stack.run("down", &["--protect-data", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("deletion protection") && err.contains("hint:"), "{err}");
-    let f = aws_sdk_rds::types::Filter::builder()
-        .name("db-cluster-id")
-        .values(&cluster_id)
-        .build();
-    let inst = aws.rds.describe_db_instances().filters(f).send().await.unwrap();
-    assert_eq!(inst.db_instances().len(), 2, "no instance may be deleted");
+    assert_eq!(
+        cluster_instances(aws, &cluster_id).await.len(),
+        2,
+        "no instance may be deleted"
+    );
 
     // `up --no-protect-data` (a destructive change: --yes) turns it off...
     let out = stack.ok_output("up", &["--no-protect-data", "--yes"]);
-    assert!(stderr(&out).contains("db-cluster: repaired"), "{}", stderr(&out));
-    let c = env
-        .aws
-        .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(&cluster_id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(c.db_clusters()[0].deletion_protection(), Some(false));
+    assert_stderr_has(&out, &["db-cluster: repaired"]);
+    assert_eq!(db_cluster(aws, &s).await.deletion_protection(), Some(false));
 
     // ...and `down --protect-data` then keeps a final snapshot.
     stack.ok("down", &["--protect-data", "--yes"]);
