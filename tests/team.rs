@@ -318,9 +318,11 @@ async fn a_crashed_holders_lock_goes_stale_and_unlock_removes_a_live_one_only_wh
     // A holder on another machine that stops renewing (killed): a waiting
     // run takes the lock over once it has not changed for the holder's
     // lease (5 s here), having said who held it.
+    // Renewed just now (not at `now`, which the commands above have made
+    // older than two of these leases on a loaded machine: stale at once).
     let short = LockHolder {
         lease_seconds: 5,
-        ..LockHolder::elsewhere(now)
+        ..LockHolder::elsewhere(epoch_now())
     };
     put_lock(&aws, &s, short).await;
     let started = std::time::Instant::now();
