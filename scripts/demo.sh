@@ -41,11 +41,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "interrupted; cleaning up"; exit 130' INT TERM
 
-say "building provision (a first build compiles the AWS SDK: about 8 minutes on 2 cores; later builds take seconds)"
+# The emulator's first install (into .venv-moto/, about a minute) mostly
+# waits on downloads: it runs beside the build instead of after it.
+bash "$ROOT/scripts/moto.sh" install >"$WORK/moto-install.log" 2>&1 &
+INSTALL_PID=$!
+say "building provision (a first build compiles the AWS SDK: 8 to 12 minutes on 2 cores; later builds take seconds)"
 cargo build --locked
 BIN="$CARGO_TARGET_DIR/debug/provision"
+wait "$INSTALL_PID" || { say "installing the emulator failed:"; cat "$WORK/moto-install.log" >&2; exit 1; }
 
-say "starting the AWS emulator (moto; a first run installs it into .venv-moto/, about a minute)"
+say "starting the AWS emulator (moto)"
 MOTO_URL="$(bash "$ROOT/scripts/moto.sh" start | tail -n 1)"
 # The proxy needs cbor2, which `moto.sh start` installed into the venv.
 "${MOTO_VENV:-$ROOT/.venv-moto}/bin/python" "$ROOT/scripts/fault_proxy.py" --upstream "$MOTO_URL" \
