@@ -210,16 +210,9 @@ mod tests {
     use super::*;
     use aws_sdk_elasticloadbalancingv2::types::TargetGroup as Found;
 
+    /// A target group with the health check `create` and `reconcile` send.
     fn as_wanted() -> aws_sdk_elasticloadbalancingv2::types::builders::TargetGroupBuilder {
-        let h = &HEALTH_CHECK;
-        Found::builder()
-            .health_check_path(h.path)
-            .health_check_protocol(ProtocolEnum::Http)
-            .health_check_interval_seconds(h.interval)
-            .health_check_timeout_seconds(h.timeout)
-            .healthy_threshold_count(h.healthy)
-            .unhealthy_threshold_count(h.unhealthy)
-            .matcher(Matcher::builder().http_code(h.matcher).build())
+        with_health_check!(Found::builder())
     }
 
     #[test]
