@@ -120,6 +120,8 @@ pub struct Held {
     key: String,
     etag: Arc<Mutex<String>>,
     lost: Arc<Mutex<Option<String>>>,
+    /// Tells the renewer to stop between renewals, never during one.
+    stop: Arc<tokio::sync::Notify>,
     renewer: tokio::task::JoinHandle<()>,
 }
 
@@ -131,8 +133,13 @@ impl Held {
     }
 
     /// Stops renewing and deletes the lock if it is still this run's.
-    pub async fn release(self) -> Result<(), AwsError> {
-        self.renewer.abort();
+    ///
+    /// The renewer is asked to stop and awaited, not aborted: an abort
+    /// could drop a renewal S3 has already applied, and the delete would
+    /// then name the ETag before it, be refused, and leave the lock behind.
+    pub async fn release(mut self) -> Result<(), AwsError> {
+        self.stop.notify_one();
+        let _ = (&mut self.renewer).await;
         let etag = self.etag.lock().unwrap().clone();
         match self.store.delete(&self.key, Some(&etag)).await? {
             Written::Done(_) => Ok(()),
@@ -215,12 +222,21 @@ pub async fn acquire(
 fn start(store: Arc<dyn ObjectStore>, key: &str, me: Holder, etag: String) -> Held {
     let etag = Arc::new(Mutex::new(etag));
     let lost: Arc<Mutex<Option<String>>> = Arc::default();
-    let renewer = tokio::spawn(renew(store.clone(), key.to_owned(), me, etag.clone(), lost.clone()));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let renewer = tokio::spawn(renew(
+        store.clone(),
+        key.to_owned(),
+        me,
+        etag.clone(),
+        lost.clone(),
+        stop.clone(),
+    ));
     Held {
         store,
         key: key.to_owned(),
         etag,
         lost,
+        stop,
         renewer,
     }
 }
@@ -234,11 +250,15 @@ async fn renew(
     mut me: Holder,
     etag: Arc<Mutex<String>>,
     lost: Arc<Mutex<Option<String>>>,
+    stop: Arc<tokio::sync::Notify>,
 ) {
     let lease = Duration::from_secs(me.lease_seconds);
     let mut last_ok = Instant::now();
     loop {
-        tokio::time::sleep(lease / 3).await;
+        tokio::select! {
+            _ = tokio::time::sleep(lease / 3) => {}
+            _ = stop.notified() => return,
+        }
         me.renewed = epoch();
         let body = serde_json::to_vec(&me).expect("lock serializes");
         let current = etag.lock().unwrap().clone();
