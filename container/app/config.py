@@ -51,6 +51,9 @@ def _bool(name: str, default: bool) -> bool:
 _ROLE_NAME_RE = re.compile(r"^(?!pg_|rds_)[a-z_][a-z0-9_]{0,62}$")
 # IAM tokens travel as the password: the connection must be encrypted.
 _SSL_REQUIRED = ("require", "verify-ca", "verify-full")
+# The longest s-maxage CACHE_MAX_AGE_SECONDS may set: the catalog's answers are
+# meant to be briefly shared, not archived (a write is seen only after it).
+MAX_CACHE_AGE_SECONDS = 3600
 
 
 def effective_cpu_count() -> int:
@@ -112,6 +115,8 @@ class Settings:
     region: str = "unknown"
     environment: str = "development"
     list_cache_entries: int = 512
+    # s-maxage of the cacheable reads: how long CloudFront may serve one unchanged.
+    cache_max_age_seconds: int = 30
     max_body_bytes: int = 1024 * 1024
     retry_after_seconds: int = 5
 
@@ -120,6 +125,11 @@ class Settings:
             raise ValueError(
                 "DB_APP_USER must be a lower-case role name (letters, digits, _; not pg_* "
                 f"or rds_*), got {self.db_app_user!r}"
+            )
+        if not 0 <= self.cache_max_age_seconds <= MAX_CACHE_AGE_SECONDS:
+            raise ValueError(
+                f"CACHE_MAX_AGE_SECONDS must be between 0 and {MAX_CACHE_AGE_SECONDS} (a "
+                f"write shows at the edge within it), got {self.cache_max_age_seconds}"
             )
         if self.db_iam_auth and self.db_sslmode not in _SSL_REQUIRED:
             raise ValueError(
@@ -159,6 +169,7 @@ class Settings:
             or "unknown",
             environment=os.environ.get("APP_ENV", "development"),
             list_cache_entries=_int("LIST_CACHE_ENTRIES", 512),
+            cache_max_age_seconds=_int("CACHE_MAX_AGE_SECONDS", 30),
             retry_after_seconds=_int("RETRY_AFTER_SECONDS", 5, minimum=1),
         )
 

@@ -18,6 +18,7 @@ from app.cache import VersionedCache
 from app.config import Settings
 from app.credentials import CredentialSources
 from app.db import Database
+from app.edge import EdgePolicy
 from app.errors import register_error_handlers
 from app.logs import AccessLog, configure_logging, request_id_from
 
@@ -55,6 +56,7 @@ def create_app(
     app.extensions["catalog.settings"] = settings
     app.extensions["catalog.db"] = db
     app.extensions["catalog.cache"] = VersionedCache(settings.list_cache_entries)
+    app.extensions["catalog.edge"] = EdgePolicy(settings.cache_max_age_seconds, settings.version)
 
     from app.routes import bp
 

@@ -95,6 +95,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         "least-privilege application role",
         lambda cur, app_user: ensure_app_role(cur, app_user),
     ),
+    Migration(
+        4,
+        "random stamp renewed with every catalog version",
+        """
+        -- The version counter alone does not name one state of the catalog for
+        -- good: a database created again, or restored to an earlier point in
+        -- time, counts the same numbers again over other contents. A stamp
+        -- drawn at random by every bump does, for ever (the ETags the API
+        -- hands out to browsers and CloudFront hash it; see app/edge.py).
+        ALTER TABLE catalog_state ADD COLUMN stamp uuid NOT NULL DEFAULT gen_random_uuid();
+
+        CREATE OR REPLACE FUNCTION bump_catalog_version() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE catalog_state SET version = version + 1, stamp = gen_random_uuid()
+            WHERE id = 1;
+            RETURN NULL;
+        END;
+        $$;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
