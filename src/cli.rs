@@ -187,6 +187,36 @@ pub struct StackArgs {
     #[arg(long)]
     pub task_memory: Option<u32>,
 
+    /// Serve the API through CloudFront (HTTPS on its own domain), the load balancer internal (the default).
+    #[arg(long, conflicts_with = "no_edge")]
+    #[serde(skip)]
+    pub edge: bool,
+    /// No CloudFront: an internet-facing load balancer (replaces the load balancer of an edge stack).
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_edge: bool,
+
+    /// A WAF web ACL on the distribution: AWS managed rules and a per-client rate limit (the default).
+    #[arg(long, conflicts_with = "no_waf")]
+    #[serde(skip)]
+    pub waf: bool,
+    /// No WAF web ACL on the distribution.
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_waf: bool,
+
+    /// Requests one client IP may make in 5 minutes before the WAF blocks it [default: 2000].
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+
+    /// The API's own domain on the distribution (needs --edge-certificate-arn).
+    #[arg(long)]
+    pub domain: Option<String>,
+
+    /// ACM certificate in us-east-1 covering --domain, for CloudFront.
+    #[arg(long)]
+    pub edge_certificate_arn: Option<String>,
+
     /// Set an environment variable of the API container (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     #[serde(skip)]
@@ -434,6 +464,8 @@ impl StackArgs {
             ("immutable-tags", self.immutable_tags, self.no_immutable_tags),
             ("protect-data", self.protect_data, self.no_protect_data),
             ("enable-exec", self.enable_exec, self.no_enable_exec),
+            ("edge", self.edge, self.no_edge),
+            ("waf", self.waf, self.no_waf),
         ] {
             if on || off {
                 out.insert(key.into(), Value::Bool(on));

@@ -243,6 +243,11 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
         "ResourceNotFound",
         "ResourceNotFoundFault",
         "NatGatewayNotFound",
+        "NoSuchDistribution",
+        "EntityNotFound",
+        "NoSuchMonitoringSubscription",
+        "NoSuchResource",
+        "WAFNonexistentItemException",
     ];
     const IN_USE: &[&str] = &[
         "DependencyViolation",
@@ -268,6 +273,8 @@ pub fn classify(code: &str, message: &str) -> ErrorClass {
         "IncorrectInstanceState",
         "InvalidParameterException.InUse",
         "UpdateInProgressException",
+        "CannotDeleteEntityWhileInUse",
+        "WAFAssociatedItemException",
     ];
     if code.ends_with(".NotFound") || code.ends_with(".Malformed.NotFound") || NOT_FOUND.contains(&code) {
         return ErrorClass::NotFound;

@@ -49,7 +49,20 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
+    /// CloudFront is global; its API is signed for us-east-1.
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    /// AWS WAF in the CLOUDFRONT scope, which lives in us-east-1.
+    pub wafv2_edge: aws_sdk_wafv2::Client,
+    /// CloudWatch Logs in us-east-1: CloudFront's access-log delivery source
+    /// must be made there, and its log group lives there.
+    pub logs_edge: aws_sdk_cloudwatchlogs::Client,
+    /// ACM in us-east-1, where CloudFront's certificates live.
+    pub acm_edge: aws_sdk_acm::Client,
 }
+
+/// The region of CloudFront-scoped services (WAF for CloudFront, the log
+/// delivery source of a distribution, CloudFront's metrics).
+pub const EDGE_REGION: &str = "us-east-1";
 
 impl Clients {
     /// Loads the standard AWS configuration chain (environment, profile,
@@ -127,6 +140,26 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(shared),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             kms: aws_sdk_kms::Client::new(shared),
+            cloudfront: aws_sdk_cloudfront::Client::from_conf(
+                aws_sdk_cloudfront::config::Builder::from(shared)
+                    .region(Region::from_static(EDGE_REGION))
+                    .build(),
+            ),
+            wafv2_edge: aws_sdk_wafv2::Client::from_conf(
+                aws_sdk_wafv2::config::Builder::from(shared)
+                    .region(Region::from_static(EDGE_REGION))
+                    .build(),
+            ),
+            acm_edge: aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(shared)
+                    .region(Region::from_static(EDGE_REGION))
+                    .build(),
+            ),
+            logs_edge: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(shared)
+                    .region(Region::from_static(EDGE_REGION))
+                    .build(),
+            ),
         }
     }
 }

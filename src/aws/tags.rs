@@ -50,6 +50,24 @@ fallible_tags! {
     ecr: aws_sdk_ecr(key, value);
     s3: aws_sdk_s3(key, value);
     kms: aws_sdk_kms(tag_key, tag_value);
+    wafv2: aws_sdk_wafv2(key, value);
+}
+
+/// CloudFront takes its tags as `Tags { Items }`.
+pub fn cloudfront(pairs: Pairs) -> Result<aws_sdk_cloudfront::types::Tags, AwsError> {
+    let items = pairs
+        .into_iter()
+        .map(|(k, v)| {
+            aws_sdk_cloudfront::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(refused)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(aws_sdk_cloudfront::types::Tags::builder()
+        .set_items(Some(items))
+        .build())
 }
 
 /// CloudWatch Logs takes its tags as a map.
@@ -69,6 +87,8 @@ mod tests {
         assert_eq!(super::iam(pairs.clone()).unwrap().len(), 2);
         assert_eq!(super::s3(pairs.clone()).unwrap()[1].value(), "");
         assert_eq!(super::kms(pairs.clone()).unwrap()[0].tag_key(), "Name");
+        assert_eq!(super::wafv2(pairs.clone()).unwrap()[1].value(), "");
+        assert_eq!(super::cloudfront(pairs.clone()).unwrap().items().len(), 2);
         assert_eq!(super::logs(pairs)["Name"], "vpc-main-dev1");
     }
 }

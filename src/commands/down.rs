@@ -9,7 +9,7 @@ pub async fn run(cli: &Cli, a: &DownArgs, max_attempts: u32) -> Result<(), Error
     let parallelism = a.run.validate()?;
     let rep = super::reporter(a.run.json, cli.quiet);
     if !a.yes {
-        let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, rep).await?;
+        let opened = stack::open(cli, &a.stack, Access::Down { delete: false }, max_attempts, rep).await?;
         let engine = opened.engine.clone();
         let rows = engine.survey(parallelism, false).await?;
         let present: Vec<&StepStatus> = rows.iter().filter(|r| r.state == "present").collect();
@@ -28,7 +28,7 @@ pub async fn run(cli: &Cli, a: &DownArgs, max_attempts: u32) -> Result<(), Error
         }
         return Err(Error::NotConfirmed { count: present.len() });
     }
-    let opened = stack::open(cli, &a.stack, Access::Change("down"), max_attempts, rep).await?;
+    let opened = stack::open(cli, &a.stack, Access::Down { delete: true }, max_attempts, rep).await?;
     let result = opened.engine.down(parallelism).await;
     let summary = opened.close_deleted(result).await?;
     if !cli.quiet && !a.run.json {

@@ -27,6 +27,10 @@ pub enum Access {
     Read,
     /// Changes the stack under the lock; `command` names it in the lock.
     Change(&'static str),
+    /// `down`: every step the stack may have had, even parts its settings
+    /// no longer ask for (the edge turned off); under the lock when it
+    /// deletes, without it when it only lists.
+    Down { delete: bool },
 }
 
 /// A stack opened for one command.
@@ -99,9 +103,14 @@ pub async fn open(
     }
 
     let bucket = Arc::new(StateBucket::new(&clients, &here.0, &here.1));
-    let lock = match access {
-        Access::Read => None,
-        Access::Change(command) => {
+    let lock_for = match access {
+        Access::Read | Access::Down { delete: false } => None,
+        Access::Change(command) => Some(command),
+        Access::Down { delete: true } => Some("down"),
+    };
+    let lock = match lock_for {
+        None => None,
+        Some(command) => {
             bucket.ensure().await?;
             let on_wait = |who: &str| eprintln!("waiting for the lock on `{}`, held by {who}", a.suffix);
             let held = lock::acquire(
@@ -145,7 +154,10 @@ pub async fn open(
             return Err(e);
         }
     };
-    let steps = steps::stack(&settings);
+    let steps = match access {
+        Access::Down { .. } => steps::teardown(&settings),
+        _ => steps::stack(&settings),
+    };
     let cx = Ctx::new(clients, settings, reporter.clone());
     cx.know_account(here.0.clone());
     Ok(Stack {
@@ -163,7 +175,8 @@ pub async fn open(
 
 fn merge(suffix: &str, flags: &Values, file: &Declared, rec: Option<&StackRecord>) -> Result<Layered, InputError> {
     let empty = Values::new();
-    let recorded = rec.map(|r| &r.settings).unwrap_or(&empty);
+    let recorded = rec.map(|r| layers::recorded_before_edge(&r.settings));
+    let recorded = recorded.as_ref().unwrap_or(&empty);
     layers::merge(
         suffix,
         &[
@@ -176,7 +189,8 @@ fn merge(suffix: &str, flags: &Values, file: &Declared, rec: Option<&StackRecord
 
 /// The settings a record holds, over the defaults.
 pub fn recorded_request(suffix: &str, r: &StackRecord) -> Result<StackRequest, InputError> {
-    Ok(layers::merge(suffix, &[(Source::Recorded, &r.settings)])?.request)
+    let recorded = layers::recorded_before_edge(&r.settings);
+    Ok(layers::merge(suffix, &[(Source::Recorded, &recorded)])?.request)
 }
 
 async fn release(lock: Option<Held>) {

@@ -72,6 +72,18 @@ fn destructive(key: &str, old: &StackRequest, new: &StackRequest) -> Option<Stri
         }
         "db-major" => "a major version upgrade takes the database offline while it runs".to_string(),
         "db-engine-version" => "an engine version change restarts the database".to_string(),
+        "edge" if new.edge => {
+            "puts CloudFront in front: the load balancer is replaced by an internal one, and clients move to the \
+             distribution's URL (ApiUrl)"
+                .to_string()
+        }
+        "edge" => "removes CloudFront: clients of the distribution's URL lose the API, and the load balancer is \
+                   replaced by an internet-facing one"
+            .to_string(),
+        "waf" if !new.waf => "removes the web firewall: managed rules and the rate limit stop filtering requests".to_string(),
+        "domain" | "edge-certificate-arn" if old.domain.is_some() => {
+            "changes the API's domain on the distribution: clients of the old name lose the API".to_string()
+        }
         "db-secret-arn" => "the database credentials change: the API loses its connections until it reads them".to_string(),
         "secrets" if old.secrets.keys().any(|k| !new.secrets.contains_key(k)) => {
             "removes a secret from the API's environment".to_string()

@@ -61,6 +61,18 @@ pub fn keys() -> Vec<String> {
     values_of(&StackRequest::default()).keys().cloned().collect()
 }
 
+/// The recorded settings of a stack, read as what was built: a stack
+/// recorded before the edge existed has an internet-facing load balancer,
+/// so it keeps it (`edge = false`) until an `up --edge` says otherwise,
+/// rather than having its load balancer replaced by an upgrade of this tool.
+pub fn recorded_before_edge(recorded: &Values) -> Values {
+    let mut r = recorded.clone();
+    if !r.is_empty() && !r.contains_key("edge") {
+        r.insert("edge".into(), Value::Bool(false));
+    }
+    r
+}
+
 /// Stacks `layers` (highest first) over the defaults for `suffix`.
 pub fn merge(suffix: &str, layers: &[(Source, &Values)]) -> Result<Layered, InputError> {
     let defaults = values_of(&StackRequest::default());
@@ -188,6 +200,26 @@ mod tests {
         assert!(
             e.contains("spot-percent") && e.contains("\"lots\"") && e.contains("default is 70"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stack_recorded_before_the_edge_keeps_its_public_load_balancer() {
+        let old = layer(json!({"spot-percent": 50}));
+        let l = merge("dev1", &[(Source::Recorded, &recorded_before_edge(&old))]).unwrap();
+        assert!(!l.request.edge);
+        let flags = layer(json!({"edge": true}));
+        let l = merge(
+            "dev1",
+            &[(Source::Flag, &flags), (Source::Recorded, &recorded_before_edge(&old))],
+        )
+        .unwrap();
+        assert!(l.request.edge);
+        let new = layer(json!({"edge": true}));
+        assert_eq!(recorded_before_edge(&new), new);
+        assert!(
+            recorded_before_edge(&Values::new()).is_empty(),
+            "a new stack gets the default"
         );
     }
 

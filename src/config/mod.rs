@@ -8,6 +8,8 @@
 
 pub mod app_env;
 pub mod changes;
+mod edge;
+pub use edge::{covers, domain_problem};
 pub mod layers;
 pub mod stack_file;
 
@@ -53,6 +55,16 @@ pub struct StackRequest {
     pub enable_exec: bool,
     pub task_cpu: u32,
     pub task_memory: u32,
+    /// A CloudFront distribution in front of an internal load balancer.
+    pub edge: bool,
+    /// A WAF web ACL on the distribution (with `edge`).
+    pub waf: bool,
+    /// Requests one client IP may make in 5 minutes before the WAF blocks it.
+    pub rate_limit: u32,
+    /// The API's own domain name on the distribution (with `edge-certificate-arn`).
+    pub domain: Option<String>,
+    /// ACM certificate in us-east-1 covering `domain`, for the distribution.
+    pub edge_certificate_arn: Option<String>,
     /// Environment variables of the API container (`--env KEY=VALUE`).
     pub env: BTreeMap<String, String>,
     /// Secrets injected into the API container by ECS, by reference only
@@ -82,6 +94,11 @@ impl Default for StackRequest {
             enable_exec: false,
             task_cpu: 512,
             task_memory: 1024,
+            edge: true,
+            waf: true,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            domain: None,
+            edge_certificate_arn: None,
             env: BTreeMap::new(),
             secrets: BTreeMap::new(),
         }
@@ -186,9 +203,19 @@ pub struct Settings {
     pub enable_exec: bool,
     pub task_cpu: u32,
     pub task_memory: u32,
+    pub edge: bool,
+    pub waf: bool,
+    pub rate_limit: u32,
+    pub domain: Option<String>,
+    pub edge_certificate_arn: Option<String>,
     pub env: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, app_env::SecretRef>,
 }
+
+/// Requests per client IP per 5 minutes before the WAF blocks it: about 7 a
+/// second sustained, well above a person browsing a catalog (most of whose
+/// reads CloudFront answers from its cache) and far below a scraper.
+pub const DEFAULT_RATE_LIMIT: u32 = 2000;
 
 /// CloudWatch Logs accepts only these retention values.
 const RETENTION_DAYS: &[i32] = &[
@@ -354,6 +381,7 @@ impl StackRequest {
                 "e.g. 256/512, 512/1024, 1024/2048, 2048/4096",
             ));
         }
+        edge::validate(self)?;
         Ok(Settings {
             suffix,
             vpc_cidr,
@@ -374,6 +402,11 @@ impl StackRequest {
             enable_exec: self.enable_exec,
             task_cpu: self.task_cpu,
             task_memory: self.task_memory,
+            edge: self.edge,
+            waf: self.waf && self.edge,
+            rate_limit: self.rate_limit,
+            domain: self.domain.clone(),
+            edge_certificate_arn: self.edge_certificate_arn.clone(),
             env: app_env::validate_env(&self.env)?,
             secrets: app_env::validate_secrets(&self.secrets, &self.env)?,
         })

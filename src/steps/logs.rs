@@ -49,6 +49,10 @@ pub struct LogGroup {
     id: String,
     name: String,
     deps: Vec<String>,
+    /// In us-east-1 (CloudFront's access logs are delivered there); with
+    /// CloudWatch's own encryption, since a `--kms-key-arn` key lives in
+    /// the stack's region.
+    edge: bool,
 }
 
 impl LogGroup {
@@ -57,6 +61,23 @@ impl LogGroup {
             id: id.into(),
             name: name.into(),
             deps,
+            edge: false,
+        }
+    }
+
+    /// A group in us-east-1, for the edge's access logs.
+    pub fn edge(id: impl Into<String>, name: impl Into<String>) -> Self {
+        LogGroup {
+            edge: true,
+            ..LogGroup::new(id, name, vec![])
+        }
+    }
+
+    fn client<'a>(&self, cx: &'a Ctx) -> &'a aws_sdk_cloudwatchlogs::Client {
+        if self.edge {
+            &cx.aws.logs_edge
+        } else {
+            &cx.aws.logs
         }
     }
 
@@ -72,12 +93,16 @@ impl LogGroup {
     }
 }
 
-async fn groups(cx: &Ctx, prefix: String) -> StepResult<Arc<Vec<aws_sdk_cloudwatchlogs::types::LogGroup>>> {
-    let key = format!("logs:{prefix}");
+async fn groups(
+    cx: &Ctx,
+    client: &aws_sdk_cloudwatchlogs::Client,
+    prefix: String,
+) -> StepResult<Arc<Vec<aws_sdk_cloudwatchlogs::types::LogGroup>>> {
+    let region = client.config().region().map(|r| r.to_string()).unwrap_or_default();
+    let key = format!("logs:{region}:{prefix}");
     cx.inventory
         .get(key, || async {
-            cx.aws
-                .logs
+            client
                 .describe_log_groups()
                 .log_group_name_prefix(&prefix)
                 .into_paginator()
@@ -103,7 +128,7 @@ impl Step for LogGroup {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        Ok(groups(cx, self.prefix())
+        Ok(groups(cx, self.client(cx), self.prefix())
             .await?
             .iter()
             .find(|g| g.log_group_name() == Some(self.name.as_str()))
@@ -118,13 +143,12 @@ impl Step for LogGroup {
     }
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
-        let mut req = cx
-            .aws
-            .logs
+        let mut req = self
+            .client(cx)
             .create_log_group()
             .log_group_name(&self.name)
             .set_tags(Some(tags::logs(cx.tags(&self.name, &self.id))));
-        if let Some(key) = &cx.settings.kms_key_arn {
+        if let Some(key) = cx.settings.kms_key_arn.as_ref().filter(|_| !self.edge) {
             req = req.kms_key_id(key);
         }
         match req.send().await.aws("CreateLogGroup") {
@@ -134,7 +158,17 @@ impl Step for LogGroup {
             }
         }
         self.set_retention(cx).await?;
-        let arn = cx.arn("logs", &format!("log-group:{}", self.name)).await?;
+        let resource = format!("log-group:{}", self.name);
+        let arn = if self.edge {
+            let account = cx.account_id().await?;
+            format!(
+                "arn:{}:logs:{}:{account}:{resource}",
+                crate::aws::partition(cx.region()),
+                crate::aws::EDGE_REGION
+            )
+        } else {
+            cx.arn("logs", &resource).await?
+        };
         Ok(Record::new(&self.name)
             .with("arn", arn)
             .with("retention_days", cx.settings.log_retention_days.to_string()))
@@ -156,8 +190,7 @@ impl Step for LogGroup {
 
     async fn destroy(&self, cx: &Ctx, _rec: &Record) -> StepResult<()> {
         wait::delete(Backoff::DRAIN, || async {
-            cx.aws
-                .logs
+            self.client(cx)
                 .delete_log_group()
                 .log_group_name(&self.name)
                 .send()
@@ -171,8 +204,7 @@ impl Step for LogGroup {
 
 impl LogGroup {
     async fn set_retention(&self, cx: &Ctx) -> StepResult<()> {
-        cx.aws
-            .logs
+        self.client(cx)
             .put_retention_policy()
             .log_group_name(&self.name)
             .retention_in_days(cx.settings.log_retention_days)

@@ -12,6 +12,7 @@
 
 pub mod database;
 pub mod ecs;
+pub mod edge;
 pub mod identity;
 pub mod ids;
 pub mod load_balancer;
@@ -178,6 +179,19 @@ pub fn stack(settings: &Settings) -> Vec<StepRef> {
     steps.extend(ecs::steps(settings));
     steps.extend(scaling::steps(settings));
     steps.extend(observability::steps(settings));
+    steps.extend(edge::steps(settings));
+    steps
+}
+
+/// What `down` deletes: the stack, and every optional part it may have had
+/// (the edge turned off since, or settings lost), each found by its tags.
+pub fn teardown(settings: &Settings) -> Vec<StepRef> {
+    let mut steps = stack(settings);
+    for s in edge::all_steps(settings) {
+        if !steps.iter().any(|have| have.id() == s.id()) {
+            steps.push(s);
+        }
+    }
     steps
 }
 
@@ -205,6 +219,14 @@ impl Inventory {
             .await?
             .clone();
         Ok(any.downcast::<T>().expect("one type per inventory key"))
+    }
+
+    /// The value for `key` if a `get` has fetched it already (for code that
+    /// cannot wait, after an earlier step of the same run has looked).
+    pub fn peek<T: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<T>> {
+        let cell = self.cells.lock().unwrap().get(key)?.clone();
+        let any = cell.get()?.clone();
+        Some(any.downcast::<T>().expect("one type per inventory key"))
     }
 
     /// Forgets a kind so the next `get` asks AWS again.
@@ -414,7 +436,8 @@ pub(crate) fn waiter_err<E: std::error::Error + 'static>(op: &'static str, e: E)
 /// Checks that need AWS but must pass before anything is created (e.g. an
 /// operator-supplied secret exists and is readable).
 pub async fn preflight(cx: &Ctx) -> StepResult<()> {
-    database::preflight(cx).await
+    database::preflight(cx).await?;
+    edge::preflight(cx).await
 }
 
 /// The flat outputs `up` writes and `status --json` includes.
@@ -429,6 +452,7 @@ pub fn outputs(cx: &Ctx) -> std::collections::BTreeMap<String, String> {
     ecs::outputs(cx, &mut out);
     scaling::outputs(cx, &mut out);
     observability::outputs(cx, &mut out);
+    edge::outputs(cx, &mut out);
     out
 }
 
@@ -441,6 +465,7 @@ pub async fn details(cx: &Ctx) -> std::collections::BTreeMap<String, serde_json:
     ecs::details(cx, &mut out).await;
     scaling::details(cx, &mut out).await;
     observability::details(cx, &mut out).await;
+    edge::details(cx, &mut out).await;
     out
 }
 

@@ -1,5 +1,9 @@
-//! The internet-facing Application Load Balancer in the public subnets,
-//! with access logs to the log bucket and invalid headers dropped. APIs:
+//! The Application Load Balancer, with access logs to the log bucket and
+//! invalid headers dropped: internal, in the private subnets, when the edge
+//! (CloudFront through a VPC origin) is its only client; internet-facing in
+//! the public subnets with `--no-edge`. A load balancer's scheme is fixed
+//! when it is created (ELBv2 `CreateLoadBalancer` `Scheme`), so turning the
+//! edge on or off replaces it (a destructive change `up` confirms). APIs:
 //! `CreateLoadBalancer`, `ModifyLoadBalancerAttributes`,
 //! `DescribeLoadBalancerAttributes`, `SetSecurityGroups`,
 //! `DescribeLoadBalancers` (readiness), `DeleteLoadBalancer` and its
@@ -71,13 +75,35 @@ impl Alb {
         .await
     }
 
+    /// The scheme and the subnet tier the settings ask for.
+    fn placement(cx: &Ctx) -> (LoadBalancerSchemeEnum, Tier) {
+        if cx.settings.edge {
+            (LoadBalancerSchemeEnum::Internal, Tier::Private)
+        } else {
+            (LoadBalancerSchemeEnum::InternetFacing, Tier::Public)
+        }
+    }
+
+    /// Replaces a load balancer of the other scheme: deleted (its listeners
+    /// go with it; the target groups stay), then created again under the
+    /// same name. The listeners and the rule are created again by their
+    /// steps, which come after this one.
+    async fn replace(&self, cx: &Ctx, rec: &Record) -> StepResult<Record> {
+        self.destroy(cx, rec).await?;
+        cx.inventory.invalidate(super::discovery::LBS);
+        let new = self.create(cx).await?;
+        cx.set_record(ids::ALB, new.clone());
+        Ok(new)
+    }
+
     fn record(lb: &LoadBalancer) -> Record {
         let arn = lb.load_balancer_arn().unwrap_or_default();
         let r = Record::new(arn)
             .with("dns", lb.dns_name().unwrap_or_default())
             .with("name", lb.load_balancer_name().unwrap_or_default())
             .with("dimension", lb_dimension(arn))
-            .with("zone", lb.canonical_hosted_zone_id().unwrap_or_default());
+            .with("zone", lb.canonical_hosted_zone_id().unwrap_or_default())
+            .with("scheme", lb.scheme().map(|s| s.as_str()).unwrap_or_default());
         if lb.state().and_then(|s| s.code()) == Some(&LoadBalancerStateEnum::Active) {
             r
         } else {
@@ -95,7 +121,12 @@ impl Step for Alb {
         "load-balancer"
     }
     fn deps(&self) -> Vec<Dep> {
-        let mut d: Vec<Dep> = subnet_steps(Tier::Public).into_iter().map(Dep::id).collect();
+        // Either tier's subnets (the scheme picks one): both exist early.
+        let mut d: Vec<Dep> = [Tier::Public, Tier::Private]
+            .into_iter()
+            .flat_map(subnet_steps)
+            .map(Dep::id)
+            .collect();
         // An internet-facing load balancer needs the VPC's internet gateway,
         // and its public subnets the route through it: the public route
         // table (which creates its 0.0.0.0/0 route to the gateway) comes
@@ -116,7 +147,8 @@ impl Step for Alb {
 
     async fn create(&self, cx: &Ctx) -> StepResult<Record> {
         let name = alb_name(cx);
-        let subnets = subnet_steps(Tier::Public)
+        let (scheme, tier) = Self::placement(cx);
+        let subnets = subnet_steps(tier)
             .iter()
             .map(|s| cx.id_of(s))
             .collect::<StepResult<Vec<_>>>()?;
@@ -126,7 +158,7 @@ impl Step for Alb {
             .create_load_balancer()
             .name(&name)
             .r#type(LoadBalancerTypeEnum::Application)
-            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .scheme(scheme)
             .set_subnets(Some(subnets))
             .security_groups(cx.id_of(ids::SG_ALB)?)
             .set_tags(Some(tags::elb(cx.tags(&name, ids::ALB))))
@@ -147,6 +179,22 @@ impl Step for Alb {
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
         let mut drift = Vec::new();
+        let (scheme, _) = Self::placement(cx);
+        if let Some(have) = rec.attr("scheme").filter(|h| *h != scheme.as_str()) {
+            drift.push(format!(
+                "scheme is {have} (wants {}: {})",
+                scheme.as_str(),
+                if cx.settings.edge {
+                    "behind CloudFront, off the internet"
+                } else {
+                    "no edge, so clients reach it directly"
+                }
+            ));
+            if fix {
+                self.replace(cx, rec).await?;
+            }
+            return Ok(drift);
+        }
         let bucket = cx.id_of(ids::ALB_LOGS)?;
         let have = cx
             .aws

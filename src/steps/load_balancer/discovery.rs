@@ -9,9 +9,12 @@ use crate::steps::{ids, Ctx, StepResult};
 use aws_sdk_elasticloadbalancingv2::types::{Listener as ElbListener, LoadBalancer, Rule, TargetGroup};
 use std::sync::Arc;
 
+/// The inventory key of the load balancer look-up.
+pub(super) const LBS: &str = "elb:lbs";
+
 pub(super) async fn lbs(cx: &Ctx) -> StepResult<Arc<Vec<LoadBalancer>>> {
     cx.inventory
-        .get("elb:lbs", || async {
+        .get(LBS, || async {
             let r = cx
                 .aws
                 .elb

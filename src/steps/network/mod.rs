@@ -137,7 +137,7 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
         default_route: None,
         subnets: subnet_steps(Tier::Isolated),
     }));
-    for sg in security_groups() {
+    for sg in security_groups(settings) {
         s.push(Arc::new(sg));
     }
     s.push(Arc::new(LogGroup::new(

@@ -37,6 +37,28 @@ impl SecurityGroup {
                     b.ip_ranges(IpRange::builder().cidr_ip(c).description(rule.description).build()),
                 )
             }
+            Peer::PrefixList(name) => {
+                let id = cx
+                    .inventory
+                    .peek::<String>(&prefix_list_key(name))
+                    .map(|id| id.as_str().to_owned())
+                    .ok_or_else(|| {
+                        crate::aws::AwsError::custom(
+                            "DescribeManagedPrefixLists",
+                            "NotResolved",
+                            format!("the prefix list {name} was not looked up"),
+                        )
+                    })?;
+                (
+                    id.clone(),
+                    b.prefix_list_ids(
+                        aws_sdk_ec2::types::PrefixListId::builder()
+                            .prefix_list_id(id)
+                            .description(rule.description)
+                            .build(),
+                    ),
+                )
+            }
             Peer::Group(step) => {
                 let g = cx.id_of(step)?;
                 (
@@ -51,6 +73,44 @@ impl SecurityGroup {
             }
         };
         Ok((format!("tcp:{}:{peer}", rule.port), perm.build()))
+    }
+
+    /// Looks up the ids of the managed prefix lists the rules name (they
+    /// differ per region), once per run, through the inventory.
+    async fn resolve_prefix_lists(&self, cx: &Ctx) -> StepResult<()> {
+        for r in self.ingress.iter().chain(&self.egress) {
+            let Peer::PrefixList(name) = r.peer else { continue };
+            cx.inventory
+                .get(prefix_list_key(name), || async {
+                    let out = cx
+                        .aws
+                        .ec2
+                        .describe_managed_prefix_lists()
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("prefix-list-name")
+                                .values(name)
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .aws("DescribeManagedPrefixLists")?;
+                    out.prefix_lists()
+                        .iter()
+                        .find(|p| p.prefix_list_name() == Some(name))
+                        .and_then(|p| p.prefix_list_id())
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            crate::aws::AwsError::custom(
+                                "DescribeManagedPrefixLists",
+                                "PrefixListNotFound",
+                                format!("the AWS-managed prefix list {name} is not in this region"),
+                            )
+                        })
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     fn wanted(&self, cx: &Ctx, rules: &[Rule]) -> StepResult<Vec<(String, IpPermission)>> {
@@ -173,6 +233,11 @@ pub(super) fn group_name(cx: &Ctx, purpose: &str) -> String {
     cx.name("secgroup", purpose)
 }
 
+/// The inventory key of a prefix list's id.
+fn prefix_list_key(name: &str) -> String {
+    format!("prefix-list:{name}")
+}
+
 #[async_trait]
 impl Step for SecurityGroup {
     fn id(&self) -> &str {
@@ -192,6 +257,7 @@ impl Step for SecurityGroup {
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        self.resolve_prefix_lists(cx).await?;
         Ok(groups(cx)
             .await?
             .iter()
@@ -319,13 +385,16 @@ mod tests {
     use aws_smithy_mocks::mock;
 
     fn group(id: &str) -> SecurityGroup {
-        security_groups().into_iter().find(|g| g.id == id).unwrap()
+        security_groups(&crate::testing::settings(&["--no-edge"]))
+            .into_iter()
+            .find(|g| g.id == id)
+            .unwrap()
     }
 
     #[test]
     fn group_names_never_start_with_sg() {
         let cx = crate::testing::ctx(&[]);
-        for g in security_groups() {
+        for g in security_groups(&cx.settings) {
             let name = group_name(&cx, g.purpose);
             assert!(!name.starts_with("sg-"), "{name}");
             assert_eq!(name, format!("secgroup-{}-dev1", g.purpose));

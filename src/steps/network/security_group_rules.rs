@@ -3,6 +3,7 @@
 //! permission that revokes it.
 
 use super::{APP_PORT, DB_PORT};
+use crate::config::Settings;
 use crate::steps::ids;
 use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
 use std::collections::BTreeSet;
@@ -14,7 +15,16 @@ pub enum Peer {
     VpcCidr,
     /// Another security group, by step id.
     Group(&'static str),
+    /// An AWS-managed prefix list, by name (its id differs per region).
+    PrefixList(&'static str),
 }
+
+/// CloudFront's origin-facing addresses ("Use the CloudFront managed prefix
+/// list", CloudFront Developer Guide), which include where a VPC origin's
+/// requests come from. It weighs 55 rules of a group's default 60 inbound,
+/// so the ALB's group admits it on one port only: the one the VPC origin
+/// uses.
+pub const CLOUDFRONT_PREFIX_LIST: &str = "com.amazonaws.global.cloudfront.origin-facing";
 
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -33,26 +43,39 @@ pub struct SecurityGroup {
     pub egress: Vec<Rule>,
 }
 
-/// The three groups: the ALB open on 80/443, the app reachable only from
-/// the ALB, the database only from the app. Egress is narrowed too.
-pub fn security_groups() -> Vec<SecurityGroup> {
+/// The three groups: the ALB reachable only from CloudFront (with the edge)
+/// or open on 80/443 (without), the app reachable only from the ALB, the
+/// database only from the app. Egress is narrowed too.
+pub fn security_groups(settings: &Settings) -> Vec<SecurityGroup> {
+    let alb_ingress = if settings.edge {
+        // The VPC origin speaks HTTPS to a load balancer with a
+        // certificate, HTTP otherwise (the origin's protocol policy).
+        let port = if settings.certificate_arn.is_some() { 443 } else { 80 };
+        vec![Rule {
+            port,
+            peer: Peer::PrefixList(CLOUDFRONT_PREFIX_LIST),
+            description: "CloudFront (the VPC origin) only",
+        }]
+    } else {
+        vec![
+            Rule {
+                port: 80,
+                peer: Peer::Anywhere,
+                description: "HTTP from anywhere",
+            },
+            Rule {
+                port: 443,
+                peer: Peer::Anywhere,
+                description: "HTTPS from anywhere",
+            },
+        ]
+    };
     vec![
         SecurityGroup {
             id: ids::SG_ALB,
             purpose: "alb",
-            description: "Load balancer: HTTP and HTTPS from the internet",
-            ingress: vec![
-                Rule {
-                    port: 80,
-                    peer: Peer::Anywhere,
-                    description: "HTTP from anywhere",
-                },
-                Rule {
-                    port: 443,
-                    peer: Peer::Anywhere,
-                    description: "HTTPS from anywhere",
-                },
-            ],
+            description: "Load balancer: HTTP and HTTPS from its clients",
+            ingress: alb_ingress,
             egress: vec![Rule {
                 port: APP_PORT,
                 peer: Peer::VpcCidr,
@@ -165,7 +188,7 @@ mod tests {
 
     #[test]
     fn only_the_alb_is_open_to_the_internet_and_db_only_to_the_app() {
-        let sgs = security_groups();
+        let sgs = security_groups(&crate::testing::settings(&["--no-edge"]));
         for sg in &sgs {
             for r in &sg.ingress {
                 if r.peer == Peer::Anywhere {
@@ -182,5 +205,30 @@ mod tests {
         assert_eq!(app.ingress.len(), 1);
         assert_eq!(app.ingress[0].peer, Peer::Group(ids::SG_ALB));
         assert_eq!(app.ingress[0].port, APP_PORT);
+    }
+
+    #[test]
+    fn with_the_edge_the_load_balancer_admits_cloudfront_alone_on_one_port() {
+        for (flags, port) in [
+            (&[][..], 80),
+            (
+                &[
+                    "--certificate-arn",
+                    "arn:aws:acm:ap-southeast-2:123456789012:certificate/x",
+                    "--domain",
+                    "api.example.com",
+                    "--edge-certificate-arn",
+                    "arn:aws:acm:us-east-1:123456789012:certificate/y",
+                ][..],
+                443,
+            ),
+        ] {
+            let sgs = security_groups(&crate::testing::settings(flags));
+            let alb = sgs.iter().find(|s| s.id == ids::SG_ALB).unwrap();
+            assert_eq!(alb.ingress.len(), 1, "one rule: the prefix list weighs 55 of 60");
+            assert_eq!(alb.ingress[0].peer, Peer::PrefixList(CLOUDFRONT_PREFIX_LIST));
+            assert_eq!(alb.ingress[0].port, port);
+            assert!(sgs.iter().all(|g| g.ingress.iter().all(|r| r.peer != Peer::Anywhere)));
+        }
     }
 }
