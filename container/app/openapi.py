@@ -24,17 +24,61 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+# Caching at the edge (app/edge.py): what the cacheable reads say, and everything else.
+_NO_STORE = {
+    "Cache-Control": {
+        "description": "`no-store`: neither CloudFront nor a browser keeps this answer.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["no-store"]},
+    }
+}
+_ETAG_SCHEMA = {"type": "string", "pattern": '^"v[0-9]+-[0-9a-f]{16}"$'}
+_ETAG = {
+    "description": "Strong validator of this answer: the catalog version and a hash of the "
+    "catalog's state, the representation and the request's path and query arguments. "
+    "Changes with every write to the catalog. Absent, with Cache-Control `no-store`, "
+    "when no single catalog state can be named (a write committed while it was built).",
+    "schema": _ETAG_SCHEMA,
+}
+_SHARED_CACHE_CONTROL = {
+    "description": "`public, max-age=0, s-maxage=<CACHE_MAX_AGE_SECONDS>` (30 by default): "
+    "browsers revalidate every time, CloudFront serves it for s-maxage seconds, so a "
+    "write shows at the edge within s-maxage.",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^(public, max-age=0, s-maxage=[0-9]+|no-store)$"},
+}
+_CACHEABLE = {"ETag": _ETAG, "Cache-Control": _SHARED_CACHE_CONTROL}
+_NOT_MODIFIED = {
+    "description": "Not Modified: the If-None-Match names the current ETag (or is `*`). "
+    "No body. Answered from one single-row read of the catalog version.",
+    "headers": {
+        "ETag": {"description": "The current ETag.", "required": True, "schema": _ETAG_SCHEMA},
+        "Cache-Control": {
+            **_SHARED_CACHE_CONTROL,
+            "schema": {"type": "string", "pattern": "^public, max-age=0, s-maxage=[0-9]+$"},
+        },
+    },
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "ETags from earlier answers (`W/` tolerated: compared weakly), or `*`. "
+    "When one is current, the answer is 304 without body.",
+    "schema": {"type": "string"},
+}
+
+
 def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {_JSON: {"schema": _ref("Error")}},
+        "headers": dict(_NO_STORE),
     }
     if retry_after:
-        response["headers"] = {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "schema": {"type": "string", "pattern": "^[0-9]+$"},
-            }
+        response["headers"]["Retry-After"] = {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
         }
     return response
 
@@ -252,8 +296,12 @@ def _json_body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {_JSON: {"schema": _ref(schema)}}}
 
 
-def _ok(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, "content": {_JSON: {"schema": _ref(schema)}}}
+def _ok(description: str, schema: str, cacheable: bool = False) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {_JSON: {"schema": _ref(schema)}},
+        "headers": dict(_CACHEABLE if cacheable else _NO_STORE),
+    }
 
 
 _BODY_ERRORS = {
@@ -343,6 +391,7 @@ def _paths() -> dict[str, Any]:
                     "200": {
                         "description": "OpenAPI document.",
                         "content": {_JSON: {"schema": {"type": "object"}}},
+                        "headers": _NO_STORE,
                     }
                 },
             }
@@ -351,16 +400,22 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "listCategories",
                 "summary": "Categories in use, with product counts.",
-                "responses": {"200": _ok("Categories.", "CategoryList"), "503": _UNAVAILABLE},
+                "parameters": [_IF_NONE_MATCH],
+                "responses": {
+                    "200": _ok("Categories.", "CategoryList", cacheable=True),
+                    "304": _NOT_MODIFIED,
+                    "503": _UNAVAILABLE,
+                },
             }
         },
         "/api/products": {
             "get": {
                 "operationId": "listProducts",
                 "summary": "List products (filter, search, sort, paginate).",
-                "parameters": list_params,
+                "parameters": [*list_params, _IF_NONE_MATCH],
                 "responses": {
-                    "200": _ok("A page of products.", "ProductList"),
+                    "200": _ok("A page of products.", "ProductList", cacheable=True),
+                    "304": _NOT_MODIFIED,
                     "414": {
                         "description": "Request head too large for the HTTP server (empty body)."
                     },
@@ -376,10 +431,11 @@ def _paths() -> dict[str, Any]:
                     "201": {
                         **_ok("Created.", "Product"),
                         "headers": {
+                            **_NO_STORE,
                             "Location": {
                                 "description": "URL of the new product.",
                                 "schema": {"type": "string"},
-                            }
+                            },
                         },
                     },
                     "409": _error("Duplicate sku."),
@@ -392,9 +448,11 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "getProduct",
                 "summary": "One product.",
+                "parameters": [_IF_NONE_MATCH],
                 "responses": {
-                    "200": _ok("The product.", "Product"),
-                    "404": _error("No such product."),
+                    "200": _ok("The product.", "Product", cacheable=True),
+                    "304": _NOT_MODIFIED,
+                    "404": _error("No such product (never a 304, whatever If-None-Match)."),
                     "503": _UNAVAILABLE,
                 },
             },
@@ -424,7 +482,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "deleteProduct",
                 "summary": "Delete a product.",
                 "responses": {
-                    "204": {"description": "Deleted."},
+                    "204": {"description": "Deleted.", "headers": _NO_STORE},
                     "404": _error("No such product."),
                     "503": _UNAVAILABLE,
                 },
@@ -441,7 +499,11 @@ def openapi_document(version: str) -> dict[str, Any]:
             "title": "Product catalog API",
             "version": version,
             "description": 'Every error is JSON {"error": <code>, "detail": <text>}. '
-            "Unknown paths give 404, unsupported methods 405.",
+            "Unknown paths give 404, unsupported methods 405. The successful GETs of "
+            "/api/products, /api/products/{id} and /api/categories may be cached by shared "
+            "caches (CloudFront) for s-maxage seconds and carry an ETag; If-None-Match with "
+            "a current one gives 304. HEAD answers as GET, without the body. Every other "
+            "answer is Cache-Control: no-store.",
         },
         "paths": _paths(),
         "components": {"schemas": _schemas()},

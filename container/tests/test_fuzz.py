@@ -14,7 +14,8 @@ import subprocess
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from app import __version__
@@ -71,3 +72,134 @@ def test_api_conforms_to_its_openapi_document(case, live):
         # schemathesis' negative-data check does not list.
         excluded.append(negative_data_rejection)
     case.validate_response(response, excluded_checks=excluded)
+
+
+# -- conditional requests -------------------------------------------------------------
+def _cacheable_reads(url: str) -> list[tuple[str, str, dict[str, int]]]:
+    """(document path, method, path parameters) of each cacheable read, one product made."""
+    made = requests.post(
+        url + "/api/products",
+        json={"name": "Conditional", "price": 1, "sku": "COND-" + os.urandom(4).hex()},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    return [
+        ("/api/products", "GET", {}),
+        ("/api/categories", "GET", {}),
+        ("/api/products/{id}", "GET", {"id": made.json()["id"]}),
+    ]
+
+
+def test_conditional_answers_conform_over_http(live):
+    # Through the production server (granian): a 304 keeps its headers and sends no
+    # body, HEAD keeps GET's headers; every answer is checked against the document.
+    for path, method, params in _cacheable_reads(live.url):
+        operation = schema[path][method]
+        plain = operation.Case(path_parameters=params)
+        plain.validate_response(plain.call(base_url=live.url))
+        url = live.url + plain.formatted_path
+        first = requests.get(url, timeout=10)
+        etag = first.headers["ETag"]
+        assert first.headers["Cache-Control"].startswith("public, max-age=0, s-maxage=")
+        for inm in (etag, "W/" + etag, f'"other", {etag}', "*"):
+            case = operation.Case(path_parameters=params, headers={"If-None-Match": inm})
+            case.validate_response(case.call(base_url=live.url))
+            resp = requests.get(url, headers={"If-None-Match": inm}, timeout=10)
+            assert resp.status_code == 304, (path, inm)
+            assert resp.content == b""
+            assert resp.headers["ETag"] == etag
+            assert resp.headers["Cache-Control"] == first.headers["Cache-Control"]
+        head = requests.head(url, timeout=10)
+        assert head.status_code == 200
+        assert head.content == b""
+        for name in ("ETag", "Cache-Control", "Content-Length", "Content-Type"):
+            assert head.headers[name] == first.headers[name], name
+        head = requests.head(url, headers={"If-None-Match": etag}, timeout=10)
+        assert head.status_code == 304
+        stale = requests.get(url, headers={"If-None-Match": '"v0-0000000000000000"'}, timeout=10)
+        assert stale.status_code == 200
+        assert stale.content == first.content
+    assert requests.get(live.url + "/api/info", timeout=10).headers["Cache-Control"] == "no-store"
+
+
+_HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80)
+_OTHER_TAG = st.from_regex(r"\Av[0-9]{1,6}-[0-9a-f]{16}\Z")
+_SPACE = st.sampled_from(["", " ", "  ", "\t"])
+
+
+@pytest.fixture
+def conditional_paths(app):
+    client = app.test_client()
+    made = client.post(
+        "/api/products",
+        json={"name": "Conditional", "price": 1, "sku": "INM-" + os.urandom(4).hex()},
+    )
+    assert made.status_code == 201
+    return client, ["/api/products", "/api/categories", f"/api/products/{made.json['id']}"]
+
+
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")) * 2,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=os.environ.get("FUZZ_RANDOM") != "1",
+    database=None,
+)
+@given(
+    path_index=st.integers(0, 2),
+    elements=st.lists(
+        st.tuples(
+            st.sampled_from(["current", "other", "text"]),
+            st.booleans(),  # W/
+            _OTHER_TAG,
+            st.text(
+                st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters='"'),
+                max_size=20,
+            ),
+            _SPACE,
+            _SPACE,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+)
+def test_if_none_match_lists_match_exactly_when_they_name_the_current_tag(
+    conditional_paths, path_index, elements
+):
+    client, paths = conditional_paths
+    path = paths[path_index]
+    etag = client.get(path).headers["ETag"]
+    parts, expect_304 = [], False
+    for kind, weak, other, text, before, after in elements:
+        if kind == "current":
+            tag, expect_304 = etag, True
+        elif kind == "other":
+            tag = f'"{other}"'
+        else:
+            tag = f'"{text}"'
+            expect_304 = expect_304 or tag == etag
+        parts.append(before + ("W/" if weak else "") + tag + after)
+    resp = client.get(path, headers={"If-None-Match": ",".join(parts)})
+    assert resp.status_code == (304 if expect_304 else 200), (path, parts)
+    assert resp.headers["ETag"] == etag
+    assert (resp.data == b"") == expect_304
+
+
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")) * 2,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=os.environ.get("FUZZ_RANDOM") != "1",
+    database=None,
+)
+@given(path_index=st.integers(0, 2), text=_HEADER_TEXT)
+def test_any_if_none_match_text_is_200_or_a_justified_304(conditional_paths, path_index, text):
+    client, paths = conditional_paths
+    path = paths[path_index]
+    etag = client.get(path).headers["ETag"]
+    resp = client.get(path, headers={"If-None-Match": text})
+    assert resp.status_code in (200, 304), (path, text, resp.data)
+    assert resp.headers["ETag"] == etag
+    if resp.status_code == 304:
+        # Only '*' or a text naming the current tag's value may validate.
+        assert text.strip() == "*" or etag.strip('"') in text, text
