@@ -16,6 +16,7 @@ THROTTLE_ERRORS = {
     "query": ("Throttling", 400, "Rate exceeded"),
     "json": ("ThrottlingException", 400, "Rate exceeded"),
     "cbor": ("Throttling", 400, "Rate exceeded"),
+    "cloudfront": ("Throttling", 400, "Rate exceeded"),
     "s3": ("SlowDown", 503, "Please reduce your request rate."),
 }
 
@@ -53,9 +54,24 @@ def status_for_code(protocol: str, code: str) -> int:
         return 500
     if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
         return 403
-    if protocol == "s3" and code.startswith("NoSuch"):
+    if protocol in ("s3", "cloudfront") and code.startswith(("NoSuch", "EntityNotFound")):
         return 404
+    if protocol == "cloudfront":
+        return CLOUDFRONT_STATUS.get(code, 400)
     return 400
+
+
+#: CloudFront error codes whose HTTP status is not 400 (botocore's service model).
+CLOUDFRONT_STATUS = {
+    "PreconditionFailed": 412,
+    "DistributionNotDisabled": 409,
+    "DistributionAlreadyExists": 409,
+    "EntityAlreadyExists": 409,
+    "CannotDeleteEntityWhileInUse": 409,
+    "CannotUpdateEntityWhileInUse": 409,
+    "MonitoringSubscriptionAlreadyExists": 409,
+    "ResourceInUse": 409,
+}
 
 
 def fail_answer(protocol: str, rule: FailRule) -> tuple[str, int, str]:

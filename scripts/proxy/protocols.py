@@ -1,27 +1,32 @@
 """The wire protocol, service and operation of a request, and errors in that protocol.
 
-The SDK calls that reach the proxy come in five wire protocols, each with its
+The SDK calls that reach the proxy come in six wire protocols, each with its
 own error shape (the throttling answer the proxy gives is shown):
 
-========  ===========================================  ==============================
-protocol  how it is recognised                         throttling answer
-========  ===========================================  ==============================
-ec2       ``Action=`` + signing service ``ec2``        503 ``<Response><Errors><Error>``
-          (or ``Version=2016-11-15``)                  ``RequestLimitExceeded``
-query     ``Action=`` (RDS, ELBv2, IAM, SNS, STS, ...)  400 ``<ErrorResponse>`` ``Throttling``
-json      ``X-Amz-Target`` header (ECS, ECR, Logs,     400 ``{"__type":"ThrottlingException"}``
-          Secrets Manager, App Auto Scaling, ...)
-cbor      ``/service/<svc>/operation/<Op>`` path with   400 CBOR ``{"__type": ...}`` plus
-          ``Smithy-Protocol: rpc-v2-cbor`` (CloudWatch  ``x-amzn-query-error: Throttling;Sender``
-          in current SDKs)
-s3        anything else (REST-XML)                     503 ``<Error><Code>SlowDown``
-========  ===========================================  ==============================
+==========  ===========================================  ==============================
+protocol    how it is recognised                         throttling answer
+==========  ===========================================  ==============================
+ec2         ``Action=`` + signing service ``ec2``        503 ``<Response><Errors><Error>``
+            (or ``Version=2016-11-15``)                  ``RequestLimitExceeded``
+query       ``Action=`` (RDS, ELBv2, IAM, SNS, STS,      400 ``<ErrorResponse>`` ``Throttling``
+            ...)
+json        ``X-Amz-Target`` header (ECS, ECR, Logs,     400 ``{"__type":"ThrottlingException"}``
+            Secrets Manager, App Auto Scaling, WAFv2)
+cbor        ``/service/<svc>/operation/<Op>`` path with  400 CBOR ``{"__type": ...}`` plus
+            ``Smithy-Protocol: rpc-v2-cbor``             ``x-amzn-query-error: Throttling;Sender``
+            (CloudWatch in current SDKs)
+cloudfront  signing service ``cloudfront`` (REST-XML     400 ``<ErrorResponse xmlns=...>``
+            under ``/2020-05-31/``)                      ``Throttling``
+s3          anything else (REST-XML)                     503 ``<Error><Code>SlowDown``
+==========  ===========================================  ==============================
 
 Operation names used for counters and ``--fail`` rules: the ``Action`` form
 field (query protocols), the part of ``X-Amz-Target`` after the last dot (JSON),
-the last path segment (rpc-v2-cbor) and ``S3:<METHOD>`` for S3.  A rule may also
-be written ``<service>:<Operation>`` (service = SigV4 signing name, e.g.
-``ec2:CreateVpc``) or ``*`` for every operation.
+the last path segment (rpc-v2-cbor), the CloudFront operation whose method and
+URI match (:mod:`proxy.cloudfront.routes`; ``CloudFront:<METHOD>`` if none does)
+and ``S3:<METHOD>`` for S3.  A rule may also be written ``<service>:<Operation>``
+(service = SigV4 signing name, e.g. ``ec2:CreateVpc``) or ``*`` for every
+operation.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ import zlib
 from typing import Any
 
 from proxy.cbor_bridge import cbor_encode
+from proxy.cloudfront.routes import API as CLOUDFRONT_API
+from proxy.cloudfront.routes import cloudfront_operation
+from proxy.cloudfront.xmlcodec import NS as CLOUDFRONT_NS
 
 EC2_API_VERSION = "2016-11-15"
 
@@ -109,6 +117,11 @@ def classify(method: str, path: str, headers: Any, body: bytes) -> tuple[str, st
         is_ec2 = service == "ec2" or (service is None and version == EC2_API_VERSION)
         return ("ec2" if is_ec2 else "query"), service or ("ec2" if is_ec2 else "unknown"), action
 
+    if service == "cloudfront" or (service is None and parsed.path.startswith(CLOUDFRONT_API)):
+        op = cloudfront_operation(method, parsed.path, query)
+        if op is not None or service == "cloudfront":
+            return "cloudfront", "cloudfront", op or f"CloudFront:{method}"
+
     return "s3", service or "s3", f"S3:{method}"
 
 
@@ -134,10 +147,11 @@ def build_error(
             f"</Error></Errors><RequestID>{rid}</RequestID></Response>"
         ).encode()
         headers.append(("Content-Type", "text/xml;charset=UTF-8"))
-    elif protocol == "query":
+    elif protocol in ("query", "cloudfront"):
+        xmlns = f' xmlns="{CLOUDFRONT_NS}"' if protocol == "cloudfront" else ""
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<ErrorResponse><Error><Type>{fault}</Type><Code>{code_x}</Code>"
+            f"<ErrorResponse{xmlns}><Error><Type>{fault}</Type><Code>{code_x}</Code>"
             f"<Message>{msg_x}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
         ).encode()
         headers.append(("Content-Type", "text/xml"))

@@ -89,11 +89,13 @@ def control(base: str, name: str, body: dict | None = None, method: str | None =
 NO_RETRY = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
-def client(base: str, service: str, config: botocore.config.Config = NO_RETRY):
+def client(
+    base: str, service: str, config: botocore.config.Config = NO_RETRY, region: str = REGION
+):
     return boto3.client(
         service,
         endpoint_url=base,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=config,

@@ -11,6 +11,7 @@ the lifecycle machinery they have in common.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -103,6 +104,11 @@ class RealismBase:
                 "image_pull_failures": list(self.image_pull_failures),
             }
 
+    def record_rejection(self, operation: str, rule: str, message: str) -> None:
+        """Count a refused call in ``realism_rejections`` and the violations list."""
+        with self.lock:
+            self.rejections.append({"operation": operation, "rule": rule, "message": message})
+
     def _bump(self, operation: str) -> None:
         """Count an answer of ``operation`` that a hook rewrote."""
         with self.lock:
@@ -145,3 +151,60 @@ class RealismBase:
             return body
         self._bump(operation)
         return dom.toxml(encoding="utf-8")
+
+
+# ------------------------------------------------------- calls to moto --
+def signed_headers(access_key: str | None, region: str, signing: str) -> list[tuple[str, str]]:
+    """Headers that make moto take a call as ``signing`` in ``region`` (it checks no signature)."""
+    akid = access_key or "testing"
+    return [
+        ("X-Amz-Date", "20250101T000000Z"),
+        (
+            "Authorization",
+            f"AWS4-HMAC-SHA256 Credential={akid}/20250101/{region}/{signing}/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=0",
+        ),
+    ]
+
+
+def upstream_json(
+    upstream: Upstream | None,
+    access_key: str | None,
+    region: str,
+    signing: str,
+    target: str,
+    payload: dict[str, Any],
+) -> tuple[int, dict[str, Any]] | None:
+    """A JSON 1.1 call of the proxy's own to moto: (status, answer), None if it failed."""
+    if upstream is None:
+        return None
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target)]
+    headers += signed_headers(access_key, region, signing)
+    try:
+        status, _headers, data = upstream("POST", "/", headers, json.dumps(payload).encode())
+        parsed = json.loads(data.decode() or "{}")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return status, parsed if isinstance(parsed, dict) else {}
+
+
+def upstream_raw(
+    upstream: Upstream | None,
+    access_key: str | None,
+    region: str,
+    signing: str,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> tuple[int, Any, bytes] | None:
+    """A REST or query call of the proxy's own to moto; None if it failed."""
+    if upstream is None:
+        return None
+    headers = signed_headers(access_key, region, signing)
+    if content_type:
+        headers.append(("Content-Type", content_type))
+    try:
+        return upstream(method, path, headers, body)
+    except OSError:
+        return None

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from proxy.realism.base import RealismBase
+from proxy.realism.base import RealismBase, upstream_json
 from proxy.realism.call import Call
 
 PULL_ERROR = (
@@ -193,28 +193,8 @@ class EcsRealism(RealismBase):
     def _upstream_json(
         self, call: Call, signing: str, target: str, payload: dict[str, Any], region: str | None
     ) -> tuple[int, dict[str, Any]] | None:
-        if self.upstream is None:
-            return None
-        akid = call.access_key or "testing"
         region = region or call.region or "us-east-1"
-        headers = [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("X-Amz-Target", target),
-            ("X-Amz-Date", "20250101T000000Z"),
-            (
-                "Authorization",
-                f"AWS4-HMAC-SHA256 Credential={akid}/20250101/{region}/{signing}/aws4_request, "
-                "SignedHeaders=host;x-amz-date, Signature=0",
-            ),
-        ]
-        try:
-            status, _headers, data = self.upstream(
-                "POST", "/", headers, json.dumps(payload).encode()
-            )
-            parsed = json.loads(data.decode() or "{}")
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None
-        return status, parsed if isinstance(parsed, dict) else {}
+        return upstream_json(self.upstream, call.access_key, region, signing, target, payload)
 
     def _upstream_task_images(self, call: Call, task_definition: str) -> list[str]:
         got = self._upstream_json(

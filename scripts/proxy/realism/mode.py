@@ -75,10 +75,7 @@ class Realism(Ec2Realism, EcsRealism, ElbRealism, RdsRealism, SnsRealism):
                 with self.lock:
                     message = rule.check(call, self.rule_state)
                 if message:
-                    with self.lock:
-                        self.rejections.append(
-                            {"operation": call.operation, "rule": rule.id, "message": message}
-                        )
+                    self.record_rejection(call.operation, rule.id, message)
                     return Rejection(rule.code, rule.status, f"{message} [realism rule {rule.id}]")
         if cfg.eventual_consistency_seconds > 0:
             return self._not_yet_visible(call, cfg.eventual_consistency_seconds)
