@@ -180,12 +180,14 @@ def get_product(product_id: int) -> Response:
     edge = _edge()
     tags = if_none_match(request)
 
-    # A tag names the catalog state AND the path, and only a 200 hands one out. So
-    # a tag that matches the current state was issued for this very product at
-    # this very state: it existed then, and with no write since it still does and
-    # is unchanged. A 304 is therefore never answered where a GET would 404: a
-    # tag of another product (or path) does not match, and a delete changes the
-    # state. Only '*' ("any current representation") needs the row itself.
+    # A tag names the catalog state AND the path, and only a 200 hands one out (it
+    # hashes the state's random stamp, which no answer shows: it cannot be made
+    # up). So a tag that matches the current state was issued for this very
+    # product at this very state: it existed then, and with no write since, it
+    # still does, unchanged: whether a GET gives 200 or 404 only changes with the
+    # state. A 304 is therefore never answered where a GET would 404: a tag of
+    # another product (or path) does not match, and a delete changes the state.
+    # Only '*' ("any current representation") needs the row itself.
     def work(conn: Any) -> tuple[str | None, dict[str, Any] | None, bool]:
         if tags is not None and not tags.star_tag:
             state = products.catalog_state(conn)  # the one read a 304 costs
