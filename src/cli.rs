@@ -355,7 +355,7 @@ pub struct RollbackArgs {
 pub struct LogsArgs {
     #[command(flatten)]
     pub stack: StackArgs,
-    /// Whose log: app, otel (the collector sidecar), db (Aurora PostgreSQL) or flow (VPC flow logs).
+    /// Whose log: app, otel (the collector sidecar), db (Aurora PostgreSQL), flow (VPC flow logs) or edge (CloudFront).
     #[arg(long, default_value = "app")]
     pub container: String,
     /// From when: a duration back from now (30s, 10m, 2h, 1d) or an RFC 3339 time.

@@ -81,3 +81,48 @@ async fn nothing_waits_for_the_database_instances_unless_it_needs_them_usable() 
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn nothing_waits_for_the_edge_unless_it_needs_it_deployed() {
+    let (up, waits, down) = stack_graphs();
+    let distribution = up
+        .id("cf-distribution:ready")
+        .expect("the distribution has a ready phase");
+    let origin = up.id("vpc-origin:ready").expect("the VPC origin has a ready phase");
+    for n in 0..up.len() {
+        let a = up.ancestors(n);
+        assert!(
+            !a.contains(&distribution),
+            "{} waits for the distribution to deploy",
+            up.name(n)
+        );
+        // Only the distribution needs the VPC origin deployed.
+        if a.contains(&origin) {
+            assert!(up.name(n).starts_with("cf-"), "{} waits for the VPC origin", up.name(n));
+        }
+    }
+    let t = simulate(&up, &waits, 8).await;
+    // The slow edge and the slow database run side by side.
+    assert!(
+        t.start("db-writer") < t.end("vpc-origin:ready"),
+        "the database waited for the edge"
+    );
+    assert!(
+        t.start("ecs-service") < t.end("vpc-origin:ready"),
+        "the service waited for the edge"
+    );
+    // The edge is on the critical path now: VPC origin (10 min) then the
+    // distribution's deployment (5 min), after the load balancer.
+    assert!(
+        t.end("cf-distribution:ready") >= Duration::from_secs(15 * 60),
+        "{:?}",
+        t.end("cf-distribution:ready")
+    );
+    // Down deletes the distribution before its VPC origin, the VPC origin
+    // before the load balancer and the subnets its interfaces sit in.
+    let d = simulate(&down, &[], 8).await;
+    assert!(d.end("cf-distribution") <= d.start("vpc-origin"));
+    assert!(d.end("vpc-origin") <= d.start("alb"));
+    assert!(d.end("vpc-origin") <= d.start("subnet-private-a"));
+    assert!(d.end("cf-distribution") <= d.start("waf-acl"));
+}

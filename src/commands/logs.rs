@@ -20,9 +20,10 @@ pub fn group_for(container: &str, suffix: &Suffix) -> Result<String, Error> {
         "otel" | "otel-collector" => logs::group_name(s, "otel-collector"),
         "db" => logs::db_group_name(&crate::naming::name("aurora", "catalog", suffix)),
         "flow" => network::flow_log_group_name(s),
+        "edge" => logs::group_name(s, "edge"),
         other => {
             return Err(Error::Usage(format!(
-                "invalid --container {other:?}: no such log\n  hint: use app, otel (the collector sidecar), db (Aurora PostgreSQL) or flow (VPC flow logs)"
+                "invalid --container {other:?}: no such log\n  hint: use app, otel (the collector sidecar), db (Aurora PostgreSQL), flow (VPC flow logs) or edge (CloudFront's access logs, kept in us-east-1)"
             )))
         }
     })
@@ -42,7 +43,13 @@ pub async fn run(cli: &Cli, a: &LogsArgs, max_attempts: u32) -> Result<(), Error
     let cx = &engine.cx;
     let mut tail = Tail::new(&group, start);
     tail.filter = a.filter.clone();
-    let events = tail.fetch(&cx.aws.logs, false).await.map_err(|e| {
+    // CloudFront delivers its access logs to a group in us-east-1.
+    let client = if a.container == "edge" {
+        &cx.aws.logs_edge
+    } else {
+        &cx.aws.logs
+    };
+    let events = tail.fetch(client, false).await.map_err(|e| {
         if e.code_is("ResourceNotFoundException") {
             Error::Failed(format!(
                 "the log group {group} does not exist\n  hint: `provision up --suffix {s}` creates the stack's log groups (the db group once Aurora exports its log)",
@@ -68,7 +75,7 @@ pub async fn run(cli: &Cli, a: &LogsArgs, max_attempts: u32) -> Result<(), Error
             std::future::pending::<()>().await;
         }
     };
-    log_events::follow(&cx.aws.logs, &mut tail, &mut out, a.json, stop).await?;
+    log_events::follow(client, &mut tail, &mut out, a.json, stop).await?;
     Ok(())
 }
 
@@ -86,6 +93,7 @@ mod tests {
             "/aws/rds/cluster/aurora-catalog-dev1/postgresql"
         );
         assert_eq!(group_for("flow", &s).unwrap(), "/provision/dev1/vpc-flow-logs");
+        assert_eq!(group_for("edge", &s).unwrap(), "/provision/dev1/edge");
         let e = group_for("web", &s).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("hint: use app, otel"), "{e}");

@@ -202,6 +202,30 @@ fn autoscaling(out: &mut String, v: &Value) {
     );
 }
 
+fn edge(out: &mut String, v: &Value) {
+    if let Some(e) = error_of(v) {
+        let _ = writeln!(out, "Edge {}: {e}", s(v, "id"));
+        return;
+    }
+    let enabled = if v.get("enabled") == Some(&Value::Bool(true)) {
+        "enabled"
+    } else {
+        "DISABLED"
+    };
+    let _ = writeln!(
+        out,
+        "Edge: CloudFront distribution {} {}, {enabled}, at {}",
+        s(v, "id"),
+        s(v, "status"),
+        s(v, "url")
+    );
+    let waf = match field(v, "web_acl") {
+        Value::String(w) if !w.is_empty() => w.rsplit('/').nth(1).unwrap_or(w).to_owned(),
+        _ => "no web ACL".to_owned(),
+    };
+    let _ = writeln!(out, "  domain {}, firewall {waf}", s(v, "domain"));
+}
+
 /// The whole human status.
 pub fn render(rows: &[StepStatus], details: &BTreeMap<String, Value>) -> String {
     let mut out = String::new();
@@ -232,7 +256,8 @@ pub fn render(rows: &[StepStatus], details: &BTreeMap<String, Value>) -> String 
         count("error")
     );
     type Section = fn(&mut String, &Value);
-    let known: [(&str, Section); 6] = [
+    let known: [(&str, Section); 7] = [
+        ("edge", edge),
         ("ecs_service", service),
         ("target_health", target_health),
         ("alarms", alarms),
@@ -298,6 +323,11 @@ mod tests {
                        "alarm-tasks-dev1": {"state": "INSUFFICIENT_DATA", "reason": "no data"}}),
             ),
             ("future", json!({"a": {"b": [1, 2]}})),
+            (
+                "edge",
+                json!({"id": "E2QWRUHEXAMPLE", "status": "Deployed", "enabled": true, "domain": "d111.cloudfront.net",
+                       "web_acl": "arn:aws:wafv2:us-east-1:1:global/webacl/waf-api-dev1/abc", "url": "https://d111.cloudfront.net"}),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -322,6 +352,8 @@ mod tests {
             "Registry 1.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1: 2 image(s), newest tag v2",
             "Auto scaling: 2 to 10 tasks, target 70% average CPU",
             "future: a=(b=(1, 2))",
+            "Edge: CloudFront distribution E2QWRUHEXAMPLE Deployed, enabled, at https://d111.cloudfront.net",
+            "  domain d111.cloudfront.net, firewall waf-api-dev1",
         ] {
             assert!(out.contains(want), "missing {want:?} in:\n{out}");
         }

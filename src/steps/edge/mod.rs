@@ -26,7 +26,7 @@ pub use distribution_config::{distribution_drift, wanted_config, CachePolicy, PR
 pub use log_delivery::LogDelivery;
 pub use metrics::Metrics;
 pub use vpc_origin::VpcOrigin;
-pub use web_acl::WebAcl;
+pub use web_acl::{web_acl_name, WebAcl};
 pub use web_acl_rules::{wanted_rules, RULE_GROUPS};
 
 use super::logs::{group_name, LogGroup};

@@ -20,6 +20,16 @@ pub struct Dims {
     pub tg_blue: String,
     pub tg_green: String,
     pub db_cluster: String,
+    /// The distribution and its web ACL (with the edge): their metrics are
+    /// published in us-east-1.
+    pub edge: Option<EdgeDims>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeDims {
+    pub distribution: String,
+    /// The web ACL's name, its metrics' `WebACL` dimension.
+    pub web_acl: Option<String>,
 }
 
 impl Dims {
@@ -33,6 +43,13 @@ impl Dims {
             tg_blue: dim(Color::Blue.step())?,
             tg_green: dim(Color::Green.step())?,
             db_cluster: cx.id_of(ids::DB_CLUSTER)?,
+            edge: match cx.settings.edge {
+                true => Some(EdgeDims {
+                    distribution: cx.id_of(ids::DISTRIBUTION)?,
+                    web_acl: cx.settings.waf.then(|| crate::steps::edge::web_acl_name(cx)),
+                }),
+                false => None,
+            },
         })
     }
 }
@@ -351,6 +368,10 @@ pub(super) mod tests {
             tg_blue: "targetgroup/tg-blue-dev1/1".into(),
             tg_green: "targetgroup/tg-green-dev1/2".into(),
             db_cluster: "aurora-catalog-dev1".into(),
+            edge: Some(EdgeDims {
+                distribution: "E2QWRUHEXAMPLE".into(),
+                web_acl: Some("waf-api-dev1".into()),
+            }),
         }
     }
 

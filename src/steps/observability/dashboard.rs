@@ -1,7 +1,7 @@
 //! The CloudWatch dashboard: the service, traffic and the database side
 //! by side. APIs: `PutDashboard`, `GetDashboard`, `DeleteDashboards`.
 
-use super::alarm_spec::Dims;
+use super::alarm_spec::{Dims, EdgeDims};
 use super::dashboard_name;
 use crate::aws::{AwsResultExt, NotFoundExt};
 use crate::state::Record;
@@ -98,10 +98,59 @@ pub fn dashboard_body(d: &Dims) -> Value {
             18,
         ),
     ];
+    let mut widgets = widgets;
+    if let Some(e) = &d.edge {
+        widgets.extend(edge_widgets(e));
+    }
     json!({"widgets": widgets})
 }
 
-pub struct Dashboard;
+/// The edge's row: CloudFront's metrics (dimensions `DistributionId` and
+/// `Region=Global`) and WAF's (`WebACL`, `Rule=ALL`), both published in
+/// us-east-1 whatever the stack's region.
+fn edge_widgets(e: &EdgeDims) -> Vec<Value> {
+    let r = crate::aws::EDGE_REGION;
+    let cf = |name: &str, label: &str| json!(["AWS/CloudFront", name, "Region", "Global", "DistributionId", e.distribution, {"label": label}]);
+    let mut w = vec![
+        widget("Edge requests", r, json!([cf("Requests", "requests")]), "Sum", 0, 24),
+        widget(
+            "Edge cache hit rate (%)",
+            r,
+            json!([cf("CacheHitRate", "cache hit rate")]),
+            "Average",
+            12,
+            24,
+        ),
+        widget(
+            "Edge error rates (%)",
+            r,
+            json!([cf("4xxErrorRate", "4xx"), cf("5xxErrorRate", "5xx")]),
+            "Average",
+            0,
+            30,
+        ),
+    ];
+    if let Some(acl) = &e.web_acl {
+        w.push(widget(
+            "Requests blocked by the WAF",
+            r,
+            json!([
+                ["AWS/WAFV2", "BlockedRequests", "WebACL", acl, "Rule", "ALL", {"label": "blocked"}],
+                ["AWS/WAFV2", "AllowedRequests", "WebACL", acl, "Rule", "ALL", {"label": "allowed"}]
+            ]),
+            "Sum",
+            12,
+            30,
+        ));
+    }
+    w
+}
+
+pub struct Dashboard {
+    /// With the edge: its row of widgets, and the distribution as a dependency.
+    pub edge: bool,
+    pub waf: bool,
+}
 
 impl Dashboard {
     async fn put(cx: &Ctx) -> StepResult<()> {
@@ -131,9 +180,16 @@ impl Step for Dashboard {
         "dashboard"
     }
     fn deps(&self) -> Vec<Dep> {
-        [ids::ALB, ids::TG_BLUE, ids::TG_GREEN, ids::DB_CLUSTER, ids::ECS_SERVICE]
+        let mut d: Vec<Dep> = [ids::ALB, ids::TG_BLUE, ids::TG_GREEN, ids::DB_CLUSTER, ids::ECS_SERVICE]
             .map(Dep::id)
-            .to_vec()
+            .to_vec();
+        if self.edge {
+            d.push(Dep::id(ids::DISTRIBUTION));
+        }
+        if self.waf {
+            d.push(Dep::id(ids::WEB_ACL));
+        }
+        d
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
@@ -196,7 +252,16 @@ mod tests {
     fn the_dashboard_has_every_widget_with_its_region() {
         let body = dashboard_body(&dims());
         let widgets = body["widgets"].as_array().unwrap();
-        assert!(widgets.iter().all(|w| w["properties"]["region"] == "ap-southeast-2"));
+        let (edge, stack): (Vec<&Value>, Vec<&Value>) = widgets.iter().partition(|w| {
+            w["properties"]["title"].as_str().unwrap().contains("Edge")
+                || w["properties"]["title"].as_str().unwrap().contains("WAF")
+        });
+        assert!(stack.iter().all(|w| w["properties"]["region"] == "ap-southeast-2"));
+        assert_eq!(edge.len(), 4);
+        assert!(
+            edge.iter().all(|w| w["properties"]["region"] == "us-east-1"),
+            "CloudFront and WAF publish there"
+        );
         let all = body.to_string();
         for needle in [
             "CPUUtilization",
@@ -211,9 +276,17 @@ mod tests {
             "targetgroup/tg-green-dev1/2",
             "DatabaseConnections",
             "aurora-catalog-dev1",
+            "CacheHitRate",
+            "5xxErrorRate",
+            "E2QWRUHEXAMPLE",
+            "BlockedRequests",
+            "waf-api-dev1",
         ] {
             assert!(all.contains(needle), "{needle}");
         }
+        let mut no_edge = dims();
+        no_edge.edge = None;
+        assert!(!dashboard_body(&no_edge).to_string().contains("CloudFront"));
         // No two widgets overlap.
         let mut cells = std::collections::BTreeSet::new();
         for w in widgets {

@@ -39,7 +39,10 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
     for purpose in ALARMS {
         s.push(Arc::new(Alarm { purpose }));
     }
-    s.push(Arc::new(Dashboard));
+    s.push(Arc::new(Dashboard {
+        edge: settings.edge,
+        waf: settings.waf,
+    }));
     s
 }
 
