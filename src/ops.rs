@@ -149,17 +149,22 @@ pub fn wait_nodes(nodes: &[Node]) -> Vec<bool> {
 }
 
 /// One node per step (phases folded together), edges on the steps' ids.
+/// `within`: keep only the edges between `steps` (a part of the stack
+/// handled on its own); otherwise every dependency must be among them.
 fn step_graph(
     steps: &[StepRef],
     with_ordering: bool,
+    within: bool,
     cost: impl Fn(&StepRef) -> std::time::Duration,
 ) -> Result<Graph, GraphError> {
+    let ids: BTreeSet<&str> = steps.iter().map(|s| s.id()).collect();
     let spec = steps.iter().map(|s| {
         let ordering = if with_ordering { Vec::new() } else { s.ordering_deps() };
         let deps: BTreeSet<String> = s
             .deps()
             .iter()
             .filter(|d| !ordering.contains(&d.step))
+            .filter(|d| !within || ids.contains(d.step.as_str()))
             .map(|d| d.step.clone())
             .collect();
         (s.id().to_owned(), deps.into_iter().collect::<Vec<_>>(), cost(s))
@@ -170,12 +175,12 @@ fn step_graph(
 /// The teardown graph: a step is destroyed after every step that depends on
 /// it (through either phase), except for creation-order-only dependencies.
 pub fn down_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
-    Ok(step_graph(steps, false, |s| s.timing().destroy)?.reversed())
+    Ok(step_graph(steps, false, false, |s| s.timing().destroy)?.reversed())
 }
 
 /// Graph over the steps alone (no ready nodes), in dependency order.
 pub fn find_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
-    step_graph(steps, true, |s| s.timing().create)
+    step_graph(steps, true, false, |s| s.timing().create)
 }
 
 type BoxFut = Pin<Box<dyn Future<Output = Result<Outcome, AwsError>> + Send>>;
@@ -379,22 +384,37 @@ impl Engine {
 
     /// Tears everything down in reverse dependency order.
     pub async fn down(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
-        let graph = down_graph(&self.steps)?;
-        let summary = runner::run(
+        let summary = self
+            .destroy_all(&self.steps, down_graph(&self.steps)?, parallelism)
+            .await;
+        let summary = finish("down", summary)?;
+        self.store.remove()?;
+        Ok(summary)
+    }
+
+    /// Deletes what the settings no longer ask for (`retired`: steps of the
+    /// teardown that are not in this stack, such as the edge after
+    /// `--no-edge`), in reverse dependency order among themselves, before
+    /// `up` converges the rest: a part that names another (the VPC origin
+    /// names the load balancer) is gone before that other is replaced.
+    pub async fn retire(self: &Arc<Self>, retired: &[StepRef], parallelism: usize) -> Result<Summary, Error> {
+        let graph = step_graph(retired, false, true, |s| s.timing().destroy)?.reversed();
+        finish("up", self.destroy_all(retired, graph, parallelism).await)
+    }
+
+    async fn destroy_all(self: &Arc<Self>, steps: &[StepRef], graph: Graph, parallelism: usize) -> Summary {
+        runner::run(
             &graph,
             Policy::new(parallelism),
             self.reporter.as_ref(),
             shutdown(),
             |n| -> BoxFut {
                 let me = self.clone();
-                let step = self.steps[n].clone();
+                let step = steps[n].clone();
                 Box::pin(async move { me.destroy(step).await })
             },
         )
-        .await;
-        let summary = finish("down", summary)?;
-        self.store.remove()?;
-        Ok(summary)
+        .await
     }
 
     async fn destroy(self: Arc<Self>, step: StepRef) -> Result<Outcome, AwsError> {

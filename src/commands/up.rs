@@ -35,7 +35,14 @@ async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack)
     steps::preflight(opened.cx()).await?;
     opened.record("up", None).await?;
     let engine = opened.engine.clone();
+    let (before, after) = retired(&engine.steps, steps::teardown(&engine.cx.settings));
+    if !before.is_empty() {
+        engine.retire(&before, parallelism).await?;
+    }
     let summary = engine.up(parallelism).await?;
+    if !after.is_empty() {
+        engine.retire(&after, parallelism).await?;
+    }
     first_image(&engine, cli.quiet).await?;
     record_rollout(opened).await?;
     let outputs = steps::outputs(&engine.cx);
@@ -56,6 +63,23 @@ async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack)
         println!("{}", serde_json::to_string_pretty(&outputs).expect("json"));
     }
     Ok(())
+}
+
+/// The parts of the teardown this stack no longer has (the edge after
+/// `--no-edge`, the web ACL after `--no-waf`), split by when they go: a
+/// part that a kept step names (the distribution names its web ACL) after
+/// `up` has made that step stop naming it; the rest before `up`, so what
+/// they name (the VPC origin names the load balancer) is free to change.
+fn retired(stack: &[steps::StepRef], teardown: Vec<steps::StepRef>) -> (Vec<steps::StepRef>, Vec<steps::StepRef>) {
+    let kept: Vec<&steps::StepRef> = teardown
+        .iter()
+        .filter(|t| stack.iter().any(|s| s.id() == t.id()))
+        .collect();
+    teardown
+        .iter()
+        .filter(|t| stack.iter().all(|s| s.id() != t.id()))
+        .cloned()
+        .partition(|r| !kept.iter().any(|k| k.deps().iter().any(|d| d.step == r.id())))
 }
 
 /// When `up` rolled out a revision (new settings: variables, sizes, an
@@ -112,6 +136,46 @@ async fn first_image(engine: &crate::ops::Engine, quiet: bool) -> Result<(), Err
          then provision deploy --suffix {s} (it scales the service to its minimum)"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(steps: &[steps::StepRef]) -> Vec<&str> {
+        steps.iter().map(|s| s.id()).collect()
+    }
+
+    #[test]
+    fn turning_the_edge_off_retires_it_before_up_and_the_waf_after() {
+        let none = |flags: &[&str]| {
+            let s = crate::testing::settings(flags);
+            retired(&steps::stack(&s), steps::teardown(&s))
+        };
+        let (before, after) = none(&[]);
+        assert!(
+            before.is_empty() && after.is_empty(),
+            "the default stack keeps everything"
+        );
+
+        let (before, after) = none(&["--no-edge"]);
+        let b = ids(&before);
+        for id in [
+            ids::DISTRIBUTION,
+            ids::VPC_ORIGIN,
+            ids::WEB_ACL,
+            ids::EDGE_LOGS,
+            ids::LOG_EDGE,
+        ] {
+            assert!(b.contains(&id), "{id} in {b:?}");
+        }
+        assert!(after.is_empty());
+
+        // The distribution stays and stops naming the web ACL first.
+        let (before, after) = none(&["--no-waf"]);
+        assert!(before.is_empty(), "{:?}", ids(&before));
+        assert_eq!(ids(&after), [ids::WEB_ACL]);
+    }
 }
 
 fn write_outputs(path: &Path, outputs: &BTreeMap<String, String>) -> Result<(), Error> {

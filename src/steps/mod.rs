@@ -186,12 +186,14 @@ pub fn stack(settings: &Settings) -> Vec<StepRef> {
 /// What `down` deletes: the stack, and every optional part it may have had
 /// (the edge turned off since, or settings lost), each found by its tags.
 pub fn teardown(settings: &Settings) -> Vec<StepRef> {
-    let mut steps = stack(settings);
-    for s in edge::all_steps(settings) {
-        if !steps.iter().any(|have| have.id() == s.id()) {
-            steps.push(s);
-        }
-    }
+    // The edge's steps as they are with everything on, so their edges to
+    // each other are all there (the distribution names its web ACL).
+    let edge = edge::all_steps(settings);
+    let mut steps: Vec<StepRef> = stack(settings)
+        .into_iter()
+        .filter(|s| edge.iter().all(|e| e.id() != s.id()))
+        .collect();
+    steps.extend(edge);
     steps
 }
 

@@ -208,7 +208,64 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
         }
     }
     m.insert("kms-key", keys);
+    for (kind, n) in edge_census(aws, s).await {
+        m.insert(kind, n);
+    }
     m
+}
+
+/// The edge's resources of `s`, by their names (CloudFront's and WAF's
+/// lists carry no tags): distributions by comment, VPC origins and web
+/// ACLs by name, the delivery by its source, the us-east-1 log group.
+pub async fn edge_census(aws: &provision::aws::Clients, s: &str) -> Vec<(&'static str, usize)> {
+    let dists = aws.cloudfront.list_distributions().send().await.unwrap();
+    let comment = format!("cf-api-{s}");
+    let distributions = dists
+        .distribution_list()
+        .map(|l| l.items().iter().filter(|d| d.comment() == comment).count())
+        .unwrap_or(0);
+    let origins = aws.cloudfront.list_vpc_origins().send().await.unwrap();
+    let origin = format!("vpco-api-{s}");
+    let vpc_origins = origins
+        .vpc_origin_list()
+        .map(|l| l.items().iter().filter(|o| o.name() == origin).count())
+        .unwrap_or(0);
+    let acls = aws
+        .wafv2_edge
+        .list_web_acls()
+        .scope(aws_sdk_wafv2::types::Scope::Cloudfront)
+        .send()
+        .await
+        .unwrap();
+    let acl = format!("waf-api-{s}");
+    let web_acls = acls
+        .web_acls()
+        .iter()
+        .filter(|a| a.name() == Some(acl.as_str()))
+        .count();
+    let source = format!("cfsrc-api-{s}");
+    let deliveries = aws.logs_edge.describe_deliveries().send().await.unwrap();
+    let deliveries = deliveries
+        .deliveries()
+        .iter()
+        .filter(|d| d.delivery_source_name() == Some(source.as_str()))
+        .count();
+    let groups = aws
+        .logs_edge
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/provision/{s}/"))
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .len();
+    vec![
+        ("distribution", distributions),
+        ("vpc-origin", vpc_origins),
+        ("web-acl", web_acls),
+        ("log-delivery", deliveries),
+        ("edge-log-group", groups),
+    ]
 }
 
 /// What a complete stack holds, per kind.
@@ -233,8 +290,28 @@ pub fn full_census() -> BTreeMap<&'static str, usize> {
         ("ecs-cluster", 1),
         ("ecs-service", 1),
         ("kms-key", 1),
+        ("distribution", 1),
+        ("vpc-origin", 1),
+        ("web-acl", 1),
+        ("log-delivery", 1),
+        ("edge-log-group", 1),
     ]
     .into()
+}
+
+/// What a complete stack without the edge (`--no-edge`) holds.
+pub fn full_census_without_edge() -> BTreeMap<&'static str, usize> {
+    let mut m = full_census();
+    for kind in [
+        "distribution",
+        "vpc-origin",
+        "web-acl",
+        "log-delivery",
+        "edge-log-group",
+    ] {
+        m.insert(kind, 0);
+    }
+    m
 }
 
 /// The census with every count zero.

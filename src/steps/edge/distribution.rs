@@ -37,7 +37,7 @@ const DEPLOY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 fn poll_backoff() -> Backoff {
     Backoff {
-        first: Duration::from_secs(5),
+        first: Duration::from_secs(2),
         max: Duration::from_secs(30),
         timeout: DEPLOY_TIMEOUT,
     }

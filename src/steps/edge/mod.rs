@@ -62,7 +62,8 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
 
 /// Every edge step, whatever the settings: what `down` looks for, so a
 /// stack whose edge was turned off (or whose settings are lost) leaves
-/// nothing behind.
+/// nothing behind, and what `up` deletes first when the settings no longer
+/// ask for it (`--no-edge`, `--no-waf`).
 pub fn all_steps(settings: &Settings) -> Vec<StepRef> {
     let mut s = settings.clone();
     s.edge = true;
