@@ -72,6 +72,9 @@ plan_status=0
 "$BIN" plan --suffix "$SUFFIX" >"$WORK/plan.txt" || plan_status=$?
 tail -n 5 "$WORK/plan.txt"
 ((plan_status == 3)) || { say "plan exited $plan_status, not 3 (changes pending)"; exit 1; }
-"$BIN" up --suffix "$SUFFIX"
+"$BIN" up --suffix "$SUFFIX" | tee "$WORK/outputs.json"
+{ set +x; } 2>/dev/null
+say "the API's URL (ApiUrl, CloudFront over HTTPS): $("${MOTO_VENV:-$ROOT/.venv-moto}/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["ApiUrl"])' "$WORK/outputs.json")"
+set -x
 "$BIN" status --suffix "$SUFFIX"
 "$BIN" down --suffix "$SUFFIX" --yes

@@ -47,6 +47,13 @@ async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack)
     record_rollout(opened).await?;
     let outputs = steps::outputs(&engine.cx);
     write_outputs(&a.outputs, &outputs)?;
+    if let (Some(domain), Some(target)) = (&engine.cx.settings.domain, outputs.get("CloudFrontDomainName")) {
+        // The one thing this tool does not do: the operator's DNS.
+        eprintln!(
+            "dns: point {domain} at the distribution: a CNAME record `{domain}. CNAME {target}.` \
+             (in Route 53, an alias A and AAAA record to {target})"
+        );
+    }
     if a.run.json {
         println!("{}", serde_json::json!({"event": "done", "outputs": outputs}));
     } else {
