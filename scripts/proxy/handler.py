@@ -26,6 +26,7 @@ from proxy.cbor_bridge import (
     cbor_to_json_compatible,
     json_answer_as_cbor,
 )
+from proxy.cloudfront.common import CfRequest
 from proxy.faults import THROTTLE_ERRORS, fail_answer
 from proxy.protocols import build_error, classify, decode_body_for_parsing
 from proxy.realism.call import Call
@@ -201,6 +202,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if protocol == "cbor" and self.server.cbor_bridge:
             self._forward_cbor_as_json(body, operation)
             return
+        if protocol == "cloudfront" and self.server.cbor_bridge:
+            self._cloudfront(body, operation)
+            return
         if operation in GAP_FILLERS and self.server.cbor_bridge:
             self._send(200, [("Content-Type", "text/xml")], GAP_FILLERS[operation]())
             return
@@ -270,7 +274,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
         out_headers += [("Content-Type", "application/cbor"), ("Smithy-Protocol", "rpc-v2-cbor")]
         self._send(status, out_headers, json_answer_as_cbor(status, payload))
 
-    def _forward(self, body: bytes, operation: str, call: Call | None = None) -> None:
+    def _forward_as_is(
+        self, body: bytes, operation: str
+    ) -> tuple[int, list[tuple[str, str]], bytes] | Exception:
+        """The request, unchanged, to moto (the upstream's answer or the exception)."""
         headers = [
             (name, value)
             for name, value in self.headers.items()
@@ -281,9 +288,31 @@ class ProxyHandler(BaseHTTPRequestHandler):
             or self.headers.get("Content-Length") is not None
             or ("chunked" in (self.headers.get("Transfer-Encoding") or "").lower())
         )
-        answer = self._upstream_call(
+        return self._upstream_call(
             operation, self.command, self.path, headers, body if has_body else None
         )
+
+    def _cloudfront(self, body: bytes, operation: str) -> None:
+        """CloudFront: emulated where moto lacks it, moto's answers mended (proxy.cloudfront)."""
+        req = CfRequest.parse(
+            self.command,
+            self.path,
+            self.headers,
+            decode_body_for_parsing(self.headers, body),
+            operation,
+        )
+
+        def forward() -> tuple[int, list[tuple[str, str]], bytes] | None:
+            answer = self._forward_as_is(body, operation)
+            return None if isinstance(answer, Exception) else answer
+
+        status, headers, data = self.server.state.cloudfront.handle(req, forward)
+        if req.realism_refused:
+            self.server.state.unforward(operation)
+        self._send(status, passable_headers(headers), data)
+
+    def _forward(self, body: bytes, operation: str, call: Call | None = None) -> None:
+        answer = self._forward_as_is(body, operation)
         if isinstance(answer, Exception):
             host, port = self.server.upstream
             msg = f"fault_proxy: upstream {host}:{port} failed: {answer}".encode()

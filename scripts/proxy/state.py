@@ -6,6 +6,7 @@ import random
 import threading
 from typing import Any
 
+from proxy.cloudfront.emulator import CloudFront
 from proxy.faults import FailRule
 from proxy.realism.config import RealismConfig
 from proxy.realism.mode import Realism
@@ -25,6 +26,7 @@ class ProxyState:
     ):
         self.lock = threading.Lock()
         self.realism = Realism(realism)
+        self.cloudfront = CloudFront(self.realism)
         self.latency_ms = 0.0
         self.throttle_rate = 0.0
         self.seed = seed

@@ -5,6 +5,7 @@ The ``moto_url`` / ``proxy`` fixtures built from these are in ``conftest.py``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -139,3 +141,39 @@ def realism(base: str, **parts) -> dict:
 
 def violations(base: str) -> list[dict]:
     return control(base, "realism/violations")["violations"]
+
+
+@contextlib.contextmanager
+def internal_alb(base: str, name: str, octet: int) -> Iterator[dict]:
+    """A VPC (10.<octet>.0.0/16), two subnets, a security group and an internal ALB in
+    them, all deleted again afterwards (whatever of them is still there)."""
+    ec2, elb = client(base, "ec2"), client(base, "elbv2")
+    vpc = ec2.create_vpc(CidrBlock=f"10.{octet}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.{octet}.{i}.0/24", AvailabilityZone=f"{REGION}{zone}"
+        )["Subnet"]["SubnetId"]
+        for i, zone in ((1, "a"), (2, "b"))
+    ]
+    group = ec2.create_security_group(GroupName=f"{name}-alb", Description="alb", VpcId=vpc)
+    lb = elb.create_load_balancer(
+        Name=name, Subnets=subnets, SecurityGroups=[group["GroupId"]], Scheme="internal"
+    )["LoadBalancers"][0]
+    try:
+        yield {
+            "vpc": vpc,
+            "subnets": subnets,
+            "group": group["GroupId"],
+            "arn": lb["LoadBalancerArn"],
+            "dns": lb["DNSName"],
+        }
+    finally:
+        with contextlib.suppress(ClientError):
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        for cleanup in (
+            lambda: ec2.delete_security_group(GroupId=group["GroupId"]),
+            *(lambda s=s: ec2.delete_subnet(SubnetId=s) for s in subnets),
+            lambda: ec2.delete_vpc(VpcId=vpc),
+        ):
+            with contextlib.suppress(ClientError):
+                cleanup()

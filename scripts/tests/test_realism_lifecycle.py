@@ -24,6 +24,7 @@ from helpers import (
 )
 from proxy.realism.call import Call
 from proxy.realism.config import DEFAULT_EC_SECONDS, DEFAULT_LIFECYCLE_SECONDS, RealismConfig
+from proxy.realism.in_use import STATE_RULES
 from proxy.realism.mode import RULES, Realism
 
 
@@ -251,8 +252,10 @@ def test_realism_config_and_cli_flags(proxy, moto_url):
         "image_pulls": False,
     }
     rules = control(proxy, "realism/rules")
-    assert len(rules) == len(RULES)
+    assert len(rules) == len(RULES) + len(STATE_RULES)
+    assert [r["kind"] for r in rules] == ["request"] * len(RULES) + ["state"] * len(STATE_RULES)
     assert all(r["citation"] and r["code"] for r in rules)
+    assert len({r["id"] for r in rules}) == len(rules)
 
     for args, want in [
         (["--aws-realism"], {"rules": True, "ec": 1.5, "life": 2.0, "pulls": True}),

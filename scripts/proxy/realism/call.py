@@ -7,6 +7,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+from proxy.cloudfront.xmlcodec import parse_doc
 from proxy.protocols import credential_scope
 
 
@@ -20,10 +21,12 @@ class Call:
     """One request, its parameters readable whatever the wire protocol.
 
     ``flat`` holds form parameters (EC2 / query protocols), ``doc`` the JSON
-    or CBOR body. Locators name parameters by their wire names with ``[]``
-    for lists, e.g. ``containerDefinitions[].stopTimeout`` or
-    ``Attributes[].Key``; for form parameters list indices and ``member``
-    segments are ignored, so ``AlarmActions[]`` matches ``AlarmActions.member.1``.
+    or CBOR body, or CloudFront's XML body as ``{root element: value}``.
+    Locators name parameters by their wire names with ``[]`` for lists, e.g.
+    ``containerDefinitions[].stopTimeout``, ``Attributes[].Key`` or
+    ``DistributionConfig.CacheBehaviors.Items[].PathPattern``; for form
+    parameters list indices and ``member`` segments are ignored, so
+    ``AlarmActions[]`` matches ``AlarmActions.member.1``.
     """
 
     def __init__(
@@ -79,6 +82,8 @@ class Call:
                 doc = json.loads(body.decode("utf-8") or "{}")
             except (ValueError, UnicodeDecodeError):
                 doc = {}
+        elif protocol == "cloudfront":
+            doc = parse_doc(body)  # {root element: value}, lists from their Items
         return cls(
             protocol,
             service,

@@ -24,6 +24,7 @@ from proxy.realism.config import RealismConfig
 from proxy.realism.ec2 import Ec2Realism
 from proxy.realism.ecs_deployments import EcsRealism
 from proxy.realism.elb import ElbRealism
+from proxy.realism.in_use import STATE_RULES, InUseRealism
 from proxy.realism.rds import RdsRealism
 
 #: The documented request constraints checked in ``rules`` mode, every service's.
@@ -45,7 +46,7 @@ ALWAYS_OBSERVED = frozenset(
 )
 
 
-class Realism(Ec2Realism, EcsRealism, ElbRealism, RdsRealism, SnsRealism):
+class Realism(Ec2Realism, EcsRealism, ElbRealism, RdsRealism, SnsRealism, InUseRealism):
     """State and hooks of the realism mode (thread-safe)."""
 
     def __init__(
@@ -63,7 +64,11 @@ class Realism(Ec2Realism, EcsRealism, ElbRealism, RdsRealism, SnsRealism):
         return {"count": len(rejections), "violations": rejections, "rules": len(self.rules)}
 
     def rules_json(self) -> list[dict[str, Any]]:
-        return [r.to_json() for r in self.rules]
+        """The request rules (``kind`` ``request``), then the refusals that depend on state
+        (``kind`` ``state``, :data:`proxy.realism.in_use.STATE_RULES`)."""
+        return [r.to_json() | {"kind": "request"} for r in self.rules] + [
+            r.to_json() | {"kind": "state"} for r in STATE_RULES
+        ]
 
     # -- request side --
     def check_request(self, call: Call) -> Rejection | None:
@@ -77,6 +82,9 @@ class Realism(Ec2Realism, EcsRealism, ElbRealism, RdsRealism, SnsRealism):
                 if message:
                     self.record_rejection(call.operation, rule.id, message)
                     return Rejection(rule.code, rule.status, f"{message} [realism rule {rule.id}]")
+            rejection = self._in_use(call)
+            if rejection is not None:
+                return rejection
         if cfg.eventual_consistency_seconds > 0:
             return self._not_yet_visible(call, cfg.eventual_consistency_seconds)
         return None
