@@ -9,13 +9,13 @@ import functools
 import time
 
 from botocore.exceptions import ClientError
+from cloudfront_helpers import cloudfront
 from helpers import ACCOUNT, client, control, error_of, internal_alb, realism, violations
-
-GLOBAL = "us-east-1"
-
-
-def cloudfront(base: str):
-    return client(base, "cloudfront", region=GLOBAL)
+from proxy.cloudfront.common import CfRequest
+from proxy.cloudfront.emulator import CloudFront
+from proxy.cloudfront.xmlcodec import document, parse
+from proxy.realism.config import RealismConfig
+from proxy.realism.mode import Realism
 
 
 def endpoint(alb: dict, name: str, **more) -> dict:
@@ -179,3 +179,40 @@ def test_vpc_origin_holds_the_load_balancer_subnets_until_it_is_gone(proxy):
         # Gone: the subnet and the group go; the VPC still has the other subnet.
         assert deletes() == [("ok", 200), ("ok", 200), ("DependencyViolation", 400)]
         assert len(violations(proxy)) == 9
+
+
+def test_vpc_origin_windows_on_a_fake_clock():
+    """The Deploying / Deleting windows are fixed when the change starts (fake clock, no moto)."""
+    now = [100.0]
+    real = Realism(RealismConfig(lifecycle_seconds=10), clock=lambda: now[0])
+    cf = CloudFront(real)
+
+    def call(method: str, path: str, op: str, body: bytes = b"", if_match: str = ""):
+        headers = {"If-Match": if_match} if if_match else {}
+        req = CfRequest.parse(method, f"/2020-05-31/vpc-origin{path}", headers, body, op)
+        status, answer_headers, data = cf.handle(req, lambda: None)
+        return status, dict(answer_headers), parse(data)[1] if data else None
+
+    config = {
+        "Name": "vo-clock",
+        "Arn": f"arn:aws:elasticloadbalancing:ap-southeast-2:{ACCOUNT}:loadbalancer/app/a/1",
+        "HTTPPort": 80,
+        "HTTPSPort": 443,
+        "OriginProtocolPolicy": "http-only",
+    }
+    body = document("CreateVpcOriginRequest", {"VpcOriginEndpointConfig": config})
+    status, headers, created = call("POST", "", "CreateVpcOrigin", body)
+    assert (status, created["Status"]) == (202, "Deploying")
+    ident = created["Id"]
+    now[0] += 9.9
+    assert call("GET", f"/{ident}", "GetVpcOrigin")[2]["Status"] == "Deploying"
+    now[0] += 0.1
+    assert call("GET", f"/{ident}", "GetVpcOrigin")[2]["Status"] == "Deployed"
+    status, _, deleted = call("DELETE", f"/{ident}", "DeleteVpcOrigin", if_match=headers["ETag"])
+    assert (status, deleted["Status"]) == (202, "Deleting")
+    real.configure(RealismConfig())  # a shorter window later does not end this one
+    now[0] += 9.9
+    assert call("GET", f"/{ident}", "GetVpcOrigin")[2]["Status"] == "Deleting"
+    now[0] += 0.1
+    status, _, answer = call("GET", f"/{ident}", "GetVpcOrigin")
+    assert (status, answer["Error"]["Code"]) == (404, "EntityNotFound")

@@ -83,7 +83,7 @@ class Sent:
 @dataclass
 class Tracked:
     etag: str | None = None
-    changed_at: float | None = None  # clock time of the last create / update
+    deployed_at: float | None = None  # clock time the last create / update is Deployed
     modified: datetime.datetime | None = None
     sent: Sent | None = None
 
@@ -149,9 +149,8 @@ class Distributions:
     def in_progress(self, dist_id: str) -> bool:
         with self.lock:
             tracked = self.items.get(dist_id)
-        changed = tracked.changed_at if tracked else None
-        window = self.host.lifecycle()
-        return changed is not None and window > 0 and self.host.now() - changed < window
+        deployed = tracked.deployed_at if tracked else None
+        return deployed is not None and self.host.now() < deployed
 
     def users_of(self, vpc_origin_id: str) -> list[str]:
         with self.lock:
@@ -269,7 +268,7 @@ class Distributions:
         tracked = self.tracked(dist_id)
         moto_etag = dict((k.lower(), v) for k, v in headers).get("etag")
         tracked.etag = moto_etag if op != "UpdateDistribution" and moto_etag else new_etag()
-        tracked.changed_at = self.host.now()
+        tracked.deployed_at = self.host.settles_at()
         tracked.modified = datetime.datetime.now(datetime.UTC)
         tracked.sent = sent
 

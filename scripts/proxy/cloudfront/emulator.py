@@ -53,8 +53,10 @@ class CloudFront:
     def now(self) -> float:
         return self.realism.clock()
 
-    def lifecycle(self) -> float:
-        return self.realism.config.lifecycle_seconds
+    def settles_at(self) -> float:
+        """When something that starts changing now settles: now + ``lifecycle_seconds`` (the
+        window in force when the change starts, so a later change of it does not move it)."""
+        return self.now() + self.realism.config.lifecycle_seconds
 
     def rules_on(self) -> bool:
         return self.realism.config.rules

@@ -67,9 +67,9 @@ class VpcOrigin:
     etag: str
     created: datetime.datetime
     modified: datetime.datetime
-    changed_at: float  # clock time of the last create or update
+    deployed_at: float  # clock time it is Deployed (the last create or update + lifecycle)
     tags: dict[str, str] = field(default_factory=dict)
-    deleted_at: float | None = None
+    gone_at: float | None = None  # clock time it is gone (delete + lifecycle), once deleted
 
 
 def _utcnow() -> datetime.datetime:
@@ -101,10 +101,10 @@ class VpcOrigins:
     # ------------------------------------------------------------ state --
     def status(self, vo: VpcOrigin) -> str | None:
         """``Deploying`` / ``Deployed`` / ``Deleting``, or None once it is gone."""
-        now, window = self.host.now(), self.host.lifecycle()
-        if vo.deleted_at is not None:
-            return "Deleting" if now - vo.deleted_at < window else None
-        return "Deploying" if now - vo.changed_at < window else "Deployed"
+        now = self.host.now()
+        if vo.gone_at is not None:
+            return "Deleting" if now < vo.gone_at else None
+        return "Deploying" if now < vo.deployed_at else "Deployed"
 
     def live(self) -> list[VpcOrigin]:
         """The VPC origins that are not gone, oldest first (gone ones are forgotten)."""
@@ -150,7 +150,7 @@ class VpcOrigins:
         if op == "CreateVpcOrigin":
             return self._create(req)
         vo = self.find(req.ids[0]) if req.ids else None
-        if vo is None or (op != "GetVpcOrigin" and vo.deleted_at is not None):
+        if vo is None or (op != "GetVpcOrigin" and vo.gone_at is not None):
             return error(*NOT_FOUND)
         if op == "GetVpcOrigin":
             return xml_answer(200, "VpcOrigin", self._body(vo), etag=vo.etag)
@@ -229,7 +229,7 @@ class VpcOrigins:
             new_etag(),
             now,
             now,
-            self.host.now(),
+            self.host.settles_at(),
             _tags(doc.get("Tags")),
         )
         self._network(vo, req)
@@ -258,7 +258,7 @@ class VpcOrigins:
             except Refusal:
                 vo.config = previous
                 raise
-        vo.etag, vo.modified, vo.changed_at = new_etag(), _utcnow(), self.host.now()
+        vo.etag, vo.modified, vo.deployed_at = new_etag(), _utcnow(), self.host.settles_at()
         return xml_answer(202, "VpcOrigin", self._body(vo, "Deploying"), etag=vo.etag)
 
     def _delete(self, req: CfRequest, vo: VpcOrigin) -> Answer:
@@ -270,9 +270,9 @@ class VpcOrigins:
                 f"The VPC origin {vo.id} is in use by distribution {users[0]}; remove it from "
                 "the distribution's origins first.",
             )
-        vo.deleted_at = self.host.now()
+        vo.gone_at = self.host.settles_at()
         vo.etag, vo.modified = new_etag(), _utcnow()
-        self.host.realism.release_network(vo.id, vo.deleted_at + self.host.lifecycle())
+        self.host.realism.release_network(vo.id, vo.gone_at)
         return xml_answer(202, "VpcOrigin", self._body(vo, "Deleting"), etag=vo.etag)
 
     def _list(self, req: CfRequest) -> Answer:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from xml.parsers.expat import ExpatError
 
-from proxy.realism import alarms, ec2, ecs, elb, iam, others, rds, s3
+from proxy.realism import alarms, cloudfront, ec2, ecs, elb, iam, others, rds, s3, wafv2
 from proxy.realism.alarms import SnsRealism
 from proxy.realism.base import Rejection, Upstream
 from proxy.realism.call import Call
@@ -36,6 +36,8 @@ RULES: list[Rule] = [
     *iam.RULES,
     *s3.RULES,
     *alarms.RULES,
+    *cloudfront.RULES,
+    *wafv2.RULES,
     *others.RULES,
 ]
 

@@ -1,14 +1,16 @@
-"""The realism rules of the smaller services: CloudWatch Logs, Secrets Manager, ECR and
-Application Auto Scaling (each citing its API reference)."""
+"""The realism rules of the smaller services: CloudWatch Logs (log groups, log deliveries),
+Secrets Manager, ECR and Application Auto Scaling (each citing its API reference)."""
 
 from __future__ import annotations
 
-from proxy.realism.checks import Rule, each, length, min_le_max, one_of, pattern
+from proxy.realism.checks import Rule, all_of, each, length, min_le_max, one_of, pattern
 
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731}
     | {1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
+
+DELIVERY_NAME = pattern(r"[\w-]*", "may contain only letters, digits, '_' and '-'")
 
 #: The documented request constraints of these services checked in ``rules`` mode.
 RULES: list[Rule] = [
@@ -45,6 +47,28 @@ RULES: list[Rule] = [
         "Amazon CloudWatch Logs API Reference, PutRetentionPolicy: retentionInDays - Possible "
         "values are: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, "
         "2192, 2557, 2922, 3288, and 3653.",
+    ),
+    Rule(
+        "logs.delivery.names",
+        "logs",
+        (
+            "PutDeliverySource",
+            "GetDeliverySource",
+            "DeleteDeliverySource",
+            "PutDeliveryDestination",
+            "GetDeliveryDestination",
+            "DeleteDeliveryDestination",
+            "CreateDelivery",
+        ),
+        "name, deliverySourceName",
+        all_of(
+            each("name", length(1, 60), DELIVERY_NAME),
+            each("deliverySourceName", length(1, 60), DELIVERY_NAME),
+        ),
+        "ValidationException",
+        "Amazon CloudWatch Logs API Reference, PutDeliverySource / PutDeliveryDestination (and "
+        "Get/Delete of both; CreateDelivery: deliverySourceName): name - Length Constraints: "
+        r"Minimum length of 1. Maximum length of 60. Pattern: [\w-]*",
     ),
     # ---- Secrets Manager ---------------------------------------------------
     Rule(
