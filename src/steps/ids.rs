@@ -13,6 +13,7 @@ pub const RT_ISOLATED: &str = "rt-isolated";
 pub const SG_ALB: &str = "sg-alb";
 pub const SG_APP: &str = "sg-app";
 pub const SG_DB: &str = "sg-db";
+pub const SG_DEFAULT: &str = "sg-default";
 pub const LOG_APP: &str = "log-app";
 pub const LOG_OTEL: &str = "log-otel";
 pub const LOG_DB: &str = "log-db";

@@ -33,13 +33,14 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
 fn log_groups(settings: &Settings) -> Vec<LogGroup> {
     let s = settings.suffix.as_str();
     vec![
-        LogGroup::new(ids::LOG_APP, group_name(s, "app"), vec![]),
-        LogGroup::new(ids::LOG_OTEL, group_name(s, "otel-collector"), vec![]),
+        LogGroup::new(ids::LOG_APP, group_name(s, "app"), vec![]).encrypted(settings),
+        LogGroup::new(ids::LOG_OTEL, group_name(s, "otel-collector"), vec![]).encrypted(settings),
         LogGroup::new(
             ids::LOG_DB,
             db_group_name(&crate::naming::name("aurora", "catalog", &settings.suffix)),
             vec![],
-        ),
+        )
+        .encrypted(settings),
     ]
 }
 
@@ -53,6 +54,9 @@ pub struct LogGroup {
     /// CloudWatch's own encryption, since a `--kms-key-arn` key lives in
     /// the stack's region.
     edge: bool,
+    /// Encrypted with the stack's own key (`kms-alarms`), made when no
+    /// `--kms-key-arn` is given.
+    stack_key: bool,
 }
 
 impl LogGroup {
@@ -62,6 +66,27 @@ impl LogGroup {
             name: name.into(),
             deps,
             edge: false,
+            stack_key: false,
+        }
+    }
+
+    /// Encrypted with the operator's `--kms-key-arn`, else the stack's key
+    /// (CloudWatch Logs' own keys are what an audit flags).
+    pub fn encrypted(mut self, settings: &Settings) -> Self {
+        self.stack_key = !self.edge && settings.kms_key_arn.is_none();
+        self
+    }
+
+    /// The key the group must be encrypted with, if any.
+    fn key(&self, cx: &Ctx) -> StepResult<Option<String>> {
+        if self.edge {
+            Ok(None)
+        } else if let Some(k) = &cx.settings.kms_key_arn {
+            Ok(Some(k.clone()))
+        } else if self.stack_key {
+            Ok(Some(cx.attr(ids::KMS_ALARMS, "arn")?))
+        } else {
+            Ok(None)
         }
     }
 
@@ -124,7 +149,11 @@ impl Step for LogGroup {
         "log-group"
     }
     fn deps(&self) -> Vec<Dep> {
-        self.deps.iter().cloned().map(Dep::id).collect()
+        let mut d: Vec<Dep> = self.deps.iter().cloned().map(Dep::id).collect();
+        if self.stack_key {
+            d.push(Dep::id(ids::KMS_ALARMS));
+        }
+        d
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
@@ -134,7 +163,9 @@ impl Step for LogGroup {
             .find(|g| g.log_group_name() == Some(self.name.as_str()))
             .map(|g| {
                 let arn = g.arn().unwrap_or_default().trim_end_matches(":*").to_owned();
-                let mut r = Record::new(&self.name).with("arn", arn);
+                let mut r = Record::new(&self.name)
+                    .with("arn", arn)
+                    .with("kms", g.kms_key_id().unwrap_or_default());
                 if let Some(d) = g.retention_in_days() {
                     r = r.with("retention_days", d.to_string());
                 }
@@ -148,7 +179,8 @@ impl Step for LogGroup {
             .create_log_group()
             .log_group_name(&self.name)
             .set_tags(Some(tags::logs(cx.tags(&self.name, &self.id))));
-        if let Some(key) = cx.settings.kms_key_arn.as_ref().filter(|_| !self.edge) {
+        let key = self.key(cx)?;
+        if let Some(key) = &key {
             req = req.kms_key_id(key);
         }
         match req.send().await.aws("CreateLogGroup") {
@@ -171,21 +203,43 @@ impl Step for LogGroup {
         };
         Ok(Record::new(&self.name)
             .with("arn", arn)
+            .with("kms", key.unwrap_or_default())
             .with("retention_days", cx.settings.log_retention_days.to_string()))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
+        let mut drift = Vec::new();
         let want = cx.settings.log_retention_days.to_string();
-        if rec.attr("retention_days") == Some(want.as_str()) {
-            return Ok(vec![]);
+        if rec.attr("retention_days") != Some(want.as_str()) {
+            drift.push(format!(
+                "retention is {} days, wants {want}",
+                rec.attr("retention_days").unwrap_or("unlimited")
+            ));
+            if fix {
+                self.set_retention(cx).await?;
+            }
         }
-        if fix {
-            self.set_retention(cx).await?;
+        if let Some(key) = self.key(cx)? {
+            if rec.attr("kms").unwrap_or_default() != key {
+                drift.push(format!(
+                    "encrypted with {} (wants {key})",
+                    rec.attr("kms")
+                        .filter(|k| !k.is_empty())
+                        .unwrap_or("CloudWatch Logs' own key")
+                ));
+                if fix {
+                    // Existing events stay as they are; new ones use the key.
+                    self.client(cx)
+                        .associate_kms_key()
+                        .log_group_name(&self.name)
+                        .kms_key_id(&key)
+                        .send()
+                        .await
+                        .aws("AssociateKmsKey")?;
+                }
+            }
         }
-        Ok(vec![format!(
-            "retention is {} days, wants {want}",
-            rec.attr("retention_days").unwrap_or("unlimited")
-        )])
+        Ok(drift)
     }
 
     async fn destroy(&self, cx: &Ctx, _rec: &Record) -> StepResult<()> {

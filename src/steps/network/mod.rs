@@ -13,6 +13,7 @@
 //! (`RouteAlreadyExists`, `Resource.AlreadyAssociated`,
 //! `InvalidPermission.Duplicate`) that answer counts as done.
 
+mod default_security_group;
 mod discovery;
 mod elastic_ip;
 mod flow_log;
@@ -26,6 +27,7 @@ mod security_group_rules;
 mod subnet;
 mod vpc;
 
+pub use default_security_group::DefaultSecurityGroup;
 pub use discovery::zones;
 pub use elastic_ip::ElasticIp;
 pub use flow_log::FlowLog;
@@ -140,11 +142,10 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
     for sg in security_groups(settings) {
         s.push(Arc::new(sg));
     }
-    s.push(Arc::new(LogGroup::new(
-        ids::LOG_VPC_FLOW,
-        flow_log_group_name(suffix),
-        vec![],
-    )));
+    s.push(Arc::new(DefaultSecurityGroup));
+    s.push(Arc::new(
+        LogGroup::new(ids::LOG_VPC_FLOW, flow_log_group_name(suffix), vec![]).encrypted(settings),
+    ));
     s.push(Arc::new(Role {
         id: ids::ROLE_FLOWLOGS,
         purpose: "flowlogs",

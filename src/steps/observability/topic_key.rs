@@ -49,9 +49,16 @@ pub fn alias_name(suffix: &str) -> String {
 
 /// The key policy: the account root may do everything (the default policy
 /// KMS gives a key, so IAM policies keep working and the key stays
-/// manageable), and CloudWatch and SNS acting for this account may use the
-/// key to encrypt and decrypt the topic's messages.
-pub fn key_policy(partition: &str, account: &str) -> Value {
+/// manageable), CloudWatch and SNS acting for this account may use the key
+/// to encrypt and decrypt the topic's messages, and CloudWatch Logs in this
+/// region may use it for the stack's own log groups only (the encryption
+/// context names the log group; CloudWatch Logs User Guide, "Encrypt log
+/// data in CloudWatch Logs using AWS KMS", step 2).
+pub fn key_policy(partition: &str, region: &str, account: &str, suffix: &str) -> Value {
+    let groups: Vec<String> = log_group_patterns(suffix)
+        .iter()
+        .map(|g| format!("arn:{partition}:logs:{region}:{account}:log-group:{g}"))
+        .collect();
     json!({
         "Version": "2012-10-17",
         "Id": ids::KMS_ALARMS,
@@ -70,9 +77,25 @@ pub fn key_policy(partition: &str, account: &str) -> Value {
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+            },
+            {
+                "Sid": "StackLogGroupsUseKey",
+                "Effect": "Allow",
+                "Principal": {"Service": format!("logs.{region}.amazonaws.com")},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": groups}}
             }
         ]
     })
+}
+
+/// The names of the stack's log groups (in its region), as patterns.
+pub fn log_group_patterns(suffix: &str) -> Vec<String> {
+    vec![
+        format!("/provision/{suffix}/*"),
+        format!("/aws/rds/cluster/aurora-catalog-{suffix}/*"),
+    ]
 }
 
 pub struct TopicKey;
@@ -82,8 +105,26 @@ impl TopicKey {
         alias_name(cx.suffix().as_str())
     }
 
+    /// Automatic rotation, yearly (KMS's default period): a key that never
+    /// rotates is what AWS Security Hub's KMS.4 flags.
+    async fn rotate(cx: &Ctx, key: &str) -> StepResult<()> {
+        cx.aws
+            .kms
+            .enable_key_rotation()
+            .key_id(key)
+            .send()
+            .await
+            .aws("EnableKeyRotation")?;
+        Ok(())
+    }
+
     async fn policy(cx: &Ctx) -> StepResult<Value> {
-        Ok(key_policy(crate::aws::partition(cx.region()), &cx.account_id().await?))
+        Ok(key_policy(
+            crate::aws::partition(cx.region()),
+            cx.region(),
+            &cx.account_id().await?,
+            cx.suffix().as_str(),
+        ))
     }
 }
 
@@ -158,12 +199,21 @@ impl Step for TopicKey {
                 ),
             ));
         }
+        let rotation = cx
+            .aws
+            .kms
+            .get_key_rotation_status()
+            .key_id(meta.key_id())
+            .send()
+            .await
+            .aws("GetKeyRotationStatus")?;
         let arn = meta.arn().unwrap_or_default();
         Ok(Some(
             Record::new(arn)
                 .with("arn", arn)
                 .with("alias", &alias)
-                .with("state", state.as_str()),
+                .with("state", state.as_str())
+                .with("rotation", rotation.key_rotation_enabled().to_string()),
         ))
     }
 
@@ -173,7 +223,10 @@ impl Step for TopicKey {
             .aws
             .kms
             .create_key()
-            .description(format!("provision: encrypts the alarm topic of {}", cx.suffix()))
+            .description(format!(
+                "provision: the stack key of {} (alarm topic, log groups, Performance Insights)",
+                cx.suffix()
+            ))
             .key_usage(KeyUsageType::EncryptDecrypt)
             .key_spec(KeySpec::SymmetricDefault)
             .policy(Self::policy(cx).await?.to_string())
@@ -209,11 +262,13 @@ impl Step for TopicKey {
                 r?;
             }
         }
+        Self::rotate(cx, meta.key_id()).await?;
         let arn = meta.arn().unwrap_or_default();
         Ok(Record::new(arn)
             .with("arn", arn)
             .with("alias", alias)
-            .with("state", KeyState::Enabled.as_str()))
+            .with("state", KeyState::Enabled.as_str())
+            .with("rotation", "true"))
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
@@ -228,6 +283,12 @@ impl Step for TopicKey {
                     .send()
                     .await
                     .aws("EnableKey")?;
+            }
+        }
+        if rec.attr("rotation") != Some("true") {
+            drift.push("automatic key rotation is off (wants on)".to_string());
+            if fix {
+                Self::rotate(cx, key_id(&rec.id)).await?;
             }
         }
         let want = Self::policy(cx).await?;
@@ -296,7 +357,7 @@ mod tests {
 
     #[test]
     fn the_key_policy_keeps_the_account_in_control_and_lets_cloudwatch_and_sns_use_the_key() {
-        let p = key_policy("aws", "123456789012");
+        let p = key_policy("aws", "ap-southeast-2", "123456789012", "dev1");
         let st = p["Statement"].as_array().unwrap();
         assert!(st
             .iter()
@@ -307,6 +368,7 @@ mod tests {
             .iter()
             .find(|s| s["Principal"]["Service"].as_array().is_some())
             .unwrap();
+        assert_eq!(st.len(), 3);
         assert_eq!(use_key["Principal"]["Service"], json!([CLOUDWATCH, SNS]));
         assert_eq!(use_key["Action"], json!(["kms:Decrypt", "kms:GenerateDataKey*"]));
         assert_eq!(
@@ -316,8 +378,17 @@ mod tests {
         assert!(crate::steps::observability::missing_grants(&p, CLOUDWATCH).is_empty());
         assert!(crate::steps::observability::missing_grants(&p, SNS).is_empty());
         assert_eq!(
-            key_policy("aws-cn", "1")["Statement"][0]["Principal"]["AWS"],
+            key_policy("aws-cn", "cn-north-1", "1", "d")["Statement"][0]["Principal"]["AWS"],
             "arn:aws-cn:iam::1:root"
+        );
+        let logs = &st[2];
+        assert_eq!(logs["Principal"]["Service"], "logs.ap-southeast-2.amazonaws.com");
+        assert_eq!(
+            logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
+            json!([
+                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/provision/dev1/*",
+                "arn:aws:logs:ap-southeast-2:123456789012:log-group:/aws/rds/cluster/aurora-catalog-dev1/*"
+            ])
         );
         assert_eq!(alias_name("dev1"), "alias/kms-alarms-dev1");
         assert_eq!(
