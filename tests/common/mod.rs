@@ -16,13 +16,14 @@
 
 mod census;
 mod emulator;
+mod ministack;
 mod runner;
 mod sdk;
 mod state_bucket;
 
 // One list, so that one `allow` covers what a test binary does not use.
 #[allow(unused_imports)]
-pub use {census::*, emulator::*, runner::*, sdk::*, state_bucket::*};
+pub use {census::*, emulator::*, ministack::*, runner::*, sdk::*, state_bucket::*};
 
 use std::path::PathBuf;
 
