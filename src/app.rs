@@ -6,8 +6,18 @@
 use crate::cli::{Cli, Command, ImageCommand};
 use crate::commands;
 use crate::ops::Error;
+use crate::runner::OnFailure;
+
+/// Whether log lines may carry ANSI colour codes: only on a terminal, and
+/// not when `NO_COLOR` is set to anything but the empty string
+/// (<https://no-color.org>). A pipe or a file (CI logs, `2>log`, `| grep`)
+/// gets plain text.
+fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
 
 fn init_tracing(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // The SDK's own logs stop at debug even at -vvv: its trace level dumps
     // request details we do not want on anyone's terminal.
@@ -26,6 +36,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_target(verbose >= 2)
         .try_init();
 }
@@ -38,7 +52,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(dispatch(cli, max_attempts))
+    // `--fail-fast` is a flag of `up` and `down`; the engine reads it from
+    // the task the command runs in (`OnFailure::current`).
+    let on_failure = match &cli.command {
+        Command::Up(a) if a.run.fail_fast => OnFailure::Stop,
+        Command::Down(a) if a.run.fail_fast => OnFailure::Stop,
+        _ => OnFailure::SkipDependents,
+    };
+    runtime.block_on(on_failure.scope(dispatch(cli, max_attempts)))
 }
 
 async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
@@ -57,5 +78,20 @@ async fn dispatch(cli: Cli, max_attempts: u32) -> Result<(), Error> {
         Command::Outputs(a) => commands::outputs::run(&cli, a, max_attempts).await,
         Command::Settings(a) => commands::settings::run(&cli, a, max_attempts).await,
         Command::Unlock(a) => commands::unlock::run(&cli, a, max_attempts).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(!log_colour(false, None), "a pipe or a file gets plain text");
+        assert!(!log_colour(true, Some("1".into())), "NO_COLOR wins on a terminal");
+        assert!(!log_colour(true, Some("false".into())), "any non-empty value counts");
+        assert!(log_colour(true, Some("".into())), "an empty NO_COLOR is unset");
+        assert!(!log_colour(false, Some("".into())));
     }
 }

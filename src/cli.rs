@@ -245,6 +245,12 @@ pub struct RunArgs {
     /// One JSON object per step transition on stdout (for CI pipelines).
     #[arg(long)]
     pub json: bool,
+
+    /// Stop at the first failed step: start nothing new and let running
+    /// steps finish. Without it, every step that does not depend on a
+    /// failed one still runs, and all failures are reported at the end.
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use crate::aws::AwsError;
 use crate::config::InputError;
 use crate::graph::{Graph, GraphError};
 use crate::report::Reporter;
-use crate::runner::{self, Outcome, Policy, Summary};
+use crate::runner::{self, OnFailure, Outcome, Policy, Skipped, Summary};
 use crate::state::lock::LockError;
 use crate::state::{Record, StateError, StateFile, Store};
 use crate::steps::{ready_node, Ctx, Need, StepRef};
@@ -38,11 +38,19 @@ pub enum Error {
     /// `plan` found changes to make (exit code 3).
     #[error("plan: {0}")]
     Pending(String),
-    #[error("{command} failed:\n{}{}\n  hint: fix the cause and run `provision {command}` again; it resumes where it stopped", .failures.iter().map(|(s, e)| format!("  step {s}: {e}")).collect::<Vec<_>>().join("\n"), skipped_note(.skipped))]
+    /// Steps failed: every root cause once (`  step ID: ERROR` lines), then
+    /// what did not run because of them, and what a stop left unstarted.
+    #[error("{}", run_failed(.command, .failures, .skipped, .not_started, *.interrupted, *.done))]
     RunFailed {
         command: &'static str,
         failures: Vec<(String, String)>,
-        skipped: Vec<String>,
+        /// Not run because a step they need failed.
+        skipped: Vec<Skipped>,
+        /// Not started: `--fail-fast` stopped the run, or Ctrl-C did.
+        not_started: Vec<String>,
+        interrupted: bool,
+        /// Steps that finished.
+        done: usize,
     },
     #[error("{command} was interrupted; {done} step(s) finished\n  hint: run `provision {command}` again to continue")]
     Interrupted { command: &'static str, done: usize },
@@ -93,12 +101,57 @@ impl Error {
 /// drifted or would change.
 pub const DRIFT_EXIT: i32 = 3;
 
-fn skipped_note(skipped: &[String]) -> String {
-    if skipped.is_empty() {
-        String::new()
-    } else {
-        format!("\n  skipped (dependencies failed): {}", skipped.join(", "))
+/// The report of a run with failures: a count, each root cause once, the
+/// steps skipped because of them (grouped by the failures they need), the
+/// steps a stop left unstarted, and how to go on.
+fn run_failed(
+    command: &str,
+    failures: &[(String, String)],
+    skipped: &[Skipped],
+    not_started: &[String],
+    interrupted: bool,
+    done: usize,
+) -> String {
+    let mut out = format!("{command} failed: {} step(s) failed", failures.len());
+    if !skipped.is_empty() {
+        out.push_str(&format!(", {} skipped because a dependency failed", skipped.len()));
     }
+    if !not_started.is_empty() {
+        out.push_str(&format!(", {} not started", not_started.len()));
+    }
+    out.push_str(&format!(", {done} done"));
+    for (step, error) in failures {
+        out.push_str(&format!("\n  step {step}: {error}"));
+    }
+    let mut groups: BTreeMap<&[String], Vec<&str>> = BTreeMap::new();
+    for s in skipped {
+        groups.entry(&s.failed).or_default().push(&s.node);
+    }
+    for (failed, nodes) in groups {
+        out.push_str(&format!(
+            "\n  skipped because a dependency failed ({}): {}",
+            failed.join(", "),
+            nodes.join(", ")
+        ));
+    }
+    if !not_started.is_empty() {
+        let why = if interrupted {
+            "interrupted"
+        } else {
+            "--fail-fast stopped the run at the first failure"
+        };
+        out.push_str(&format!("\n  not started ({why}): {}", not_started.join(", ")));
+    }
+    if command == "down" && !skipped.is_empty() {
+        out.push_str(
+            "\n  note: a resource is deleted only once everything that uses it is gone, \
+             so what a failed delete uses is kept",
+        );
+    }
+    out.push_str(&format!(
+        "\n  hint: fix the cause and run `provision {command}` again; it resumes where it stopped"
+    ));
+    out
 }
 
 impl Error {
@@ -297,6 +350,9 @@ impl Engine {
             &graph,
             Policy {
                 waits: &waits,
+                // `--fail-fast`, through `app.rs`; otherwise a failure skips
+                // only what needs it (a step's `:ready` node included).
+                on_failure: OnFailure::current(),
                 ..Policy::new(parallelism)
             },
             self.reporter.as_ref(),
@@ -321,7 +377,7 @@ impl Engine {
         runner::run(
             &graph,
             Policy {
-                keep_going: true,
+                on_failure: OnFailure::SkipDependents,
                 ..Policy::new(parallelism)
             },
             &quiet,
@@ -405,7 +461,12 @@ impl Engine {
     async fn destroy_all(self: &Arc<Self>, steps: &[StepRef], graph: Graph, parallelism: usize) -> Summary {
         runner::run(
             &graph,
-            Policy::new(parallelism),
+            // The graph is reversed: a failed delete keeps what the step
+            // uses (it may go only after the step), not independent steps.
+            Policy {
+                on_failure: OnFailure::current(),
+                ..Policy::new(parallelism)
+            },
             self.reporter.as_ref(),
             shutdown(),
             |n| -> BoxFut {
@@ -495,15 +556,20 @@ async fn wait_usable(cx: &Ctx, step: &StepRef, rec: &Record) -> Result<Record, A
     Ok(rec)
 }
 
+/// A run's end as the command's result: every failure at once (exit 1),
+/// or an interruption, or the summary.
 fn finish(command: &'static str, summary: Summary) -> Result<Summary, Error> {
     if !summary.failures.is_empty() {
         return Err(Error::RunFailed {
             command,
+            done: summary.outcomes.len(),
             failures: summary.failures,
             skipped: summary.skipped,
+            not_started: summary.not_started,
+            interrupted: summary.interrupted,
         });
     }
-    if summary.interrupted || !summary.skipped.is_empty() {
+    if !summary.ok() {
         return Err(Error::Interrupted {
             command,
             done: summary.outcomes.len(),
@@ -511,3 +577,7 @@ fn finish(command: &'static str, summary: Summary) -> Result<Summary, Error> {
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;

@@ -28,9 +28,12 @@ pub enum Event<'a> {
         error: &'a str,
         elapsed: Duration,
     },
+    /// A node that will not run: `failed` names the failed nodes it needs
+    /// (directly or through others); empty when the run stopped before it.
     Skipped {
         node: &'a str,
         cause: &'a str,
+        failed: &'a [String],
     },
     Interrupted {
         running: usize,
@@ -85,9 +88,9 @@ impl Reporter for JsonLines {
             Event::Failed { node, error, elapsed } => serde_json::json!({
                 "t": t, "event": "failed", "step": node, "error": error, "seconds": elapsed.as_secs_f64()
             }),
-            Event::Skipped { node, cause } => {
-                serde_json::json!({"t": t, "event": "skipped", "step": node, "cause": cause})
-            }
+            Event::Skipped { node, cause, failed } => serde_json::json!({
+                "t": t, "event": "skipped", "step": node, "cause": cause, "failed_dependencies": failed
+            }),
             Event::Interrupted { running } => serde_json::json!({"t": t, "event": "interrupted", "running": running}),
         };
         let mut out = std::io::stdout().lock();
@@ -233,7 +236,7 @@ impl Reporter for Human {
                 self.running.lock().unwrap().remove(node);
                 self.line(&format!("{node}: FAILED after {:.1}s: {error}", elapsed.as_secs_f64()));
             }
-            Event::Skipped { node, cause } => self.line(&format!("{node}: skipped ({cause})")),
+            Event::Skipped { node, cause, .. } => self.line(&format!("{node}: skipped ({cause})")),
             Event::Interrupted { running } => self.line(&format!(
                 "interrupted: starting nothing new, waiting for {running} running step(s) to finish"
             )),
@@ -262,7 +265,7 @@ impl Reporter for Recorder {
             Event::Waiting { node, what } => format!("waiting {node} {what}"),
             Event::Finished { node, action, .. } => format!("{action} {node}"),
             Event::Failed { node, error, .. } => format!("failed {node}: {error}"),
-            Event::Skipped { node, .. } => format!("skipped {node}"),
+            Event::Skipped { node, cause, .. } => format!("skipped {node} ({cause})"),
             Event::Interrupted { running } => format!("interrupted {running}"),
         };
         self.lines.lock().unwrap().push(line);

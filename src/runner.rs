@@ -1,13 +1,18 @@
 //! The executor: one async loop that starts every ready node (up to the
-//! parallelism), collects completions, and applies the failure policy:
-//! after the first failure it starts nothing new, lets running work finish,
-//! and reports each root cause once; dependents are reported as skipped.
+//! parallelism), collects completions, and applies the failure policy
+//! ([`OnFailure`]). By default a failed node skips only what depends on it,
+//! directly or through others, and everything else still runs (as
+//! Terraform does); with [`OnFailure::Stop`] (`--fail-fast`) nothing new
+//! starts after the first failure. Either way running work drains, each
+//! root cause is reported once, every skipped node is named with the
+//! failures it needed, and Ctrl-C starts nothing new from that moment on.
 //!
 //! It knows nothing about AWS: a node's work is any future. The commands in
 //! `ops.rs` give it steps; the tests give it fake work on a paused clock.
 
 use crate::graph::{Graph, NodeId, NodeState, Queue};
 use crate::report::{Event, Reporter};
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
@@ -32,21 +37,33 @@ impl Outcome {
     }
 }
 
+/// A node that never ran because a node it needs failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub node: String,
+    /// The failed nodes it needs, directly or through others: root causes,
+    /// each of them in [`Summary::failures`].
+    pub failed: Vec<String>,
+}
+
 /// How a run ended.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub outcomes: Vec<(String, Outcome)>,
     /// Root causes only: the nodes that failed and why.
     pub failures: Vec<(String, String)>,
-    /// Not run because a dependency failed or the run stopped.
-    pub skipped: Vec<String>,
+    /// Not run because a node they need failed.
+    pub skipped: Vec<Skipped>,
+    /// Not started because the run stopped first (Ctrl-C, or the first
+    /// failure under [`OnFailure::Stop`]); none of them needs a failed node.
+    pub not_started: Vec<String>,
     pub interrupted: bool,
     pub elapsed: Duration,
 }
 
 impl Summary {
     pub fn ok(&self) -> bool {
-        self.failures.is_empty() && !self.interrupted && self.skipped.is_empty()
+        self.failures.is_empty() && !self.interrupted && self.skipped.is_empty() && self.not_started.is_empty()
     }
 
     pub fn count(&self, action: &str) -> usize {
@@ -54,13 +71,43 @@ impl Summary {
     }
 }
 
+/// What a failed node does to the rest of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Skip what depends on the failed node (transitively) and keep running
+    /// everything else: `up`, `down` and `status` by default.
+    #[default]
+    SkipDependents,
+    /// Start nothing new after the first failure; running work drains
+    /// (`--fail-fast`).
+    Stop,
+}
+
+tokio::task_local! {
+    static ON_FAILURE: OnFailure;
+}
+
+impl OnFailure {
+    /// The policy the command line chose for the command running in this
+    /// task ([`OnFailure::scope`]); the default outside of one.
+    pub fn current() -> Self {
+        ON_FAILURE.try_with(|p| *p).unwrap_or_default()
+    }
+
+    /// Runs `fut` (a whole command) with `self` as [`OnFailure::current`].
+    /// `app.rs` sets it from `--fail-fast` around the command, so that the
+    /// engine's `up` and `down` apply it without every caller passing it on.
+    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
+        ON_FAILURE.scope(self, fut).await
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Policy<'a> {
     /// How many nodes that call AWS may run at once.
     pub parallelism: usize,
-    /// Keep starting independent work after a failure (`status` does; `up`
-    /// and `down` do not).
-    pub keep_going: bool,
+    /// What a failure does to the nodes that do not depend on it.
+    pub on_failure: OnFailure,
     /// `waits[n]`: node `n` only waits for a resource to become usable (a
     /// poll every few seconds). Waiting takes no parallelism slot, so three
     /// NAT gateways and two database instances coming up do not starve the
@@ -72,7 +119,7 @@ impl Policy<'_> {
     pub fn new(parallelism: usize) -> Self {
         Policy {
             parallelism,
-            keep_going: false,
+            on_failure: OnFailure::default(),
             waits: &[],
         }
     }
@@ -98,8 +145,12 @@ where
 {
     let start = Instant::now();
     let mut queue = Queue::new(graph);
-    let mut tasks: JoinSet<(NodeId, Duration, Result<Outcome, String>)> = JoinSet::new();
+    let mut tasks: JoinSet<Result<Outcome, String>> = JoinSet::new();
+    // Which node each task runs, and since when: a panic names only its task.
+    let mut running: HashMap<tokio::task::Id, (NodeId, Instant)> = HashMap::new();
     let mut summary = Summary::default();
+    // Skipped nodes already reported (as soon as the failure that skips them).
+    let mut reported = vec![false; graph.len()];
     let parallelism = policy.parallelism.max(1);
     // Nodes running that hold a parallelism slot.
     let mut busy = 0;
@@ -117,28 +168,22 @@ where
             }
             reporter.event(Event::Started { node: graph.name(n) });
             let fut = work(n);
-            tasks.spawn(async move {
-                let t0 = Instant::now();
-                let r = fut.await.map_err(|e| e.to_string());
-                (n, t0.elapsed(), r)
-            });
+            let handle = tasks.spawn(async move { fut.await.map_err(|e| e.to_string()) });
+            running.insert(handle.id(), (n, Instant::now()));
         }
         if tasks.is_empty() {
             break;
         }
         tokio::select! {
-            done = tasks.join_next() => {
+            done = tasks.join_next_with_id() => {
                 let Some(done) = done else { break };
-                let (n, elapsed, result) = match done {
-                    Ok(v) => v,
-                    Err(e) => {
-                        // A panicking step: find which node it was is not
-                        // possible from a JoinError, so stop everything.
-                        summary.failures.push(("<panic>".into(), e.to_string()));
-                        queue.stop();
-                        continue;
-                    }
+                let (id, result) = match done {
+                    Ok((id, r)) => (id, r),
+                    // A panicking step is that step's failure.
+                    Err(e) => (e.id(), Err(panic_message(e))),
                 };
+                let (n, t0) = running.remove(&id).expect("every task is a node's");
+                let elapsed = t0.elapsed();
                 if !policy.is_wait(n) {
                     busy -= 1;
                 }
@@ -157,10 +202,13 @@ where
                     Err(error) => {
                         reporter.event(Event::Failed { node: name, error: &error, elapsed });
                         summary.failures.push((name.to_owned(), error));
+                        // Skips every node that needs `n` and stops the queue.
                         queue.finish(n, false);
-                        if policy.keep_going && !shutting_down {
+                        if policy.on_failure == OnFailure::SkipDependents && !shutting_down {
                             queue.resume();
                         }
+                        // Named now: the rest of the run may take a while.
+                        report_skipped(graph, &queue, &mut reported, reporter);
                     }
                 }
             }
@@ -173,22 +221,38 @@ where
         }
     }
 
-    // Report what never ran: dependents of failures, and whatever the stop
-    // left waiting.
+    // What never ran: the dependents of failures (reported already), and
+    // whatever a stop left waiting.
     queue.skip_rest();
-    for n in 0..graph.len() {
-        if queue.state(n) == NodeState::Skipped {
-            let cause = graph
-                .ancestors(n)
-                .into_iter()
-                .find(|&a| queue.state(a) == NodeState::Failed)
-                .map(|a| format!("{} failed", graph.name(a)))
-                .unwrap_or_else(|| "run stopped".into());
+    let stopped = if summary.interrupted {
+        "not started: interrupted"
+    } else {
+        "not started: the run stopped at the first failure"
+    };
+    for (n, reported) in reported.into_iter().enumerate() {
+        if queue.state(n) != NodeState::Skipped {
+            continue;
+        }
+        let failed = failed_ancestors(graph, &queue, n);
+        if !reported {
+            let cause = if failed.is_empty() {
+                stopped.to_owned()
+            } else {
+                skip_cause(&failed)
+            };
             reporter.event(Event::Skipped {
                 node: graph.name(n),
                 cause: &cause,
+                failed: &failed,
             });
-            summary.skipped.push(graph.name(n).to_owned());
+        }
+        if failed.is_empty() {
+            summary.not_started.push(graph.name(n).to_owned());
+        } else {
+            summary.skipped.push(Skipped {
+                node: graph.name(n).to_owned(),
+                failed,
+            });
         }
     }
     reporter.finish();
@@ -196,189 +260,51 @@ where
     summary
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::Recorder;
-    use std::sync::{Arc, Mutex};
+/// The failed nodes `n` needs, directly or through others, in graph order.
+fn failed_ancestors(graph: &Graph, queue: &Queue, n: NodeId) -> Vec<String> {
+    graph
+        .ancestors(n)
+        .into_iter()
+        .filter(|&a| queue.state(a) == NodeState::Failed)
+        .map(|a| graph.name(a).to_owned())
+        .collect()
+}
 
-    fn graph(nodes: &[(&str, &[&str], u64)]) -> Graph {
-        Graph::new(nodes.iter().map(|(n, d, c)| {
-            (
-                n.to_string(),
-                d.iter().map(|s| s.to_string()).collect(),
-                Duration::from_secs(*c),
-            )
-        }))
-        .unwrap()
-    }
-
-    /// Fake work: sleeps the node's cost on the (paused) clock; fails the
-    /// nodes named in `fail`.
-    async fn run_fake(g: &Graph, parallelism: usize, fail: &[&str]) -> (Summary, Vec<String>) {
-        let rec = Recorder::default();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let summary = run(g, Policy::new(parallelism), &rec, std::future::pending(), |n| {
-            let name = g.name(n).to_owned();
-            let cost = g.cost(n);
-            let fails = fail.contains(&name.as_str());
-            let log = log.clone();
-            async move {
-                log.lock().unwrap().push(format!("start {name}"));
-                tokio::time::sleep(cost).await;
-                log.lock().unwrap().push(format!("end {name}"));
-                if fails {
-                    Err(format!("{name}: CreateThing failed: Boom: no"))
-                } else {
-                    Ok(Outcome::new("created", name))
-                }
-            }
-        })
-        .await;
-        let lines = log.lock().unwrap().clone();
-        (summary, lines)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn independent_steps_run_concurrently_and_finish_on_the_critical_path() {
-        let g = graph(&[
-            ("a", &[], 10),
-            ("b", &[], 10),
-            ("c", &[], 10),
-            ("d", &["a", "b", "c"], 5),
-        ]);
-        let (s, _) = run_fake(&g, 8, &[]).await;
-        assert!(s.ok());
-        assert_eq!(s.elapsed, Duration::from_secs(15));
-        let (s1, _) = run_fake(&g, 1, &[]).await;
-        assert_eq!(s1.elapsed, Duration::from_secs(35));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn waits_take_no_parallelism_slot() {
-        // Two long waits and two work nodes with parallelism 1: the waits
-        // overlap the work instead of queueing behind it.
-        let g = graph(&[("w1", &[], 100), ("w2", &[], 100), ("a", &[], 10), ("b", &[], 10)]);
-        let waits = [true, true, false, false];
-        let rec = Recorder::default();
-        let s = run(
-            &g,
-            Policy {
-                waits: &waits,
-                ..Policy::new(1)
-            },
-            &rec,
-            std::future::pending(),
-            |n| {
-                let cost = g.cost(n);
-                async move {
-                    tokio::time::sleep(cost).await;
-                    Ok::<_, String>(Outcome::new("ready", ""))
-                }
-            },
-        )
-        .await;
-        assert!(s.ok());
-        assert_eq!(
-            s.elapsed,
-            Duration::from_secs(100),
-            "a and b (20 s in series) run during the waits"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn parallelism_is_bounded() {
-        let g = graph(&[("a", &[], 10), ("b", &[], 10), ("c", &[], 10)]);
-        let (s, log) = run_fake(&g, 2, &[]).await;
-        assert_eq!(s.elapsed, Duration::from_secs(20));
-        // The third start comes only after an end.
-        let third = log.iter().filter(|l| l.starts_with("start")).nth(2).unwrap();
-        let pos3 = log.iter().position(|l| l == third).unwrap();
-        let first_end = log.iter().position(|l| l.starts_with("end")).unwrap();
-        assert!(first_end < pos3, "{log:?}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn first_failure_stops_new_work_drains_running_and_skips_dependents() {
-        // `bad` fails at t=1 while `slow` runs until t=10; `after-bad` and
-        // `later` (ready only after `slow`) must never start.
-        let g = graph(&[
-            ("bad", &[], 1),
-            ("slow", &[], 10),
-            ("after-bad", &["bad"], 1),
-            ("later", &["slow"], 1),
-        ]);
-        let (s, log) = run_fake(&g, 8, &["bad"]).await;
-        assert!(!s.ok());
-        assert_eq!(s.failures.len(), 1, "root cause reported once");
-        assert_eq!(s.failures[0].0, "bad");
-        assert!(s.failures[0].1.contains("Boom"));
-        assert!(log.contains(&"end slow".to_string()), "running work drains");
-        assert!(
-            !log.iter().any(|l| l.contains("after-bad") || l.contains("later")),
-            "{log:?}"
-        );
-        let mut skipped = s.skipped.clone();
-        skipped.sort();
-        assert_eq!(skipped, ["after-bad", "later"]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn shutdown_stops_new_work_and_lets_running_finish() {
-        let g = graph(&[("a", &[], 10), ("b", &["a"], 10)]);
-        let rec = Recorder::default();
-        let s = run(
-            &g,
-            Policy::new(4),
-            &rec,
-            tokio::time::sleep(Duration::from_secs(3)),
-            |n| {
-                let cost = g.cost(n);
-                async move {
-                    tokio::time::sleep(cost).await;
-                    Ok::<_, String>(Outcome::new("created", ""))
-                }
-            },
-        )
-        .await;
-        assert!(s.interrupted);
-        assert_eq!(s.outcomes.len(), 1, "a finishes");
-        assert_eq!(s.skipped, ["b"]);
-        assert!(rec.lines.lock().unwrap().iter().any(|l| l == "interrupted 1"));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn keep_going_runs_independent_work_after_a_failure() {
-        let g = graph(&[
-            ("bad", &[], 1),
-            ("x", &["bad"], 1),
-            ("slow", &[], 5),
-            ("y", &["slow"], 1),
-        ]);
-        let rec = Recorder::default();
-        let s = run(
-            &g,
-            Policy {
-                keep_going: true,
-                ..Policy::new(8)
-            },
-            &rec,
-            std::future::pending(),
-            |n| {
-                let name = g.name(n).to_owned();
-                let cost = g.cost(n);
-                async move {
-                    tokio::time::sleep(cost).await;
-                    if name == "bad" {
-                        Err("no".to_string())
-                    } else {
-                        Ok(Outcome::new("found", ""))
-                    }
-                }
-            },
-        )
-        .await;
-        assert_eq!(s.skipped, ["x"]);
-        assert!(s.outcomes.iter().any(|(n, _)| n == "y"));
+/// Reports the nodes a failure has just skipped, with the failures they need.
+fn report_skipped(graph: &Graph, queue: &Queue, reported: &mut [bool], reporter: &dyn Reporter) {
+    for (n, reported) in reported.iter_mut().enumerate() {
+        if *reported || queue.state(n) != NodeState::Skipped {
+            continue;
+        }
+        *reported = true;
+        let failed = failed_ancestors(graph, queue, n);
+        reporter.event(Event::Skipped {
+            node: graph.name(n),
+            cause: &skip_cause(&failed),
+            failed: &failed,
+        });
     }
 }
+
+fn skip_cause(failed: &[String]) -> String {
+    format!("a dependency failed: {}", failed.join(", "))
+}
+
+/// What a panicking task said, as its node's error.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            format!("the step panicked: {text}")
+        }
+        Err(e) => format!("the step was cancelled: {e}"),
+    }
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;
