@@ -41,7 +41,8 @@ pub async fn register(cx: &Ctx, inputs: &TaskInputs) -> StepResult<String> {
             .execution_role_arn(&inputs.exec_role)
             .task_role_arn(&inputs.task_role)
             .set_container_definitions(Some(inputs.containers()?))
-            .volumes(Volume::builder().name("tmp").build())
+            .volumes(Volume::builder().name(super::task_inputs::APP_SCRATCH_VOLUME).build())
+            .volumes(Volume::builder().name(super::task_inputs::OTEL_SCRATCH_VOLUME).build())
             .set_tags(Some(tags::ecs(cx.tags(&inputs.family, ids::TASK_DEF))))
             .send()
             .await

@@ -55,6 +55,10 @@ service:
 pub const OTEL_MEMORY_RESERVATION: i32 = 128;
 
 /// [`OTEL_CONFIG_YAML`] for a task in `region`.
+/// The task's scratch volumes: the app's `/tmp`, the collector's `/tmp`.
+pub const APP_SCRATCH_VOLUME: &str = "tmp";
+pub const OTEL_SCRATCH_VOLUME: &str = "otel-tmp";
+
 pub fn otel_config(region: &str) -> String {
     OTEL_CONFIG_YAML.replace("{region}", region)
 }
@@ -198,7 +202,7 @@ impl TaskInputs {
             // gunicorn's heartbeat lives in /dev/shm; /tmp is a scratch volume.
             .mount_points(
                 MountPoint::builder()
-                    .source_volume("tmp")
+                    .source_volume(APP_SCRATCH_VOLUME)
                     .container_path("/tmp")
                     .read_only(false)
                     .build(),
@@ -234,6 +238,16 @@ impl TaskInputs {
             // The whole configuration, instead of the image's bundled one.
             .environment(env(OTEL_CONFIG_ENV, &otel_config(&self.region)))
             .log_configuration(self.log(&self.otel_log, OTEL_CONTAINER)?)
+            // Read-only like the app's (Security Hub ECS.5): the collector
+            // writes only scratch files, to a volume of its own.
+            .readonly_root_filesystem(true)
+            .mount_points(
+                MountPoint::builder()
+                    .source_volume(OTEL_SCRATCH_VOLUME)
+                    .container_path("/tmp")
+                    .read_only(false)
+                    .build(),
+            )
             .build();
         Ok(vec![app, otel])
     }
@@ -365,6 +379,9 @@ mod tests {
         assert_eq!(app.depends_on()[0].condition(), &ContainerCondition::Start);
         let otel = cs.iter().find(|c| c.name() == Some(OTEL_CONTAINER)).unwrap();
         assert_eq!(otel.essential(), Some(false));
+        assert_eq!(otel.readonly_root_filesystem(), Some(true), "the collector's root is read-only too");
+        assert_eq!(otel.mount_points()[0].source_volume(), Some(OTEL_SCRATCH_VOLUME));
+        assert_eq!(otel.mount_points()[0].container_path(), Some("/tmp"));
         assert!(otel.image().unwrap().ends_with(":v0.43.3"));
         assert!(otel.command().is_empty());
         assert_eq!(
