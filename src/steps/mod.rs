@@ -161,6 +161,12 @@ pub trait Step: Send + Sync + 'static {
     async fn wait_ready(&self, _cx: &Ctx, rec: &Record) -> StepResult<Record> {
         Ok(rec.clone())
     }
+    /// Why the resource may not be deleted now (deletion protection), if
+    /// it may not. `down` asks every present step before its first delete,
+    /// and deletes nothing when one answers.
+    async fn protection(&self, _cx: &Ctx, _rec: &Record) -> StepResult<Option<String>> {
+        Ok(None)
+    }
     /// Deletes the resource (and waits until dependents' deletes may go on).
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()>;
 }

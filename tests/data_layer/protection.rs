@@ -1,6 +1,7 @@
-//! `--protect-data`: deletion protection stops `down` before it touches
-//! the database; with protection off, `down --protect-data` keeps a final
-//! snapshot.
+//! `--protect-data`: deletion protection (the database's and the load
+//! balancer's) makes `down` refuse before its first delete, so a protected
+//! stack keeps everything, not only its data; with protection off,
+//! `down --protect-data` keeps a final snapshot.
 
 use crate::common::*;
 use crate::leftovers::data_leftovers;
@@ -15,11 +16,51 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
     stack.ok("up", &["--protect-data"]);
     assert_eq!(db_cluster(aws, &s).await.deletion_protection(), Some(true));
 
-    // down refuses to touch any part of the database.
+    let lb_protected = || async {
+        let lb = aws
+            .elb
+            .describe_load_balancers()
+            .names(stack.name("alb", "api"))
+            .send()
+            .await
+            .unwrap();
+        let arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_owned();
+        let attrs = aws
+            .elb
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        attrs
+            .attributes()
+            .iter()
+            .any(|a| a.key() == Some("deletion_protection.enabled") && a.value() == Some("true"))
+    };
+    assert!(lb_protected().await, "the load balancer is protected with the data");
+
+    // Without --yes the listing marks what is protected.
+    let out = stack.run("down", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let listing = stdout(&out);
+    assert!(
+        listing.contains("db-cluster") && listing.contains("PROTECTED"),
+        "{listing}"
+    );
+    assert!(
+        listing.lines().any(|l| l.contains(" alb ") && l.contains("PROTECTED")),
+        "{listing}"
+    );
+
+    // down refuses before its first delete: every resource is still there.
     let out = stack.run("down", &["--protect-data", "--yes"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("deletion protection") && err.contains("hint:"), "{err}");
+    assert!(
+        err.contains("nothing was deleted") && err.contains("deletion protection") && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(census(aws, &s).await, full_census(), "down deleted something");
     assert_eq!(
         cluster_instances(aws, &cluster_id).await.len(),
         2,
@@ -30,6 +71,7 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
     let out = stack.ok_output("up", &["--no-protect-data", "--yes"]);
     assert_stderr_has(&out, &["db-cluster: repaired"]);
     assert_eq!(db_cluster(aws, &s).await.deletion_protection(), Some(false));
+    assert!(!lb_protected().await);
 
     // ...and `down --protect-data` then keeps a final snapshot.
     stack.ok("down", &["--protect-data", "--yes"]);

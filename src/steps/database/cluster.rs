@@ -270,6 +270,13 @@ impl Step for Cluster {
         Ok(drift)
     }
 
+    async fn protection(&self, cx: &Ctx, _rec: &Record) -> StepResult<Option<String>> {
+        Ok(cluster(cx)
+            .await?
+            .filter(|c| c.deletion_protection() == Some(true))
+            .map(|_| "the database cluster has deletion protection (--protect-data)".to_string()))
+    }
+
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
         refuse_if_protected(cx, "DeleteDBCluster").await?;
         let final_snapshot = cx.settings.protect_data.then(|| {

@@ -24,9 +24,11 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The attributes the load balancer must have.
-pub fn alb_attributes(bucket: &str) -> BTreeMap<&'static str, String> {
+/// The attributes the load balancer must have: deletion protection with
+/// the stack's data (`--protect-data`: a protected stack keeps serving).
+pub fn alb_attributes(bucket: &str, protect: bool) -> BTreeMap<&'static str, String> {
     BTreeMap::from([
+        ("deletion_protection.enabled", protect.to_string()),
         ("routing.http.drop_invalid_header_fields.enabled", "true".to_string()),
         ("access_logs.s3.enabled", "true".to_string()),
         ("access_logs.s3.bucket", bucket.to_string()),
@@ -39,7 +41,7 @@ pub struct Alb;
 impl Alb {
     async fn set_attributes(&self, cx: &Ctx, arn: &str) -> StepResult<()> {
         let bucket = cx.id_of(ids::ALB_LOGS)?;
-        let attrs: Vec<LoadBalancerAttribute> = alb_attributes(&bucket)
+        let attrs: Vec<LoadBalancerAttribute> = alb_attributes(&bucket, cx.settings.protect_data)
             .into_iter()
             .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
             .collect();
@@ -209,7 +211,7 @@ impl Step for Alb {
             .iter()
             .filter_map(|a| Some((a.key()?, a.value().unwrap_or_default())))
             .collect();
-        for (k, v) in alb_attributes(&bucket) {
+        for (k, v) in alb_attributes(&bucket, cx.settings.protect_data) {
             if have.get(k).copied() != Some(v.as_str()) {
                 drift.push(format!("{k} is {} (wants {v})", have.get(k).unwrap_or(&"unset")));
             }
@@ -276,6 +278,24 @@ impl Step for Alb {
         })
         .await?;
         Ok(rec.clone())
+    }
+
+    async fn protection(&self, cx: &Ctx, rec: &Record) -> StepResult<Option<String>> {
+        let out = cx
+            .aws
+            .elb
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(&rec.id)
+            .send()
+            .await
+            .aws("DescribeLoadBalancerAttributes")
+            .or_not_found()?;
+        let on = out.is_some_and(|o| {
+            o.attributes()
+                .iter()
+                .any(|a| a.key() == Some("deletion_protection.enabled") && a.value() == Some("true"))
+        });
+        Ok(on.then(|| "the load balancer has deletion protection (--protect-data)".to_string()))
     }
 
     async fn destroy(&self, cx: &Ctx, rec: &Record) -> StepResult<()> {
