@@ -4,9 +4,10 @@
 # the integration tests spend most of their time waiting on the emulator
 # (the proxy's AWS-realism mode holds new resources pending), so on 2 cores
 # three binaries at a time take about half as long as one after another.
-# Each binary keeps its own moto instance; within a binary cargo's usual
-# test threads apply. Every binary runs to the end; the exit code is 1 if
-# any failed, and the failed ones' output is printed.
+# Each binary keeps its own moto instance (edge_ministack its own MiniStack,
+# which it starts and stops); within a binary cargo's usual test threads
+# apply. Every binary runs to the end; the exit code is 1 if any failed, and
+# the failed ones' output is printed.
 #
 #   scripts/run-test-binaries.sh FILE    FILE: `cargo test --no-run --message-format=json` output
 set -euo pipefail
@@ -21,7 +22,7 @@ mkdir -p "$logs"
 # name<TAB>executable for every test harness cargo built, longest first.
 mapfile -t bins < <(python3 - "$1" <<'EOF'
 import json, sys
-order = ["stress", "network", "team", "data_layer", "day2", "compute_layer", "simulated_clock"]
+order = ["stress", "network", "team", "data_layer", "day2", "compute_layer", "simulated_clock", "edge_ministack"]
 found = []
 for line in open(sys.argv[1]):
     try:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: formatting and lints, the Rust
 # unit and integration tests (against the moto AWS emulator, which this
-# script's helpers install into .venv-moto/), the fault-proxy tests, and the
-# product-catalog API's tests against the local PostgreSQL.
+# script's helpers install into .venv-moto/, and the edge family's also
+# against MiniStack, installed into .venv-ministack/), the fault-proxy tests,
+# and the product-catalog API's tests against the local PostgreSQL.
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh rust       only the Rust side
@@ -23,6 +24,13 @@ stop_emulators() {
         [[ -e "$pidfile" ]] || continue
         name="$(basename "$pidfile" .pid)"
         MOTO_INSTANCE="${name#moto-}" bash scripts/moto.sh stop >/dev/null 2>&1 || true
+    done
+    # A MiniStack test binary stops its own server; one that was killed
+    # leaves its pid file behind.
+    for pidfile in "$ROOT"/.run/ministack-*.pid; do
+        [[ -e "$pidfile" ]] || continue
+        name="$(basename "$pidfile" .pid)"
+        MINISTACK_INSTANCE="${name#ministack-}" bash scripts/ministack.sh stop >/dev/null 2>&1 || true
     done
 }
 
@@ -47,6 +55,11 @@ if [[ "$what" == all || "$what" == rust ]]; then
     log "rustfmt"
     cargo fmt --all -- --check
 
+    # The second emulator (MiniStack, for tests/edge_ministack.rs) installs
+    # while the tests build.
+    bash scripts/ministack.sh install >"$ROOT/.run/ministack-install.log" 2>&1 &
+    ministack_install=$!
+
     log "clippy -D warnings while the tests build (a first build takes about 8 minutes on 2 cores)"
     if [[ "${PROVISION_LINT:-driver}" == clippy ]]; then
         cargo clippy --all-targets --locked -- -D warnings
@@ -56,6 +69,12 @@ if [[ "$what" == all || "$what" == rust ]]; then
     log "moto emulator (pinned, project-local virtualenv)"
     bash scripts/moto.sh install
     trap stop_emulators EXIT
+    log "MiniStack emulator (pinned, project-local virtualenv; installed beside the build)"
+    wait "$ministack_install" || {
+        cat "$ROOT/.run/ministack-install.log" >&2
+        log "FAILED: installing MiniStack (scripts/ministack.sh install)"
+        exit 1
+    }
 
     if [[ "$what" == all ]]; then
         # The API's tests need only PostgreSQL: they run beside the Rust
