@@ -24,7 +24,8 @@ pub struct Ministack {
 impl Ministack {
     /// Starts the instance `instance` (its pid, port and log files are
     /// `.run/ministack-{instance}.*`), installing the pinned virtualenv
-    /// first if needed.
+    /// first if needed, with nothing in it: one left running by a killed
+    /// test binary is reused, and emptied first.
     pub fn start(instance: &str) -> Ministack {
         let out = script(instance, "start");
         assert!(
@@ -39,6 +40,12 @@ impl Ministack {
             .trim()
             .to_owned();
         assert!(url.starts_with("http://127.0.0.1:"), "unexpected ministack url {url:?}");
+        let reset = script(instance, "reset");
+        assert!(
+            reset.status.success(),
+            "ministack.sh reset failed: {}",
+            String::from_utf8_lossy(&reset.stderr)
+        );
         Ministack {
             url,
             instance: instance.to_owned(),
