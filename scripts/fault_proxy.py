@@ -10,14 +10,18 @@ throttling error, or fail named operations N times, each in the wire protocol
 the SDK expects (the protocols, their errors and how operations are named:
 ``scripts/proxy/protocols.py``; ``--fail`` rules: ``scripts/proxy/faults.py``).
 It also translates CloudWatch's rpc-v2-cbor calls to the JSON 1.0 moto speaks
-(``scripts/proxy/cbor_bridge.py``) and answers a few operations moto lacks
-(``scripts/proxy/canned.py``).
+(``scripts/proxy/cbor_bridge.py``), answers a few operations moto lacks
+(``scripts/proxy/canned.py``), and emulates what moto lacks of CloudFront: VPC
+origins, monitoring subscriptions and the fields moto drops from distributions
+(``scripts/proxy/cloudfront/``).
 
 AWS-realism mode (``--aws-realism``; ``scripts/proxy/realism/``) makes the
 emulator as strict and as slow to settle as AWS, in four parts that can be
 switched on one by one: ``rules`` (documented request constraints, answered
-with the service's validation error), ``eventual_consistency_seconds`` (EC2
-NotFound for new ids), ``lifecycle_seconds`` (pending states in answers) and
+with the service's validation error, and deletes AWS refuses while something
+uses the resource), ``eventual_consistency_seconds`` (EC2 NotFound for new
+ids), ``lifecycle_seconds`` (pending states in answers: also CloudFront
+distributions ``InProgress`` and VPC origins ``Deploying`` / ``Deleting``) and
 ``image_pulls`` (ECS deployments fail for images missing from ECR). The package
 docstring of ``scripts/proxy/realism/__init__.py`` describes each part.
 ``--aws-realism`` turns on all four (eventual consistency 1.5 s, lifecycles
@@ -141,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         help="forward everything unchanged: no CBOR translation (by default smithy-rpc-v2-cbor "
         "calls are translated to AWS JSON 1.0 for moto, which has no CBOR support, and the "
         "answer back to CBOR) and no answers for operations moto lacks "
-        "(DescribeDBEngineVersions)",
+        "(DescribeDBEngineVersions, CloudFront VPC origins and monitoring subscriptions; "
+        "CloudFront answers unmended)",
     )
     ap.add_argument(
         "--aws-realism",

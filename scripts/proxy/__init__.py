@@ -14,10 +14,13 @@ Modules, by responsibility:
     configuration and counters shared by all request threads.
 ``canned``
     answers for operations moto does not implement.
+``cloudfront``
+    CloudFront: operation names, its XML, the emulated VPC origins and
+    monitoring subscriptions, and moto's distribution answers mended.
 ``handler`` / ``server``
     the HTTP request handler (control endpoints, dispatch, forwarding) and the
     threading server that owns the upstream connection settings.
 ``realism``
-    the AWS-realism mode (request rules, EC2 eventual consistency, pending
-    lifecycles, failed image pulls).
+    the AWS-realism mode (request rules, deletes refused while in use, EC2
+    eventual consistency, pending lifecycles, failed image pulls).
 """

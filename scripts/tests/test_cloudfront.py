@@ -148,6 +148,9 @@ def test_distribution_config_round_trips_with_a_vpc_origin(proxy):
             assert not {"ForwardedValues", "MinTTL", "DefaultTTL", "MaxTTL"} & set(beh), beh
         assert "OriginRequestPolicyId" not in behaviours[0]  # moto answers "" for the unset id
         assert "CustomOriginConfig" not in got["DistributionConfig"]["Origins"]["Items"][0]
+        certificate = got["DistributionConfig"]["ViewerCertificate"]
+        empty = {"ACMCertificateArn", "IAMCertificateId", "Certificate", "SSLSupportMethod"}
+        assert not empty & set(certificate), certificate  # moto: "" and sni-only
         summaries = cf.list_distributions()["DistributionList"]["Items"]
         (summary,) = [s for s in summaries if s["Id"] == dist_id]
         assert summary["Origins"]["Items"][0]["VpcOriginConfig"]["VpcOriginId"] == vo_id

@@ -9,7 +9,7 @@ import functools
 import time
 
 from botocore.exceptions import ClientError
-from cloudfront_helpers import cloudfront
+from cloudfront_helpers import cloudfront, disable_and_delete, distribution_config, vpc_origin
 from helpers import ACCOUNT, client, control, error_of, internal_alb, realism, violations
 from proxy.cloudfront.common import CfRequest
 from proxy.cloudfront.emulator import CloudFront
@@ -216,3 +216,38 @@ def test_vpc_origin_windows_on_a_fake_clock():
     now[0] += 0.1
     status, _, answer = call("GET", f"/{ident}", "GetVpcOrigin")
     assert (status, answer["Error"]["Code"]) == (404, "EntityNotFound")
+
+
+def test_distribution_may_use_only_a_deployed_vpc_origin(proxy):
+    cf = cloudfront(proxy)
+    realism(proxy, rules=True, lifecycle_seconds=1.5)
+    with internal_alb(proxy, "cf-vo-use", 75) as alb:
+        out = cf.create_vpc_origin(VpcOriginEndpointConfig=endpoint(alb, "vo-use"))
+        ident = out["VpcOrigin"]["Id"]
+
+        def create(vpc_origin_id: str, ref: str):
+            config = distribution_config(ref, vpc_origin(alb["dns"], vpc_origin_id))
+            return cf.create_distribution(DistributionConfig=config)
+
+        assert error_of(lambda: create(ident, "use-1")) == ("InvalidArgument", 400)  # Deploying
+        assert error_of(lambda: create("vo_missing", "use-1")) == ("EntityNotFound", 404)
+        time.sleep(1.6)
+        created = create(ident, "use-1")
+        dist_id = created["Distribution"]["Id"]
+        update = functools.partial(
+            cf.update_vpc_origin,
+            Id=ident,
+            IfMatch=out["ETag"],
+            VpcOriginEndpointConfig=endpoint(alb, "vo-use", HTTPPort=8080),
+        )
+        assert error_of(update) == ("CannotUpdateEntityWhileInUse", 409)
+        assert [v["rule"] for v in violations(proxy)] == [
+            "cloudfront.VpcOriginConfig.deployed",
+            "cloudfront.VpcOriginConfig.deployed",
+            "cloudfront.UpdateVpcOrigin.not-in-use",
+        ]
+        realism(proxy)
+        disable_and_delete(cf, dist_id)
+        update()  # no longer in use
+        etag = cf.get_vpc_origin(Id=ident)["ETag"]
+        cf.delete_vpc_origin(Id=ident, IfMatch=etag)

@@ -11,7 +11,10 @@ UpdateDistribution, ListDistributions and ListDistributionsByWebACLId:
 * A cache behaviour with a ``CachePolicyId`` gets ``ForwardedValues`` and
   ``MinTTL`` / ``DefaultTTL`` / ``MaxTTL`` added, and unset policy ids and
   ``RealtimeLogConfigArn`` come back as empty strings: the proxy removes what
-  the request did not send.
+  the request did not send. The same for the viewer certificate's empty
+  ``IAMCertificateId`` / ``ACMCertificateArn`` / ``Certificate``, and the
+  ``SSLSupportMethod`` ``sni-only`` moto gives the CloudFront default
+  certificate (AWS answers ``CertificateSource`` ``cloudfront`` there).
 * The ETag never changes: the proxy gives each distribution its own, new after
   every UpdateDistribution, and rewrites the ``ETag`` headers (and a summary's
   ``ETag``) and ``LastModifiedTime``.
@@ -78,6 +81,7 @@ class Sent:
 
     vpc_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # origin id -> config
     behaviour_keys: dict[str, set[str]] = field(default_factory=dict)  # PathPattern or ""
+    certificate_keys: set[str] | None = None  # the ViewerCertificate members sent
 
 
 @dataclass
@@ -129,6 +133,8 @@ def sent_of(config: Any) -> Sent:
     for beh in (config.get("CacheBehaviors") or {}).get("Items") or []:
         if isinstance(beh, dict):
             sent.behaviour_keys[str(beh.get("PathPattern"))] = set(beh)
+    if isinstance(config.get("ViewerCertificate"), dict):
+        sent.certificate_keys = set(config["ViewerCertificate"])
     return sent
 
 
@@ -289,6 +295,9 @@ class Distributions:
                 self._mend_behaviour(default, keys.get(""))
             for beh in _items(_child(config, "CacheBehaviors"), "CacheBehavior"):
                 self._mend_behaviour(beh, keys.get(_text(_child(beh, "PathPattern"))))
+            certificate = _child(config, "ViewerCertificate")
+            if certificate is not None:
+                self._mend_certificate(certificate, sent.certificate_keys if sent else None)
         if tracked is None:
             return False
         state = _child(unit, "Status")
@@ -339,6 +348,23 @@ class Distributions:
             node = _child(beh, name)
             if node is not None and not _text(node) and unsent(name):
                 beh.removeChild(node)
+
+    @staticmethod
+    def _mend_certificate(cert: minidom.Element, sent_keys: set[str] | None) -> None:
+        """moto answers empty IAMCertificateId / ACMCertificateArn / Certificate, and
+        SSLSupportMethod sni-only with the default certificate; AWS leaves those out."""
+
+        def unsent(name: str) -> bool:
+            return sent_keys is None or name not in sent_keys
+
+        for name in ("IAMCertificateId", "ACMCertificateArn", "Certificate"):
+            node = _child(cert, name)
+            if node is not None and not _text(node) and unsent(name):
+                cert.removeChild(node)
+        method = _child(cert, "SSLSupportMethod")
+        default = _text(_child(cert, "CloudFrontDefaultCertificate")) == "true"
+        if default and method is not None and unsent("SSLSupportMethod"):
+            cert.removeChild(method)
 
     # ------------------------------------------------ emulated answers --
     def monitoring_answer(self, req: CfRequest) -> Answer:

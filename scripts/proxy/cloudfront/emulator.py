@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from proxy.cloudfront.common import Answer, CfRequest, Refusal, error
-from proxy.cloudfront.distributions import Distributions
+from proxy.cloudfront.distributions import Distributions, Sent
 from proxy.cloudfront.vpc_origins import VpcOrigins
 from proxy.realism.base import upstream_raw
 
@@ -121,6 +121,28 @@ class CloudFront:
                 users.append(dist_id)
         return users
 
+    def _unusable_vpc_origin(self, req: CfRequest, sent: Sent | None) -> Answer | None:
+        """A distribution may name only VPC origins that exist and are Deployed (``rules``)."""
+        if sent is None or not self.rules_on():
+            return None
+        for origin_id, config in sent.vpc_configs.items():
+            ident = str(config.get("VpcOriginId") or "")
+            vo = self.vpc_origins.find(ident)
+            status = self.vpc_origins.status(vo) if vo is not None else None
+            if status in (None, "Deleting"):
+                message = f"Origin {origin_id}: the VPC origin {ident!r} does not exist."
+                return self.reject(
+                    req, "cloudfront.VpcOriginConfig.deployed", "EntityNotFound", 404, message
+                )
+            if status != "Deployed":
+                message = (
+                    f"Origin {origin_id}: the VPC origin {ident} is {status}, not Deployed yet."
+                )
+                return self.reject(
+                    req, "cloudfront.VpcOriginConfig.deployed", "InvalidArgument", 400, message
+                )
+        return None
+
     # ------------------------------------------------------ the entry --
     def handle(self, req: CfRequest, forward: Callable[[], Answer | None]) -> Answer:
         """The answer to one CloudFront call; ``forward()`` asks moto (None if it failed)."""
@@ -140,10 +162,10 @@ class CloudFront:
             return self.distributions.monitoring_answer(req)
         if op == "ListDistributionsByWebACLId":
             return self.distributions.by_web_acl(req)
-        refused = self.distributions.refuse(req)
+        sent = self.distributions.sent(req)
+        refused = self._unusable_vpc_origin(req, sent) or self.distributions.refuse(req)
         if refused is not None:
             return refused
-        sent = self.distributions.sent(req)
         answer = forward()
         if answer is None:
             return error("ServiceUnavailable", 503, "fault_proxy: moto could not be reached")

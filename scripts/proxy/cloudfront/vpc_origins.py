@@ -21,7 +21,8 @@ Status: the Create / Update answers say ``Deploying``, the Delete answer
 ``Deleting``. With realism ``lifecycle_seconds`` at L, a VPC origin stays
 ``Deploying`` for L seconds after a create or update, and after a delete it is
 ``Deleting`` for L seconds, then gone (``EntityNotFound`` 404); with L = 0 it is
-``Deployed`` at once and gone at once. From create until it is gone it holds
+``Deployed`` at once and gone at once. L is read when the change starts, so
+changing it later does not move a window already running. From create until it is gone it holds
 network interfaces in the load balancer's subnets (learned from moto's
 DescribeLoadBalancers), so the realism mode refuses deleting those subnets, the
 load balancer's security groups and the VPC (:mod:`proxy.realism.in_use`).

@@ -10,24 +10,33 @@ one by one (:class:`proxy.realism.config.RealismConfig`):
     operations, parameter, check and the AWS reference it comes from; ``GET
     /__proxy/realism/rules`` lists them). One module per service holds its
     rules (``ec2``, ``ecs``, ``rds``, ``elb``, ``iam``, ``s3``, ``alarms`` for
-    SNS and CloudWatch, ``others`` for Logs, Secrets Manager, ECR and
-    Application Auto Scaling). Covered: EC2 security group name/description/rule
-    descriptions, ClientToken, tags, ModifyVpcAttribute (one attribute per call),
-    flow-log aggregation interval; ECS clientToken (36 ASCII on CreateService),
-    service / cluster / family / container names, Fargate cpu-memory pairs and
+    SNS and CloudWatch, ``cloudfront``, ``wafv2``, ``others`` for Logs,
+    Secrets Manager, ECR and Application Auto Scaling). Covered: EC2 security
+    group name/description/rule descriptions, ClientToken, tags,
+    ModifyVpcAttribute (one attribute per call), flow-log aggregation interval;
+    ECS clientToken (36 ASCII on CreateService), service / cluster / family /
+    container names, Fargate cpu-memory pairs and
     stopTimeout; RDS cluster / instance / parameter group / subnet group names,
     Serverless v2 capacity range, backup retention; ELBv2 load balancer and
     target group names, health check ranges (timeout below interval), at most 20
     attributes, rule priority; IAM role name, path and policy name; S3 bucket
-    names; SNS topic names; CloudWatch alarm name and period; Logs group names
-    and retention days; Secrets Manager names and request tokens; ECR repository
-    names; App Auto Scaling min <= max. A broken rule is answered with that
-    service's own validation error (EC2 ``InvalidParameterValue`` /
-    ``...Combination``, RDS ``InvalidParameterValue``, ELBv2 / IAM / CloudWatch
-    ``ValidationError``, SNS ``InvalidParameter``, ECS
+    names; SNS topic names; CloudWatch alarm name and period; Logs group names,
+    retention days and log delivery source / destination names; Secrets Manager
+    names and request tokens; ECR repository names; App Auto Scaling min <= max;
+    CloudFront distribution comment, caller reference, price class, HTTP
+    version, a cache policy or ForwardedValues per behaviour, WebACLId, VPC
+    origin timeouts, Quantity / Items, tags and VPC origin names; WAFv2 web ACL
+    and rule names, metric names, rule priorities, rate-based limits and
+    evaluation windows, CLOUDFRONT scope only in us-east-1. A broken rule is
+    answered with that service's own validation error (EC2
+    ``InvalidParameterValue`` / ``...Combination``, RDS ``InvalidParameterValue``,
+    ELBv2 / IAM / CloudWatch ``ValidationError``, SNS ``InvalidParameter``, ECS
     ``InvalidParameterException`` / ``ClientException``, Logs
-    ``InvalidParameterException``, Secrets Manager ``ValidationException``, S3
-    ``InvalidBucketName``) in its wire protocol, and recorded in the stats under
+    ``InvalidParameterException`` / ``ValidationException``, Secrets Manager
+    ``ValidationException``, S3 ``InvalidBucketName``, CloudFront
+    ``InvalidArgument`` / ``InvalidWebACLId`` / ``InconsistentQuantities`` /
+    ``InvalidTagging`` / ``InvalidOrigin...Timeout``, WAFv2
+    ``WAFInvalidParameterException``) in its wire protocol, and recorded in the stats under
     ``realism_rejections`` ({operation, rule, message}) and in ``GET
     /__proxy/realism/violations``. One rule is stricter than AWS on purpose:
     ``PutMetricAlarm`` whose actions name a topic the proxy saw created (or set)
@@ -36,6 +45,22 @@ one by one (:class:`proxy.realism.config.RealismConfig`):
     Developer Guide, key management / compatibility with AWS services); real AWS
     accepts such an alarm and silently drops its notifications, so the proxy
     refuses it to make the mistake visible in a test.
+
+    ``rules`` also turns on the refusals that depend on state
+    (:mod:`proxy.realism.in_use`, listed with ``kind`` ``state`` by ``GET
+    /__proxy/realism/rules``): EC2 ``DependencyViolation`` for DeleteSubnet /
+    DeleteSecurityGroup / DeleteVpc while a CloudFront VPC origin (even one that
+    is ``Deleting``) holds network interfaces in the load balancer's subnets,
+    WAFv2 ``WAFAssociatedItemException`` for DeleteWebACL of a web ACL a
+    distribution names, Logs ``ConflictException`` for DeleteDeliverySource /
+    DeleteDeliveryDestination while a delivery uses it, and CloudFront's
+    ``PreconditionFailed`` (412) for UpdateDistribution / DeleteDistribution with
+    an ``If-Match`` that is not the current ETag, ``DistributionNotDisabled``
+    (409) for deleting a distribution that is enabled or not yet ``Deployed``,
+    ``EntityNotFound`` / ``InvalidArgument`` for a distribution naming a VPC
+    origin that does not exist / is not ``Deployed`` yet, and
+    ``CannotUpdateEntityWhileInUse`` for UpdateVpcOrigin while a distribution
+    uses it (:mod:`proxy.cloudfront`).
 ``eventual_consistency_seconds`` (number, 0 = off)
     For that long after a successful EC2 CreateVpc, CreateSubnet,
     CreateInternetGateway, CreateRouteTable, CreateSecurityGroup,
@@ -55,10 +80,14 @@ one by one (:class:`proxy.realism.config.RealismConfig`):
     ``pending`` (``deleting`` after DeleteNatGateway) in CreateNatGateway /
     DescribeNatGateways, load balancers ``provisioning`` in
     DescribeLoadBalancers, DB instances and clusters ``creating`` in
-    Create/DescribeDBInstances and Create/DescribeDBClusters, and the primary
+    Create/DescribeDBInstances and Create/DescribeDBClusters, the primary
     ECS deployment ``IN_PROGRESS`` (running count 0) in Create/UpdateService and
-    DescribeServices. Afterwards moto's own answer passes. Counted in
-    ``lifecycle_rewrites``.
+    DescribeServices, and CloudFront distributions ``InProgress`` after each
+    create and update (Create/Get/Update/ListDistributions). Afterwards moto's
+    own answer passes. Counted in ``lifecycle_rewrites``. The emulated CloudFront
+    VPC origins (:mod:`proxy.cloudfront.vpc_origins`) are ``Deploying`` for that
+    long after a create or update and ``Deleting`` for that long after a delete,
+    then gone; the window is the one in force when the change starts.
 ``image_pulls`` (bool)
     On CreateService / UpdateService / RunTask the proxy looks up the task
     definition (from the RegisterTaskDefinition answers it saw, else with its own

@@ -118,6 +118,19 @@ STATE_RULES: list[Rule] = [
         409,
     ),
     _state_rule(
+        "cloudfront.VpcOriginConfig.deployed",
+        "cloudfront",
+        ("CreateDistribution", "CreateDistributionWithTags", "UpdateDistribution"),
+        "Origins.Items[].VpcOriginConfig.VpcOriginId",
+        "EntityNotFound",
+        f"{CF_REF}, CreateDistributionWithTags / UpdateDistribution: EntityNotFound - The entity "
+        "was not found. HTTP Status Code: 404 (a VPC origin that does not exist or is being "
+        "deleted). CloudFront Developer Guide, 'Restrict access with VPC origins': wait for the "
+        "VPC origin to be Deployed before a distribution uses it (one that is still Deploying "
+        "is refused with InvalidArgument 400; the reference names no code for that case)",
+        404,
+    ),
+    _state_rule(
         "cloudfront.UpdateVpcOrigin.not-in-use",
         "cloudfront",
         ("UpdateVpcOrigin",),

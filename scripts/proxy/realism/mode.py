@@ -1,10 +1,12 @@
 """The realism mode itself: :class:`Realism`, its rule table and its request / response hooks.
 
-:class:`Realism` combines the per-service hooks (EC2, ECS, ELBv2, RDS, SNS)
-on top of :class:`proxy.realism.base.RealismBase`. The proxy asks
-:meth:`Realism.check_request` whether to refuse a call (a broken rule, or an
-EC2 id not visible yet) and passes moto's answer through
-:meth:`Realism.on_response`.
+:class:`Realism` combines the per-service hooks (EC2, ECS, ELBv2, RDS, SNS,
+and the deletes refused while something uses the resource) on top of
+:class:`proxy.realism.base.RealismBase`. The proxy asks
+:meth:`Realism.check_request` whether to refuse a call (a broken rule, a
+resource still in use, or an EC2 id not visible yet) and passes moto's answer
+through :meth:`Realism.on_response`. CloudFront's answers are handled by
+:mod:`proxy.cloudfront`, which reads this configuration and clock.
 """
 
 from __future__ import annotations
