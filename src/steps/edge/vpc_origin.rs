@@ -187,7 +187,8 @@ impl Step for VpcOrigin {
             None => vec!["no endpoint configuration".into()],
         };
         if fix && !drift.is_empty() {
-            cx.aws
+            let updated = cx
+                .aws
                 .cloudfront
                 .update_vpc_origin()
                 .id(&rec.id)
@@ -195,7 +196,27 @@ impl Step for VpcOrigin {
                 .vpc_origin_endpoint_config(want)
                 .send()
                 .await
-                .aws("UpdateVpcOrigin")?;
+                .aws("UpdateVpcOrigin");
+            match updated {
+                // CloudFront API Reference, UpdateVpcOrigin: a VPC origin a
+                // distribution uses cannot change.
+                Err(e) if e.code_is("CannotUpdateEntityWhileInUse") => {
+                    let s = cx.suffix();
+                    return Err(AwsError::custom(
+                        "UpdateVpcOrigin",
+                        "CannotUpdateEntityWhileInUse",
+                        format!(
+                            "the VPC origin must change ({}), and CloudFront cannot change one the distribution uses\n  \
+                             hint: replace the edge: `provision up --suffix {s} --no-edge --yes`, then \
+                             `provision up --suffix {s} --edge --yes` (clients lose the API in between)",
+                            drift.join("; ")
+                        ),
+                    ));
+                }
+                r => {
+                    r?;
+                }
+            }
         }
         Ok(drift)
     }

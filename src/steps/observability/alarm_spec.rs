@@ -43,12 +43,14 @@ impl Dims {
             tg_blue: dim(Color::Blue.step())?,
             tg_green: dim(Color::Green.step())?,
             db_cluster: cx.id_of(ids::DB_CLUSTER)?,
-            edge: match cx.settings.edge {
-                true => Some(EdgeDims {
-                    distribution: cx.id_of(ids::DISTRIBUTION)?,
+            // Only the dashboard shows the edge, and only it waits for the
+            // distribution (the alarms do not): read it if it is there.
+            edge: match (cx.settings.edge, cx.id_of(ids::DISTRIBUTION)) {
+                (true, Ok(distribution)) => Some(EdgeDims {
+                    distribution,
                     web_acl: cx.settings.waf.then(|| crate::steps::edge::web_acl_name(cx)),
                 }),
-                false => None,
+                _ => None,
             },
         })
     }
