@@ -379,7 +379,11 @@ mod tests {
         assert_eq!(app.depends_on()[0].condition(), &ContainerCondition::Start);
         let otel = cs.iter().find(|c| c.name() == Some(OTEL_CONTAINER)).unwrap();
         assert_eq!(otel.essential(), Some(false));
-        assert_eq!(otel.readonly_root_filesystem(), Some(true), "the collector's root is read-only too");
+        assert_eq!(
+            otel.readonly_root_filesystem(),
+            Some(true),
+            "the collector's root is read-only too"
+        );
         assert_eq!(otel.mount_points()[0].source_volume(), Some(OTEL_SCRATCH_VOLUME));
         assert_eq!(otel.mount_points()[0].container_path(), Some("/tmp"));
         assert!(otel.image().unwrap().ends_with(":v0.43.3"));
