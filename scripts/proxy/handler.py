@@ -3,9 +3,12 @@
 Every request is either a control call (``/__proxy/...``, never forwarded) or
 an AWS call. For an AWS call the fault injection (latency, throttling,
 ``--fail``) is decided first; a call it lets through is then checked by the
-realism mode, bridged to JSON if it is rpc-v2-cbor, answered from
-:mod:`proxy.canned` if moto lacks the operation, or else forwarded to moto
-unchanged (its answer passing the realism mode's response hooks).
+realism mode, bridged to JSON if it is rpc-v2-cbor, handed to
+:mod:`proxy.cloudfront` if it is CloudFront (which answers what moto lacks and
+mends moto's answers), answered from :mod:`proxy.canned` if moto lacks the
+operation, or else forwarded to moto unchanged (its answer passing the realism
+mode's response hooks). Calls answered by the proxy itself count as forwarded
+in the stats, but for realism refusals.
 """
 
 from __future__ import annotations

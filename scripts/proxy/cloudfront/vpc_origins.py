@@ -96,7 +96,8 @@ class VpcOrigins:
 
     def __init__(self, host: CloudFront):
         self.host = host
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the table
+        self.writes = threading.Lock()  # one create / update / delete at a time (names unique)
         self.items: dict[str, VpcOrigin] = {}
 
     # ------------------------------------------------------------ state --
@@ -139,8 +140,12 @@ class VpcOrigins:
 
     # -------------------------------------------------------- dispatch --
     def handle(self, req: CfRequest) -> Answer:
+        reads = ("GetVpcOrigin", "ListVpcOrigins")
         try:
-            return self._handle(req)
+            if req.operation in reads:
+                return self._handle(req)
+            with self.writes:
+                return self._handle(req)
         except Refusal as refusal:
             return refusal.answer
 
