@@ -170,7 +170,18 @@ fn database(out: &mut String, v: &Value) {
         // The writer first.
         rows.sort_by_key(|(id, i)| (i.get("role").and_then(Value::as_str) != Some("writer"), *id));
         for (id, i) in rows {
-            let _ = writeln!(out, "  {:<7} {id}  {}  {}", s(i, "role"), s(i, "status"), s(i, "az"));
+            let insights = match i.get("performance_insights") {
+                Some(Value::Bool(true)) => "  Performance Insights on",
+                Some(Value::Bool(false)) => "  Performance Insights OFF",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "  {:<7} {id}  {}  {}{insights}",
+                s(i, "role"),
+                s(i, "status"),
+                s(i, "az")
+            );
         }
     }
 }
@@ -305,7 +316,7 @@ mod tests {
                 "database",
                 json!({"cluster": "aurora-catalog-dev1", "status": "available", "engine_version": "16.6", "instances": {
                     "aurora-catalog-reader-dev1": {"status": "available", "role": "reader", "az": "ap-southeast-2b"},
-                    "aurora-catalog-writer-dev1": {"status": "available", "role": "writer", "az": "ap-southeast-2a"}}}),
+                    "aurora-catalog-writer-dev1": {"status": "available", "role": "writer", "az": "ap-southeast-2a", "performance_insights": true}}}),
             ),
             ("ecr", json!({"repository": "1.dkr.ecr.ap-southeast-2.amazonaws.com/ecr-api-dev1", "image_count": 2, "newest_tag": "v2"})),
             (
@@ -358,7 +369,7 @@ mod tests {
             assert!(out.contains(want), "missing {want:?} in:\n{out}");
         }
         let writer = out
-            .find("writer  aurora-catalog-writer-dev1  available  ap-southeast-2a")
+            .find("writer  aurora-catalog-writer-dev1  available  ap-southeast-2a  Performance Insights on")
             .unwrap();
         let reader = out
             .find("reader  aurora-catalog-reader-dev1  available  ap-southeast-2b")

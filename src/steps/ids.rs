@@ -30,6 +30,7 @@ pub const DB_WRITER: &str = "db-writer";
 pub const DB_READER: &str = "db-reader";
 pub const SECRET_DB_CREDENTIALS: &str = "secret-db-credentials";
 pub const SECRET_DB_CONNECTION: &str = "secret-db-connection";
+pub const SECRET_DB_CONNECTION_POLICY: &str = "secret-db-connection-policy";
 pub const ALB_LOGS: &str = "alb-logs";
 pub const ALB: &str = "alb";
 pub const TG_BLUE: &str = "tg-blue";

@@ -33,13 +33,35 @@ pub struct Instance {
     role: &'static str,
     az: usize,
     tier: i32,
+    /// Performance Insights is encrypted with the stack's own key (no
+    /// `--kms-key-arn`), which this instance then waits for.
+    stack_key: bool,
 }
+
+/// Performance Insights' free retention (CloudWatch Database Insights,
+/// standard mode): 7 days.
+pub const INSIGHTS_RETENTION_DAYS: i32 = 7;
 
 impl Instance {
     /// `id` is the step id; `role` is `writer` or `reader`; `az` the zone
     /// slot; `tier` the failover priority.
-    pub(super) fn new(id: &'static str, role: &'static str, az: usize, tier: i32) -> Self {
-        Instance { id, role, az, tier }
+    pub(super) fn new(id: &'static str, role: &'static str, az: usize, tier: i32, stack_key: bool) -> Self {
+        Instance {
+            id,
+            role,
+            az,
+            tier,
+            stack_key,
+        }
+    }
+
+    /// The key Performance Insights data is encrypted with.
+    fn insights_key(&self, cx: &Ctx) -> StepResult<Option<String>> {
+        match (&cx.settings.kms_key_arn, self.stack_key) {
+            (Some(k), _) => Ok(Some(k.clone())),
+            (None, true) => Ok(Some(cx.attr(ids::KMS_ALARMS, "arn")?)),
+            (None, false) => Ok(None),
+        }
     }
 
     pub(super) fn name(&self, cx: &Ctx) -> String {
@@ -67,6 +89,9 @@ impl Step for Instance {
     fn deps(&self) -> Vec<Dep> {
         let mut d = vec![Dep::id(ids::DB_CLUSTER)];
         d.extend(self.ordering_deps().into_iter().map(Dep::id));
+        if self.stack_key {
+            d.push(Dep::id(ids::KMS_ALARMS));
+        }
         d
     }
     /// Aurora makes the first instance of a cluster its writer, so the
@@ -90,7 +115,11 @@ impl Step for Instance {
             let status = i.db_instance_status().unwrap_or_default();
             let r = Record::new(i.db_instance_identifier().unwrap_or_default())
                 .with("az", i.availability_zone().unwrap_or_default())
-                .with("status", status);
+                .with("status", status)
+                .with(
+                    "insights",
+                    i.performance_insights_enabled().unwrap_or(false).to_string(),
+                );
             if USABLE.contains(&status) {
                 r
             } else {
@@ -104,6 +133,7 @@ impl Step for Instance {
         let zones = network::zones(cx).await?;
         let az = zones[self.az].clone();
         let cluster = cx.id_of(ids::DB_CLUSTER)?;
+        let key = self.insights_key(cx)?;
         let token_free = || async {
             cx.aws
                 .rds
@@ -116,6 +146,9 @@ impl Step for Instance {
                 .promotion_tier(self.tier)
                 .publicly_accessible(false)
                 .auto_minor_version_upgrade(true)
+                .enable_performance_insights(true)
+                .performance_insights_retention_period(INSIGHTS_RETENTION_DAYS)
+                .set_performance_insights_kms_key_id(key.clone())
                 .set_tags(Some(tags::rds(cx.tags(&name, self.id))))
                 .send()
                 .await
@@ -127,7 +160,11 @@ impl Step for Instance {
             Err(e) if e.code_is("DBInstanceAlreadyExists") || e.code_is("DBInstanceAlreadyExistsFault") => {}
             Err(e) => return Err(e),
         }
-        Ok(Record::new(name).with("az", az).with("status", "creating").pending())
+        Ok(Record::new(name)
+            .with("az", az)
+            .with("status", "creating")
+            .with("insights", "true")
+            .pending())
     }
 
     async fn reconcile(&self, cx: &Ctx, rec: &Record, fix: bool) -> StepResult<Vec<String>> {
@@ -153,6 +190,14 @@ impl Step for Instance {
         if i.publicly_accessible() == Some(true) {
             drift.push("is publicly accessible".into());
             modify = modify.publicly_accessible(false);
+            changes = true;
+        }
+        if i.performance_insights_enabled() != Some(true) {
+            drift.push("Performance Insights is off (wants on, 7 days, the stack's key)".into());
+            modify = modify
+                .enable_performance_insights(true)
+                .performance_insights_retention_period(INSIGHTS_RETENTION_DAYS)
+                .set_performance_insights_kms_key_id(self.insights_key(cx)?);
             changes = true;
         }
         if fix && changes {

@@ -42,6 +42,7 @@
 
 mod cluster;
 mod connection_secret;
+mod connection_secret_policy;
 mod credentials_secret;
 mod discovery;
 mod engine_version;
@@ -51,6 +52,7 @@ mod subnet_group;
 
 pub use cluster::Cluster;
 pub use connection_secret::{connection_value, ConnectionSecret};
+pub use connection_secret_policy::{secret_policy, ConnectionSecretPolicy};
 pub use credentials_secret::{parse_credentials, CredentialsSecret};
 pub use engine_version::{effective_major, family, resolve_engine_version, OfferedVersion};
 pub use instance::Instance;
@@ -72,8 +74,8 @@ pub const BACKUP_WINDOW: &str = "15:00-16:00";
 pub const MAINTENANCE_WINDOW: &str = "sun:16:30-sun:17:30";
 pub const INSTANCE_CLASS: &str = "db.serverless";
 
-pub fn steps(_settings: &Settings) -> Vec<StepRef> {
-    let [writer, reader] = instances();
+pub fn steps(settings: &Settings) -> Vec<StepRef> {
+    let [writer, reader] = instances(settings.kms_key_arn.is_none());
     vec![
         Arc::new(DbSubnetGroup),
         Arc::new(DbParams),
@@ -82,14 +84,15 @@ pub fn steps(_settings: &Settings) -> Vec<StepRef> {
         Arc::new(reader),
         Arc::new(CredentialsSecret),
         Arc::new(ConnectionSecret),
+        Arc::new(ConnectionSecretPolicy),
     ]
 }
 
 /// The writer (zone slot 0, failover tier 0) and the reader (slot 1, tier 1).
-fn instances() -> [Instance; 2] {
+fn instances(stack_key: bool) -> [Instance; 2] {
     [
-        Instance::new(ids::DB_WRITER, "writer", 0, 0),
-        Instance::new(ids::DB_READER, "reader", 1, 1),
+        Instance::new(ids::DB_WRITER, "writer", 0, 0, stack_key),
+        Instance::new(ids::DB_READER, "reader", 1, 1, stack_key),
     ]
 }
 
@@ -151,7 +154,12 @@ pub async fn details(cx: &Ctx, out: &mut BTreeMap<String, serde_json::Value>) {
             };
             inst.insert(
                 i.db_instance_identifier().unwrap_or_default().to_owned(),
-                json!({"status": i.db_instance_status(), "role": role, "az": i.availability_zone()}),
+                json!({
+                    "status": i.db_instance_status(),
+                    "role": role,
+                    "az": i.availability_zone(),
+                    "performance_insights": i.performance_insights_enabled().unwrap_or(false),
+                }),
             );
         }
     }
@@ -224,7 +232,7 @@ mod tests {
             let cx = ctx_for(suffix);
             let cluster = cluster_id(&cx);
             rds_identifier(&cluster, 63).unwrap();
-            for i in instances() {
+            for i in instances(true) {
                 rds_identifier(&i.name(&cx), 63).unwrap();
             }
             rds_identifier(&DbSubnetGroup::name(&cx), 63).unwrap();
