@@ -14,6 +14,7 @@ pub const SG_ALB: &str = "sg-alb";
 pub const SG_APP: &str = "sg-app";
 pub const SG_DB: &str = "sg-db";
 pub const SG_DEFAULT: &str = "sg-default";
+pub const VPCE_S3: &str = "vpce-s3";
 pub const LOG_APP: &str = "log-app";
 pub const LOG_OTEL: &str = "log-otel";
 pub const LOG_DB: &str = "log-db";

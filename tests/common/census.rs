@@ -88,6 +88,23 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
             .flow_logs()
             .len(),
     );
+    m.insert(
+        "vpc-endpoint",
+        ec2.describe_vpc_endpoints()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .vpc_endpoints()
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e.state().map(|x| x.as_str().to_ascii_lowercase()).as_deref(),
+                    Some("deleted" | "deleting")
+                )
+            })
+            .count(),
+    );
     m.insert("iam-role", stack_roles(aws, s).await.len());
     let groups = log_groups(aws, &format!("/provision/{s}/")).await.len()
         + log_groups(aws, &format!("/aws/rds/cluster/aurora-catalog-{s}/"))
@@ -279,6 +296,7 @@ pub fn full_census() -> BTreeMap<&'static str, usize> {
         ("route-table", 5),
         ("security-group", 3),
         ("flow-log", 1),
+        ("vpc-endpoint", 1),
         ("iam-role", 4),
         ("log-group", 4),
         ("ecr", 1),

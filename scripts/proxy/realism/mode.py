@@ -46,7 +46,16 @@ RULES: list[Rule] = [
 #: Calls whose answers are recorded even while the realism mode is off, so that
 #: turning it on later still knows topic keys and task definitions.
 ALWAYS_OBSERVED = frozenset(
-    {"CreateTopic", "SetTopicAttributes", "DeleteTopic", "RegisterTaskDefinition"}
+    {
+        "CreateTopic",
+        "SetTopicAttributes",
+        "DeleteTopic",
+        "RegisterTaskDefinition",
+        # moto drops Performance Insights: kept and shown again (RdsRealism).
+        "CreateDBInstance",
+        "ModifyDBInstance",
+        "DescribeDBInstances",
+    }
 )
 
 

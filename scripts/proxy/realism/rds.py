@@ -143,15 +143,64 @@ DB_ANSWERS = {
 }
 
 
+#: The Performance Insights fields moto 5.2.5 accepts and drops: request
+#: parameter -> the ``DBInstance`` element DescribeDBInstances answers with.
+INSIGHTS_FIELDS = {
+    "EnablePerformanceInsights": "PerformanceInsightsEnabled",
+    "PerformanceInsightsKMSKeyId": "PerformanceInsightsKMSKeyId",
+    "PerformanceInsightsRetentionPeriod": "PerformanceInsightsRetentionPeriod",
+}
+
+
 class RdsRealism(RealismBase):
-    """Records created DB instances and clusters; shows young ones ``creating``."""
+    """Records created DB instances and clusters; shows young ones ``creating``.
+
+    Also, whether or not the realism mode is on, keeps the Performance
+    Insights settings of Create/ModifyDBInstance (which moto drops) and puts
+    them back into DescribeDBInstances, as RDS answers them.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.db_instances: dict[str, float] = {}  # lower-case identifier
         self.db_clusters: dict[str, float] = {}
+        self.insights: dict[str, dict[str, str]] = {}  # lower-case identifier
+
+    def _insights(self, call: Call, body: bytes) -> bytes:
+        op = call.operation
+        if op in ("CreateDBInstance", "ModifyDBInstance"):
+            ident = str(call.first("DBInstanceIdentifier") or "").lower()
+            given = {
+                element: str(call.first(param))
+                for param, element in INSIGHTS_FIELDS.items()
+                if call.first(param) is not None
+            }
+            if ident and given:
+                with self.lock:
+                    self.insights.setdefault(ident, {}).update(given)
+            return body
+        if op != "DescribeDBInstances" or not self.insights:
+            return body
+        dom = minidom.parseString(body)
+        changed = False
+        for node in dom.getElementsByTagName("DBInstance"):
+            ident = (text(child(node, "DBInstanceIdentifier")) or "").lower()
+            with self.lock:
+                fields = dict(self.insights.get(ident, {}))
+            for element, value in fields.items():
+                existing = child(node, element)
+                if existing is not None:
+                    node.removeChild(existing)
+                el = dom.createElement(element)
+                el.appendChild(dom.createTextNode(value))
+                node.appendChild(el)
+                changed = True
+        return dom.toxml(encoding="utf-8") if changed else body
 
     def _rds(self, call: Call, body: bytes) -> bytes:
+        body = self._insights(call, body)
+        if not self.config.active:
+            return body
         op = call.operation
         if op in ("CreateDBInstance", "CreateDBCluster"):
             ident = call.first(

@@ -17,6 +17,7 @@ mod default_security_group;
 mod discovery;
 mod elastic_ip;
 mod flow_log;
+mod gateway_endpoint;
 mod internet_gateway;
 #[cfg(test)]
 mod mock;
@@ -31,6 +32,7 @@ pub use default_security_group::DefaultSecurityGroup;
 pub use discovery::zones;
 pub use elastic_ip::ElasticIp;
 pub use flow_log::FlowLog;
+pub use gateway_endpoint::{s3_policy, GatewayEndpoint};
 pub use internet_gateway::InternetGateway;
 pub use nat_gateway::NatGateway;
 pub use route_table::{RouteTable, Target};
@@ -143,6 +145,11 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
         s.push(Arc::new(sg));
     }
     s.push(Arc::new(DefaultSecurityGroup));
+    s.push(Arc::new(GatewayEndpoint {
+        id: ids::VPCE_S3,
+        service: "s3",
+        policy: s3_policy,
+    }));
     s.push(Arc::new(
         LogGroup::new(ids::LOG_VPC_FLOW, flow_log_group_name(suffix), vec![]).encrypted(settings),
     ));
