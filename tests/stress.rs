@@ -21,6 +21,8 @@ fn own_proxy(flags: &[&str]) -> Proxy {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_throttling_storm_still_converges_and_tears_down() {
     let proxy = own_proxy(&["--throttle-rate", "0.2", "--seed", "7"]);
+    // What the proxy emulates (VPC origins) lives in that proxy: look through it.
+    let aws = clients(&proxy.url).await;
     let s = suffix("storm");
     let stack = Stack::new(&proxy.url, &s);
     stack.ok("up", &[]);
@@ -32,7 +34,6 @@ async fn a_throttling_storm_still_converges_and_tears_down() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert!(throttled > 20, "the storm must really throttle: {throttled}");
-    let aws = clients(&moto(MOTO)).await;
     assert_eq!(census(&aws, &s).await, full_census());
     stack.ok("down", &["--yes"]);
     assert_eq!(census(&aws, &s).await, empty_census());
@@ -52,7 +53,7 @@ async fn a_cold_up_with_the_longest_suffix_converges_in_one_run_under_aws_realis
     let stats = proxy.stats();
     let ec = stats["eventual_consistency_rejections"].as_array().map_or(0, Vec::len);
     assert!(ec > 0, "eventual consistency must really have been injected: {stats}");
-    let aws = clients(&moto(MOTO)).await;
+    let aws = clients(&proxy.url).await;
     assert_eq!(census(&aws, &s).await, full_census());
     let st = stack.run("status", &[]);
     assert!(st.status.success(), "status after one up: {}", stdout(&st));
@@ -66,7 +67,7 @@ async fn a_cold_up_with_the_longest_suffix_converges_in_one_run_under_aws_realis
 async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
     // 20 ms per call stretches a cold up to a few seconds.
     let proxy = own_proxy(&["--latency-ms", "20"]);
-    let aws = clients(&moto(MOTO)).await;
+    let aws = clients(&proxy.url).await;
     // How long a full cold up takes, to spread the kills over it.
     let probe = Stack::new(&proxy.url, &suffix("kprobe"));
     let t0 = Instant::now();
@@ -110,10 +111,9 @@ async fn sigkill_at_six_moments_then_up_converges_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_and_resumed() {
-    let aws = clients(&moto(MOTO)).await;
-
     // Three failures then success: the run does not fail.
     let proxy = own_proxy(&["--fail", "CreateTargetGroup:3"]);
+    let aws = clients(&proxy.url).await;
     let s = suffix("flaky");
     let stack = Stack::new(&proxy.url, &s);
     stack.ok("up", &[]);
@@ -123,6 +123,7 @@ async fn a_transient_failure_is_absorbed_and_a_permanent_one_is_reported_once_an
 
     // Always failing: the run fails naming the step and the AWS error.
     let proxy = own_proxy(&["--fail", "CreateTargetGroup:-1:AccessDenied:403"]);
+    let aws = clients(&proxy.url).await;
     let s = suffix("perm");
     let stack = Stack::new(&proxy.url, &s);
     let out = stack.run("up", &["--json"]);

@@ -145,6 +145,16 @@ async fn first_image(engine: &crate::ops::Engine, quiet: bool) -> Result<(), Err
     Ok(())
 }
 
+fn write_outputs(path: &Path, outputs: &BTreeMap<String, String>) -> Result<(), Error> {
+    let fail = |e: std::io::Error| Error::Failed(format!("cannot write outputs to {}: {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(outputs).expect("json")).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,14 +193,4 @@ mod tests {
         assert!(before.is_empty(), "{:?}", ids(&before));
         assert_eq!(ids(&after), [ids::WEB_ACL]);
     }
-}
-
-fn write_outputs(path: &Path, outputs: &BTreeMap<String, String>) -> Result<(), Error> {
-    let fail = |e: std::io::Error| Error::Failed(format!("cannot write outputs to {}: {e}", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(outputs).expect("json")).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
 }

@@ -274,6 +274,31 @@ mod tests {
     use super::*;
     use crate::naming::Suffix;
 
+    #[tokio::test]
+    async fn a_group_without_the_stack_key_is_drift() {
+        let cx = crate::testing::ctx(&[]);
+        let key = "arn:aws:kms:ap-southeast-2:123456789012:key/k";
+        cx.set_record(ids::KMS_ALARMS, Record::new(key).with("arn", key));
+        let g = log_groups(&cx.settings).remove(0);
+        assert!(g.deps().contains(&Dep::id(ids::KMS_ALARMS)));
+        let plain = Record::new(&g.name).with("retention_days", "30").with("kms", "");
+        let drift = g.reconcile(&cx, &plain, false).await.unwrap();
+        assert_eq!(
+            drift,
+            [format!("encrypted with CloudWatch Logs' own key (wants {key})")]
+        );
+        let keyed = plain.clone().with("kms", key);
+        assert!(g.reconcile(&cx, &keyed, false).await.unwrap().is_empty());
+        // With the operator's key, that one, and no dependency on ours.
+        let own = "arn:aws:kms:ap-southeast-2:123456789012:key/theirs";
+        let theirs = crate::testing::settings(&["--kms-key-arn", own]);
+        let g = log_groups(&theirs).remove(0);
+        assert!(!g.deps().contains(&Dep::id(ids::KMS_ALARMS)));
+        // The edge's group (us-east-1) takes no key from the stack's region.
+        let edge = LogGroup::edge(ids::LOG_EDGE, "/provision/dev1/edge").encrypted(&cx.settings);
+        assert!(edge.deps().is_empty());
+    }
+
     /// CreateLogGroup `logGroupName` (CloudWatch Logs API Reference): 1-512
     /// characters of `[\.\-_/#A-Za-z0-9]`, not starting with `aws/`.
     #[test]

@@ -92,18 +92,30 @@ pub async fn web_acls(cx: &Ctx) -> StepResult<Arc<Vec<WebAclSummary>>> {
         .await
 }
 
-/// Whether the CloudFront resource `arn` carries this step's tags.
+/// Whether the CloudFront resource `arn` carries this step's tags (read
+/// once per run and resource: the metrics step asks of the distribution too).
 pub async fn cloudfront_owned(cx: &Ctx, arn: &str, step: &str) -> StepResult<bool> {
-    let out = cx
-        .aws
-        .cloudfront
-        .list_tags_for_resource()
-        .resource(arn)
-        .send()
-        .await
-        .aws("ListTagsForResource")?;
-    let items = out.tags().map(|t| t.items()).unwrap_or_default();
-    Ok(cx.owns(step, |k| items.iter().find(|t| t.key() == k).and_then(|t| t.value())))
+    let tags = cx
+        .inventory
+        .get(format!("cloudfront:tags:{arn}"), || async {
+            let out = cx
+                .aws
+                .cloudfront
+                .list_tags_for_resource()
+                .resource(arn)
+                .send()
+                .await
+                .aws("ListTagsForResource")?;
+            Ok(out
+                .tags()
+                .map(|t| t.items())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+                .collect::<Vec<(String, String)>>())
+        })
+        .await?;
+    Ok(cx.owns(step, |k| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())))
 }
 
 /// Whether the web ACL `arn` carries this step's tags.
