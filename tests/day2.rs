@@ -104,6 +104,8 @@ async fn a_missing_tag_is_refused_and_rollback_restores_the_previous_image() {
     let svc = ecs_service(&aws, &s.suffix).await;
     let v2 = svc.task_definition().unwrap().to_owned();
     assert!(app_image(&aws, &v2).await.ends_with(&format!("{repo}:v2")));
+    // After a deploy the stack is converged.
+    s.ok("status", &[]);
     let report = s.ok("rollback", &["--timeout", "120"]);
     assert!(
         report.contains(&format!("{repo}:v2")) && report.contains(&format!("{repo}:v1")),
@@ -117,6 +119,19 @@ async fn a_missing_tag_is_refused_and_rollback_restores_the_previous_image() {
         report.contains(&format!("{family}:{}", now.rsplit(':').next().unwrap())),
         "{report}"
     );
+    // After a rollback too: status and plan say converged, though the
+    // service runs an older revision than the newest, and a plain up
+    // registers nothing and rolls nothing out.
+    s.ok("status", &[]);
+    s.ok("plan", &[]);
+    let revisions = active_task_definitions(&aws, &family).await;
+    s.ok("up", &[]);
+    assert_eq!(
+        active_task_definitions(&aws, &family).await,
+        revisions,
+        "up registered a revision"
+    );
+    assert_eq!(ecs_service(&aws, &s.suffix).await.task_definition(), Some(now.as_str()));
 
     // Nothing below the first revision: refused with a hint.
     let out = s.run("rollback", &["--timeout", "60"]);

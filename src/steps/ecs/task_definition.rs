@@ -4,7 +4,7 @@
 //! DeregisterTaskDefinition and DeleteTaskDefinitions (destroy); found
 //! through ListTaskDefinitions.
 
-use super::discovery::{latest_revision, revisions};
+use super::discovery::{latest_revision, revisions, services};
 use super::task_fingerprint::{described_fingerprint, fingerprint_diff};
 use super::task_inputs::TaskInputs;
 use super::{family, DEFAULT_TAG};
@@ -146,9 +146,26 @@ impl Step for TaskDef {
         d
     }
 
+    /// The revision the service runs, else the newest: after a `rollback`
+    /// the service rightly runs an older revision than the newest, and that
+    /// is the one the settings (which `rollback` recorded) describe.
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
-        let Some(arn) = latest_revision(cx, &family(cx)).await? else {
-            return Ok(None);
+        let fam = family(cx);
+        let running = services(cx)
+            .await?
+            .first()
+            .and_then(|s| s.task_definition())
+            .filter(|td| {
+                td.rsplit_once(':')
+                    .is_some_and(|(base, _)| base.ends_with(&format!("/{fam}")))
+            })
+            .map(str::to_owned);
+        let arn = match running {
+            Some(arn) => arn,
+            None => match latest_revision(cx, &fam).await? {
+                Some(arn) => arn,
+                None => return Ok(None),
+            },
         };
         let present = self.image_present(cx).await?;
         Ok(Some(
