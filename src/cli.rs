@@ -187,6 +187,10 @@ pub struct StackArgs {
     #[arg(long)]
     pub task_memory: Option<u32>,
 
+    /// Minutes a blue/green deployment keeps the old revision ready while the deployment alarms may still roll it back [default: 5].
+    #[arg(long)]
+    pub bake_minutes: Option<u32>,
+
     /// Serve the API through CloudFront (HTTPS on its own domain), the load balancer internal (the default).
     #[arg(long, conflicts_with = "no_edge")]
     #[serde(skip)]

@@ -55,6 +55,9 @@ pub struct StackRequest {
     pub enable_exec: bool,
     pub task_cpu: u32,
     pub task_memory: u32,
+    /// Minutes a blue/green deployment keeps the old revision ready after
+    /// the shift, while the deployment alarms can still roll it back.
+    pub bake_minutes: u32,
     /// A CloudFront distribution in front of an internal load balancer.
     pub edge: bool,
     /// A WAF web ACL on the distribution (with `edge`).
@@ -94,6 +97,7 @@ impl Default for StackRequest {
             enable_exec: false,
             task_cpu: 512,
             task_memory: 1024,
+            bake_minutes: DEFAULT_BAKE_MINUTES,
             edge: true,
             waf: true,
             rate_limit: DEFAULT_RATE_LIMIT,
@@ -203,6 +207,7 @@ pub struct Settings {
     pub enable_exec: bool,
     pub task_cpu: u32,
     pub task_memory: u32,
+    pub bake_minutes: u32,
     pub edge: bool,
     pub waf: bool,
     pub rate_limit: u32,
@@ -211,6 +216,10 @@ pub struct Settings {
     pub env: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, app_env::SecretRef>,
 }
+
+/// ECS DeploymentConfiguration `bakeTimeInMinutes`: 5 minutes by default
+/// (0 to 1440, ECS API Reference).
+pub const DEFAULT_BAKE_MINUTES: u32 = 5;
 
 /// Requests per client IP per 5 minutes before the WAF blocks it: about 7 a
 /// second sustained, well above a person browsing a catalog (most of whose
@@ -381,6 +390,14 @@ impl StackRequest {
                 "e.g. 256/512, 512/1024, 1024/2048, 2048/4096",
             ));
         }
+        if self.bake_minutes > 1440 {
+            return Err(flag_err(
+                "bake-minutes",
+                self.bake_minutes,
+                "ECS takes a bake time of 0 to 1440 minutes",
+                "e.g. --bake-minutes 10 (0: no bake time)",
+            ));
+        }
         edge::validate(self)?;
         Ok(Settings {
             suffix,
@@ -402,6 +419,7 @@ impl StackRequest {
             enable_exec: self.enable_exec,
             task_cpu: self.task_cpu,
             task_memory: self.task_memory,
+            bake_minutes: self.bake_minutes,
             edge: self.edge,
             waf: self.waf && self.edge,
             rate_limit: self.rate_limit,

@@ -21,7 +21,7 @@ mod task_inputs;
 pub use cluster::Cluster;
 pub use discovery::{describe_service, scalable_targets, scaling_bounds, services};
 pub use rollout::{judge, judge_service_deployment, progress, start, Rollout};
-pub use service::{capacity_strategy, deployment_configuration, Service};
+pub use service::{capacity_strategy, deployment_alarms, deployment_configuration, Service, DEPLOYMENT_ALARMS};
 pub use task_definition::{describe_task_definition, register, TaskDef};
 pub use task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
 pub use task_inputs::{otel_config, TaskInputs, OTEL_CONFIG_ENV, OTEL_CONFIG_YAML};
@@ -57,8 +57,6 @@ pub fn image_present(cx: &Ctx) -> bool {
 /// CreateService `healthCheckGracePeriodSeconds` (ECS API Reference: up to
 /// 2,147,483,647 seconds; used with a load balancer, which the service has).
 pub const HEALTH_GRACE_SECONDS: i32 = 60;
-/// DeploymentConfiguration `bakeTimeInMinutes` (0 to 1440).
-pub const BAKE_MINUTES: i32 = 5;
 /// The app container's `stopTimeout`: Fargate's maximum (ECS API Reference,
 /// ContainerDefinition, stopTimeout: "For tasks using the Fargate launch
 /// type, the max stop timeout value is 120 seconds"), so gunicorn can drain.

@@ -56,7 +56,14 @@ pub fn judge(svc: &EcsService, target: &str) -> Rollout {
 pub fn judge_service_deployment(d: &aws_sdk_ecs::types::ServiceDeployment) -> Rollout {
     use aws_sdk_ecs::types::ServiceDeploymentStatus as S;
     let arn = d.service_deployment_arn().unwrap_or_default().to_owned();
-    let why = d.status_reason().unwrap_or("no reason given");
+    let reason = d.status_reason().unwrap_or("no reason given");
+    // A rollback the deployment alarms caused names them.
+    let triggered = d.alarms().map(|a| a.triggered_alarm_names()).unwrap_or_default();
+    let why = if triggered.is_empty() {
+        reason.to_owned()
+    } else {
+        format!("the alarm(s) {} went into ALARM ({reason})", triggered.join(", "))
+    };
     match d.status() {
         Some(S::Successful) => Rollout::Done(arn),
         Some(S::RollbackSuccessful) => Rollout::Failed(format!("deployment {arn} was rolled back: {why}")),
@@ -143,6 +150,37 @@ mod tests {
             .status(status)
             .rollout_state(state)
             .build()
+    }
+
+    #[test]
+    fn an_alarm_rollback_is_a_failure_that_names_the_alarm() {
+        use aws_sdk_ecs::types::{ServiceDeployment, ServiceDeploymentAlarms, ServiceDeploymentStatus};
+        let d = ServiceDeployment::builder()
+            .service_deployment_arn("arn:sd/1")
+            .status(ServiceDeploymentStatus::RollbackSuccessful)
+            .status_reason("Service deployment rolled back because of alarms")
+            .alarms(
+                ServiceDeploymentAlarms::builder()
+                    .alarm_names("alarm-5xx-dev1")
+                    .alarm_names("alarm-unhealthy-dev1")
+                    .triggered_alarm_names("alarm-5xx-dev1")
+                    .build(),
+            )
+            .build();
+        let Rollout::Failed(why) = judge_service_deployment(&d) else {
+            panic!("an alarm rollback must fail the deployment")
+        };
+        assert!(
+            why.contains("rolled back") && why.contains("alarm-5xx-dev1") && !why.contains("unhealthy"),
+            "{why}"
+        );
+        // Without triggered alarms, the reason alone.
+        let plain = ServiceDeployment::builder()
+            .service_deployment_arn("arn:sd/2")
+            .status(ServiceDeploymentStatus::RollbackSuccessful)
+            .status_reason("circuit breaker")
+            .build();
+        assert!(matches!(judge_service_deployment(&plain), Rollout::Failed(w) if w.ends_with("circuit breaker")));
     }
 
     #[test]
