@@ -11,8 +11,9 @@
 //! - [`graph`]: the dependency graph and its queue: a plain synchronous
 //!   data structure (validation, ready/finish, reverse order), no I/O.
 //! - [`runner`]: one async loop that starts ready nodes up to the
-//!   parallelism, collects completions, stops starting work after the first
-//!   failure (or Ctrl-C) and drains what runs.
+//!   parallelism and collects completions; a failure skips only what
+//!   depends on it (`--fail-fast`, or Ctrl-C, starts nothing new) and the
+//!   loop drains what runs.
 //! - [`steps`]: the stack itself, one folder per resource family and one
 //!   file per resource. A step finds its resource by tags, creates it,
 //!   reconciles drift, waits for it to be usable, and destroys it.
