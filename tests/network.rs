@@ -239,9 +239,26 @@ async fn up_creates_exactly_the_network_and_a_second_up_changes_nothing() {
     };
     let alb_id = by_step["sg-alb"].group_id().unwrap().to_owned();
     let app_id = by_step["sg-app"].group_id().unwrap().to_owned();
-    assert_eq!(
-        ingress("sg-alb"),
-        [(80, "0.0.0.0/0".into()), (443, "0.0.0.0/0".into())].into()
+    // With the edge (the default), CloudFront's origin-facing prefix list
+    // on the VPC origin's one port, and nothing from the internet.
+    let alb_group = &by_step["sg-alb"];
+    let prefix_lists: Vec<(i32, String)> = alb_group
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| {
+            let port = p.from_port().unwrap_or(-1);
+            p.prefix_list_ids()
+                .iter()
+                .map(move |l| (port, l.prefix_list_id().unwrap_or_default().to_owned()))
+        })
+        .collect();
+    assert_eq!(prefix_lists.len(), 1, "{prefix_lists:?}");
+    assert_eq!(prefix_lists[0].0, 80);
+    assert!(prefix_lists[0].1.starts_with("pl-"), "{prefix_lists:?}");
+    assert!(
+        ingress("sg-alb").is_empty(),
+        "no CIDR or group peer: {:?}",
+        ingress("sg-alb")
     );
     assert_eq!(ingress("sg-app"), [(5000, alb_id)].into());
     assert_eq!(ingress("sg-db"), [(5432, app_id)].into());

@@ -29,7 +29,8 @@ pub async fn check_built(aws: &provision::aws::Clients, stack: &Stack, outputs: 
     assert_eq!(lb.load_balancers().len(), 1, "one load balancer, not a duplicate");
     let lb = &lb.load_balancers()[0];
     let lb_arn = lb.load_balancer_arn().unwrap().to_owned();
-    assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+    // Behind CloudFront (the edge is on by default): off the internet.
+    assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internal"));
     assert_eq!(lb.dns_name(), Some(outputs["ALBDnsName"].as_str()));
     assert_eq!(lb.security_groups(), [sg_id(aws, s, "sg-alb").await]);
     let mut lb_subnets: Vec<String> = lb

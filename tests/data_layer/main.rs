@@ -66,7 +66,8 @@ impl Env {
         let moto_url = moto_direct(MOTO);
         let proxy = Proxy::start(&moto_url, &[]);
         Env {
-            aws: clients(&moto_url).await,
+            // Through the proxy: it holds what moto lacks (VPC origins).
+            aws: clients(&proxy.url).await,
             stack: Stack::new(&proxy.url, &suffix(prefix)),
             proxy,
         }
