@@ -124,9 +124,16 @@ impl Step for LogDelivery {
         vec![Dep::id(ids::DISTRIBUTION), Dep::id(ids::LOG_EDGE)]
     }
 
-    /// Found when the source or the destination exists with our tags, so a
-    /// crash between the three calls leaves nothing that `down` cannot find.
+    /// Found when the delivery, the source or the destination exists with
+    /// our tags, so a crash between the three calls leaves nothing that
+    /// `down` cannot find. Converged, that is two reads: the deliveries
+    /// (which carry their tags and destination) and the source (for the
+    /// resource it reads).
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
+        let owned = |tags: Option<&std::collections::HashMap<String, String>>| {
+            cx.owns(ids::EDGE_LOGS, |k| tags.and_then(|t| t.get(k)).map(String::as_str))
+        };
+        let delivery = self.delivery(cx).await?.filter(|d| owned(d.tags()));
         let source = cx
             .aws
             .logs_edge
@@ -137,19 +144,23 @@ impl Step for LogDelivery {
             .aws("GetDeliverySource")
             .or_not_found()?
             .and_then(|o| o.delivery_source)
-            .filter(|s| cx.owns(ids::EDGE_LOGS, |k| s.tags().and_then(|t| t.get(k)).map(String::as_str)));
-        let destination = cx
-            .aws
-            .logs_edge
-            .get_delivery_destination()
-            .name(destination_name(cx))
-            .send()
-            .await
-            .aws("GetDeliveryDestination")
-            .or_not_found()?
-            .and_then(|o| o.delivery_destination)
-            .filter(|d| cx.owns(ids::EDGE_LOGS, |k| d.tags().and_then(|t| t.get(k)).map(String::as_str)));
-        if source.is_none() && destination.is_none() {
+            .filter(|s| owned(s.tags()));
+        let destination = match delivery.as_ref().and_then(|d| d.delivery_destination_arn()) {
+            Some(arn) => Some(arn.to_owned()),
+            None => cx
+                .aws
+                .logs_edge
+                .get_delivery_destination()
+                .name(destination_name(cx))
+                .send()
+                .await
+                .aws("GetDeliveryDestination")
+                .or_not_found()?
+                .and_then(|o| o.delivery_destination)
+                .filter(|d| owned(d.tags()))
+                .and_then(|d| d.arn().map(str::to_owned)),
+        };
+        if delivery.is_none() && source.is_none() && destination.is_none() {
             return Ok(None);
         }
         let mut rec = Record::new(source_name(cx));
@@ -160,12 +171,10 @@ impl Step for LogDelivery {
             );
         }
         if let Some(d) = &destination {
-            rec = rec.with("destination", d.arn().unwrap_or_default());
+            rec = rec.with("destination", d);
         }
-        if source.is_some() {
-            if let Some(d) = self.delivery(cx).await? {
-                rec = rec.with("delivery", d.id().unwrap_or_default());
-            }
+        if let Some(d) = &delivery {
+            rec = rec.with("delivery", d.id().unwrap_or_default());
         }
         Ok(Some(rec))
     }
