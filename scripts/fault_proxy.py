@@ -169,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         help="how long resources show pending states (with --aws-realism: instead of the "
         "default; alone: turns on only that part)",
     )
+    ap.add_argument(
+        "--realism-deployment-alarm",
+        metavar="NAME",
+        help="roll the next ECS deployment of a service whose deployment alarms (enable, "
+        "rollback) name NAME back as if NAME went into ALARM ('*': the service's first "
+        "alarm); clears itself once used. Alone, it turns on only that",
+    )
     ap.add_argument("--verbose", "-v", action="store_true", help="log every request to stderr")
     ap.add_argument(
         "--exit-with-parent",
@@ -187,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             spec["eventual_consistency_seconds"] = args.realism_ec_seconds
         if args.realism_lifecycle_seconds is not None:
             spec["lifecycle_seconds"] = args.realism_lifecycle_seconds
+        if args.realism_deployment_alarm is not None:
+            spec["deployment_alarm"] = args.realism_deployment_alarm
         if spec:
             realism = (realism or RealismConfig()).updated(spec)
         state = ProxyState(

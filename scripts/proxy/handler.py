@@ -191,6 +191,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return
         call = None
         realism = self.server.state.realism
+        # Rollbacks due (deployment_alarm) happen in moto before this call is answered.
+        realism.settle_deployments()
         if realism.config.active or operation in ALWAYS_OBSERVED:
             call = self._realism_call(protocol, service, operation, body)
             rejection = realism.check_request(call)

@@ -135,7 +135,7 @@ def error_of(call) -> tuple[str, int]:
 
 def realism(base: str, **parts) -> dict:
     spec = {"rules": False, "eventual_consistency_seconds": 0, "lifecycle_seconds": 0}
-    spec |= {"image_pulls": False} | parts
+    spec |= {"image_pulls": False, "deployment_alarm": None} | parts
     return control(base, "config", {"realism": spec})["realism"]
 
 

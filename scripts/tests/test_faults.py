@@ -228,6 +228,7 @@ def test_config_at_runtime(proxy):
             "eventual_consistency_seconds": 0.0,
             "lifecycle_seconds": 0.0,
             "image_pulls": False,
+            "deployment_alarm": None,
         },
     }
     cfg = control(

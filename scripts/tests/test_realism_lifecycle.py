@@ -243,6 +243,7 @@ def test_realism_config_and_cli_flags(proxy, moto_url):
         "eventual_consistency_seconds": DEFAULT_EC_SECONDS,
         "lifecycle_seconds": DEFAULT_LIFECYCLE_SECONDS,
         "image_pulls": True,
+        "deployment_alarm": None,
     }
     cfg = control(proxy, "config", {"realism": {"lifecycle_seconds": 0, "image_pulls": False}})
     assert cfg["realism"] == {
@@ -250,6 +251,7 @@ def test_realism_config_and_cli_flags(proxy, moto_url):
         "eventual_consistency_seconds": 1.5,
         "lifecycle_seconds": 0.0,
         "image_pulls": False,
+        "deployment_alarm": None,
     }
     rules = control(proxy, "realism/rules")
     assert len(rules) == len(RULES) + len(STATE_RULES)
@@ -279,6 +281,7 @@ def test_realism_config_and_cli_flags(proxy, moto_url):
             "eventual_consistency_seconds": want["ec"],
             "lifecycle_seconds": want["life"],
             "image_pulls": want["pulls"],
+            "deployment_alarm": None,
         }, args
     bad = run_proxy("--upstream", moto_url, "--realism-ec-seconds", "-1")
     assert bad.returncode == 2

@@ -24,7 +24,8 @@ from proxy.realism.checks import RuleState
 from proxy.realism.config import RealismConfig
 
 #: callable(method, path, headers, body) -> (status, headers, body), for the
-#: proxy's own calls to moto (ECR DescribeImages, ECS DescribeTaskDefinition).
+#: proxy's own calls to moto (ECR DescribeImages, ECS DescribeTaskDefinition /
+#: DescribeServices / UpdateService, CloudWatch SetAlarmState).
 Upstream = Callable[[str, str, list[tuple[str, str]], bytes], tuple[int, Any, bytes]]
 
 
@@ -94,6 +95,7 @@ class RealismBase:
             self.ec_rejections: list[dict[str, Any]] = []
             self.rewrites: dict[str, int] = {}
             self.image_pull_failures: list[dict[str, Any]] = []
+            self.deployment_alarm_rollbacks: list[dict[str, Any]] = []
 
     def stats_json(self) -> dict[str, Any]:
         with self.lock:
@@ -102,6 +104,7 @@ class RealismBase:
                 "eventual_consistency_rejections": list(self.ec_rejections),
                 "lifecycle_rewrites": dict(self.rewrites),
                 "image_pull_failures": list(self.image_pull_failures),
+                "deployment_alarm_rollbacks": list(self.deployment_alarm_rollbacks),
             }
 
     def record_rejection(self, operation: str, rule: str, message: str) -> None:

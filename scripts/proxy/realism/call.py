@@ -53,6 +53,8 @@ class Call:
         self.region = region
         self.access_key = access_key
         self.query = query or {}  # the URL's query string (S3 subresources)
+        # What the request-side hooks noted for the response-side ones.
+        self.notes: dict[str, Any] = {}
 
     @classmethod
     def parse(

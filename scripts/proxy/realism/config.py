@@ -1,4 +1,9 @@
-"""Which parts of the realism mode are on (:class:`RealismConfig`) and for how long."""
+"""Which parts of the realism mode are on (:class:`RealismConfig`) and for how long.
+
+``deployment_alarm`` is not a part ``true`` / ``--aws-realism`` turns on: it names
+the alarm that rolls the next deployment back (:mod:`proxy.realism.deployment_alarms`)
+and clears itself once it has.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from typing import Any
 DEFAULT_EC_SECONDS = 1.5
 DEFAULT_LIFECYCLE_SECONDS = 2.0
 MAX_SECONDS = 3600.0
+#: The longest CloudWatch alarm name (PutMetricAlarm: AlarmName, 1 to 255 characters).
+MAX_ALARM_NAME = 255
 
 
 @dataclass(frozen=True)
@@ -16,6 +23,8 @@ class RealismConfig:
     eventual_consistency_seconds: float = 0.0
     lifecycle_seconds: float = 0.0
     image_pulls: bool = False
+    #: An alarm name, ``*`` (the first the service names) or None.
+    deployment_alarm: str | None = None
 
     @classmethod
     def all_on(
@@ -36,7 +45,8 @@ class RealismConfig:
 
     def updated(self, spec: Any) -> RealismConfig:
         """A copy changed by ``spec``: ``true`` (all parts, default durations),
-        ``false`` (all off) or an object with any subset of the fields."""
+        ``false`` (all off, ``deployment_alarm`` cleared) or an object with any
+        subset of the fields."""
         if spec is True:
             return RealismConfig.all_on()
         if spec is False or spec is None:
@@ -48,6 +58,7 @@ class RealismConfig:
             "eventual_consistency_seconds",
             "lifecycle_seconds",
             "image_pulls",
+            "deployment_alarm",
         }
         if unknown:
             raise ValueError(f"unknown realism keys: {sorted(unknown)}")
@@ -65,6 +76,16 @@ class RealismConfig:
                 if not 0 <= value <= MAX_SECONDS:
                     raise ValueError(f"realism.{key} must be between 0 and {MAX_SECONDS:g}")
                 changes[key] = float(value)
+        if "deployment_alarm" in spec:
+            alarm = spec["deployment_alarm"]
+            if alarm is not None and (
+                not isinstance(alarm, str) or not 1 <= len(alarm) <= MAX_ALARM_NAME
+            ):
+                raise ValueError(
+                    "realism.deployment_alarm must be an alarm name (1 to "
+                    f'{MAX_ALARM_NAME} characters), "*" or null'
+                )
+            changes["deployment_alarm"] = alarm
         return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:

@@ -16,8 +16,9 @@ import time
 import uuid
 from typing import Any
 
-from proxy.realism.base import RealismBase, upstream_json
+from proxy.realism.base import upstream_json
 from proxy.realism.call import Call
+from proxy.realism.deployment_alarms import DeploymentAlarmRealism
 
 PULL_ERROR = (
     "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to "
@@ -34,8 +35,12 @@ def arn_account(arn: Any) -> str | None:
     return parts[4] if len(parts) > 5 and parts[0] == "arn" else None
 
 
-class EcsRealism(RealismBase):
-    """Records task definitions and deployments; rewrites DescribeServices / DescribeTasks."""
+class EcsRealism(DeploymentAlarmRealism):
+    """Records task definitions and deployments; rewrites DescribeServices / DescribeTasks.
+
+    Deployment alarms (kept whatever the mode, and ``deployment_alarm``) are
+    :class:`proxy.realism.deployment_alarms.DeploymentAlarmRealism`'s.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,6 +65,9 @@ class EcsRealism(RealismBase):
                 with self.lock:
                     self.task_images[arn] = images
             return body
+        mended = self._deployment_alarms(call, doc)
+        if not self.config.active:
+            return json.dumps(doc).encode() if mended else body
         changed = False
         if op in ("CreateService", "UpdateService"):
             svc = doc.get("service") or {}
@@ -80,10 +88,9 @@ class EcsRealism(RealismBase):
         elif op == "DescribeTasks":
             for task in doc.get("tasks") or []:
                 changed = self._rewrite_task(task) or changed
-        if not changed:
-            return body
-        self._bump(op)
-        return json.dumps(doc).encode()
+        if changed:
+            self._bump(op)
+        return json.dumps(doc).encode() if changed or mended else body
 
     def _rewrite_service(self, svc: dict[str, Any]) -> bool:
         arn = svc.get("serviceArn")

@@ -55,6 +55,12 @@ ALWAYS_OBSERVED = frozenset(
         "CreateDBInstance",
         "ModifyDBInstance",
         "DescribeDBInstances",
+        # moto drops deploymentConfiguration.alarms on create: kept and shown again,
+        # and deployments deployment_alarm rolls back (DeploymentAlarmRealism).
+        "CreateService",
+        "UpdateService",
+        "DescribeServices",
+        "DeleteService",
     }
 )
 
@@ -85,6 +91,14 @@ class Realism(Ec2Realism, EcsRealism, ElbRealism, RdsRealism, SnsRealism, InUseR
 
     # -- request side --
     def check_request(self, call: Call) -> Rejection | None:
+        """The refusal of ``call``, if any; for a call that passes, what the answer's
+        hooks need to know beforehand is noted on it (``call.notes``)."""
+        rejection = self._refusal(call)
+        if rejection is None and call.service == "ecs":
+            self._before_ecs_forward(call)
+        return rejection
+
+    def _refusal(self, call: Call) -> Rejection | None:
         cfg = self.config
         if cfg.rules:
             for rule in self.rules:
