@@ -99,5 +99,18 @@ pub async fn check_built(aws: &provision::aws::Clients, stack: &Stack) {
     let body: Value = serde_json::from_str(dash.dashboard_body().unwrap()).unwrap();
     let widgets = body["widgets"].as_array().unwrap();
     assert!(widgets.len() >= 7);
-    assert!(widgets.iter().all(|w| w["properties"]["region"] == REGION));
+    // The stack's metrics in its region; the edge's (CloudFront, WAF) in
+    // us-east-1, where those services publish them.
+    for w in widgets {
+        let metrics = w["properties"]["metrics"].to_string();
+        let edge = metrics.contains("AWS/CloudFront") || metrics.contains("AWS/WAFV2");
+        let want = if edge { "us-east-1" } else { REGION };
+        assert_eq!(w["properties"]["region"], want, "{w}");
+    }
+    assert!(
+        widgets
+            .iter()
+            .any(|w| w["properties"]["metrics"].to_string().contains("CacheHitRate")),
+        "the edge's cache hit rate is on the dashboard"
+    );
 }

@@ -40,7 +40,7 @@ pub async fn check_built(aws: &provision::aws::Clients, stack: &Stack, outputs: 
         .map(str::to_owned)
         .collect();
     lb_subnets.sort();
-    assert_eq!(lb_subnets, subnet_ids(aws, s, "public").await);
+    assert_eq!(lb_subnets, subnet_ids(aws, s, "private").await);
     let attrs = aws
         .elb
         .describe_load_balancer_attributes()
@@ -55,6 +55,10 @@ pub async fn check_built(aws: &provision::aws::Clients, stack: &Stack, outputs: 
         .collect();
     let bucket = format!("s3-alblogs-{s}-123456789012");
     assert_eq!(attrs["routing.http.drop_invalid_header_fields.enabled"], "true");
+    assert_eq!(
+        attrs["deletion_protection.enabled"], "false",
+        "protected only with --protect-data"
+    );
     assert_eq!(attrs["access_logs.s3.enabled"], "true");
     assert_eq!(attrs["access_logs.s3.bucket"], bucket);
 
