@@ -22,11 +22,15 @@ with the service's validation error, and deletes AWS refuses while something
 uses the resource), ``eventual_consistency_seconds`` (EC2 NotFound for new
 ids), ``lifecycle_seconds`` (pending states in answers: also CloudFront
 distributions ``InProgress`` and VPC origins ``Deploying`` / ``Deleting``) and
-``image_pulls`` (ECS deployments fail for images missing from ECR). The package
-docstring of ``scripts/proxy/realism/__init__.py`` describes each part.
-``--aws-realism`` turns on all four (eventual consistency 1.5 s, lifecycles
+``image_pulls`` (ECS deployments fail for images missing from ECR); besides,
+``deployment_alarm`` rolls the next ECS deployment back as if the named
+deployment alarm went into ALARM. The package docstring of
+``scripts/proxy/realism/__init__.py`` describes each part.
+``--aws-realism`` turns on the four parts (eventual consistency 1.5 s, lifecycles
 2.0 s); ``--realism-ec-seconds S`` and ``--realism-lifecycle-seconds S`` change
-those durations (alone, they turn on just that part).
+those durations (alone, they turn on just that part);
+``--realism-deployment-alarm NAME`` sets ``deployment_alarm`` (``*``: the
+service's first deployment alarm), which clears itself once used.
 
 This file is the command line; the proxy itself is the ``scripts/proxy/``
 package.
@@ -35,7 +39,7 @@ Control endpoints (never forwarded)::
 
     GET  /__proxy/stats    counters as JSON (with realism_rejections,
                            eventual_consistency_rejections, lifecycle_rewrites,
-                           image_pull_failures)
+                           image_pull_failures, deployment_alarm_rollbacks)
     POST /__proxy/reset    zero the counters
     GET  /__proxy/config   current configuration
     POST /__proxy/config   change configuration, JSON body, any subset of:
@@ -45,7 +49,9 @@ Control endpoints (never forwarded)::
                                   "code": "AccessDenied", "status": 403}],
          "add_fail": [...],          # "fail" replaces the rules, "add_fail" appends
          "realism": {"rules": true, "eventual_consistency_seconds": 2,
-                     "lifecycle_seconds": 0, "image_pulls": true} | true | false}
+                     "lifecycle_seconds": 0, "image_pulls": true,
+                     "deployment_alarm": "alarm-5xx-dev1" | "*" | null}
+                    | true | false}
     GET  /__proxy/realism/violations  {"count": N, "violations": [...], "rules": R}
     GET  /__proxy/realism/rules       the rule table (id, service, operations,
                                       parameter, code, citation)

@@ -7,8 +7,10 @@ realism mode, bridged to JSON if it is rpc-v2-cbor, handed to
 :mod:`proxy.cloudfront` if it is CloudFront (which answers what moto lacks and
 mends moto's answers), answered from :mod:`proxy.canned` if moto lacks the
 operation, or else forwarded to moto unchanged (its answer passing the realism
-mode's response hooks). Calls answered by the proxy itself count as forwarded
-in the stats, but for realism refusals.
+mode's response hooks). Before the realism check, ECS deployments that the
+realism mode's ``deployment_alarm`` rolls back and whose window is over are
+rolled back in moto, so that no answer shows an earlier state. Calls answered
+by the proxy itself count as forwarded in the stats, but for realism refusals.
 """
 
 from __future__ import annotations

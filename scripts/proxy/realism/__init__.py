@@ -2,7 +2,8 @@
 
 moto accepts requests AWS refuses and answers at once where AWS takes its
 time. The realism mode closes that gap in four parts that can be switched on
-one by one (:class:`proxy.realism.config.RealismConfig`):
+one by one, plus a fault a test asks for (``deployment_alarm``)
+(:class:`proxy.realism.config.RealismConfig`):
 
 ``rules`` (bool)
     Requests are checked against a table of documented constraints of the calls
@@ -101,13 +102,32 @@ one by one (:class:`proxy.realism.config.RealismConfig`):
     ``STOPPED`` / ``TaskFailedToStart`` with that reason in DescribeTasks
     (ListTasks is not rewritten). A later UpdateService with a good image (or
     desiredCount 0) clears it. Recorded in ``image_pull_failures``.
+``deployment_alarm`` (an alarm name, ``"*"``, or null = off)
+    The next UpdateService that changes the task definition of a service whose
+    ``deploymentConfiguration.alarms`` has ``enable`` and ``rollback`` true and
+    names that alarm (``*``: its first alarm) is rolled back as when a
+    deployment alarm goes into ``ALARM``; then the setting clears itself (null
+    again in ``GET /__proxy/config``). For ``lifecycle_seconds`` the new
+    deployment is ``PRIMARY`` / ``IN_PROGRESS``; then the proxy puts the alarm
+    into ``ALARM`` in moto (SetAlarmState, if the alarm exists), updates the
+    service in moto back to its previous task definition, and DescribeServices
+    lists the failed deployment (the new task definition, ``INACTIVE``,
+    ``rolloutState`` ``FAILED``, ``rolloutStateReason`` "ECS deployment <id>
+    rolled back: the CloudWatch alarm(s) <name> went into ALARM state during
+    the deployment") after the ``PRIMARY`` one on the previous task
+    definition, with a service event saying the same. Works with or without
+    the other parts; recorded in ``deployment_alarm_rollbacks``. Details:
+    :mod:`proxy.realism.deployment_alarms`. Whatever the mode, the proxy keeps
+    the ``deploymentConfiguration.alarms`` moto's CreateService drops.
 
-``--aws-realism`` turns on all four (eventual consistency 1.5 s, lifecycles
+``--aws-realism`` turns on the four parts (eventual consistency 1.5 s, lifecycles
 2.0 s); ``--realism-ec-seconds S`` and ``--realism-lifecycle-seconds S`` change
-those durations (alone, they turn on just that part). At run time use the
-``realism`` key of ``POST /__proxy/config``: ``true`` (all on, defaults),
+those durations (alone, they turn on just that part); ``--realism-deployment-alarm
+NAME`` sets ``deployment_alarm``. At run time use the ``realism`` key of ``POST
+/__proxy/config``: ``true`` (the four parts on, defaults, no ``deployment_alarm``),
 ``false`` (all off) or any subset of ``{"rules": true,
-"eventual_consistency_seconds": 2, "lifecycle_seconds": 0, "image_pulls": true}``.
+"eventual_consistency_seconds": 2, "lifecycle_seconds": 0, "image_pulls": true,
+"deployment_alarm": "alarm-5xx-dev1"}``.
 
 How the proxy uses it: it builds a :class:`proxy.realism.call.Call` for each
 request, asks :meth:`proxy.realism.mode.Realism.check_request` whether to refuse
@@ -115,5 +135,8 @@ it, and passes the upstream answer through
 :meth:`~proxy.realism.mode.Realism.on_response`, which records what was created
 and may rewrite describe answers. The shared state and helpers of those hooks
 are in :mod:`proxy.realism.base`; each service's hooks sit next to its rules
-(ECS's, being larger, in :mod:`proxy.realism.ecs_deployments`).
+(ECS's, being larger, in :mod:`proxy.realism.ecs_deployments` and
+:mod:`proxy.realism.deployment_alarms`). Rollbacks that are due are carried out
+in moto by :meth:`~proxy.realism.deployment_alarms.DeploymentAlarmRealism.settle_deployments`,
+which the proxy calls before it handles each AWS call.
 """

@@ -5,7 +5,9 @@ deployment shows ``IN_PROGRESS`` (running count 0). With ``image_pulls`` on, a
 service or RunTask whose task definition names an image of this account's ECR
 that moto's ECR does not have fails as AWS does when the deployment circuit
 breaker trips (``rolloutState`` ``FAILED``, ``CannotPullContainerError``);
-its tasks show ``STOPPED`` / ``TaskFailedToStart``.
+its tasks show ``STOPPED`` / ``TaskFailedToStart``. Deployment alarms (the
+``deploymentConfiguration.alarms`` moto drops, and deployments rolled back by
+``deployment_alarm``) are :mod:`proxy.realism.deployment_alarms`'.
 """
 
 from __future__ import annotations
