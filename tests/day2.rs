@@ -489,3 +489,48 @@ fn bad_input_is_refused_before_any_aws_call() {
     );
     assert!(!err.contains("cannot reach AWS"), "{err}");
 }
+
+/// An alarm that goes off during a deployment rolls it back (ECS
+/// deployment alarms): `deploy` fails naming the alarm, and the service is
+/// back on the revision it ran. Its own proxy, so the alarm it raises
+/// touches no other test's deployment.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_during_a_deployment_rolls_it_back_and_deploy_fails_naming_it() {
+    let proxy = Proxy::start(&moto_direct(MOTO), &[]);
+    let s = Stack::new(&proxy.url, &suffix("alarm"));
+    s.ok("step", &["ecr-repo"]);
+    let aws = s.aws().await;
+    for tag in ["v1", "v2"] {
+        put_image(&aws, &s.name("ecr", "api"), tag).await;
+    }
+    let out = tokio::task::block_in_place(|| s.run("up", &["--image-tag", "v1"]));
+    assert_up_converged_but_for_the_known_alarm_rule(&out);
+    let before = ecs_service(&aws, &s.suffix).await.task_definition().unwrap().to_owned();
+    let alarm = s.name("alarm", "5xx");
+    // The service's deployments watch the 5xx and unhealthy-target alarms.
+    let dc = ecs_service(&aws, &s.suffix)
+        .await
+        .deployment_configuration()
+        .cloned()
+        .unwrap();
+    let watched = dc.alarms().unwrap();
+    assert!(watched.enable() && watched.rollback(), "{watched:?}");
+    assert!(watched.alarm_names().contains(&alarm), "{watched:?}");
+
+    proxy.configure(&format!(r#"{{"realism": {{"deployment_alarm": "{alarm}"}}}}"#));
+    let out = s.run("deploy", &["--image-tag", "v2", "--timeout", "120"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an alarm rollback is no success: {}",
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.contains(&alarm) && err.contains("rolled back"), "{err}");
+    assert_eq!(
+        ecs_service(&aws, &s.suffix).await.task_definition(),
+        Some(before.as_str()),
+        "the service runs the revision it ran before"
+    );
+    s.ok("down", &["--yes"]);
+}
