@@ -8,7 +8,10 @@
 # requirements-dev.txt only when they changed, then runs ruff (lint + format
 # check) and the pytest suite. Needs Python >= 3.11 and PostgreSQL reachable at
 # PGHOST:PGPORT (default 127.0.0.1:5432) as PGUSER (default postgres) with trust
-# auth; every run uses its own throwaway database. Exits non-zero on any failure.
+# auth; every run uses its own throwaway database. The idempotency tests also
+# need a DynamoDB endpoint: the project's moto server, installed here into
+# .venv-moto (scripts/moto.sh install; a no-op once done) and started by the
+# suite itself as its own instance. Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +70,9 @@ log "ruff check"
 "$VENV/bin/ruff" check .
 log "ruff format --check"
 "$VENV/bin/ruff" format --check .
+
+log "moto (the DynamoDB endpoint of the idempotency tests)"
+bash "$ROOT/scripts/moto.sh" install
 
 log "pytest"
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -54,6 +54,12 @@ _SSL_REQUIRED = ("require", "verify-ca", "verify-full")
 # The longest s-maxage CACHE_MAX_AGE_SECONDS may set: the catalog's answers are
 # meant to be briefly shared, not archived (a write is seen only after it).
 MAX_CACHE_AGE_SECONDS = 3600
+# A DynamoDB table name, or its ARN (both are accepted as TableName).
+_TABLE_RE = re.compile(
+    r"^(arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/)?[A-Za-z0-9_.-]{3,255}\Z"
+)
+# The shortest lease of an idempotency key's first request (see idempotency_lease_seconds).
+MIN_IDEMPOTENCY_LEASE_SECONDS = 60
 
 
 def effective_cpu_count() -> int:
@@ -119,6 +125,8 @@ class Settings:
     cache_max_age_seconds: int = 30
     max_body_bytes: int = 1024 * 1024
     retry_after_seconds: int = 5
+    # DynamoDB table of the Idempotency-Key records (empty: idempotency off).
+    idempotency_table: str = ""
 
     def __post_init__(self) -> None:
         if self.db_app_user and not _ROLE_NAME_RE.match(self.db_app_user):
@@ -136,6 +144,24 @@ class Settings:
                 "DB_IAM_AUTH needs an encrypted connection: DB_SSLMODE must be one of "
                 f"{', '.join(_SSL_REQUIRED)}, got {self.db_sslmode!r}"
             )
+        if self.idempotency_table and not _TABLE_RE.match(self.idempotency_table):
+            raise ValueError(
+                "IDEMPOTENCY_TABLE must be a DynamoDB table name (3-255 of letters, digits, "
+                f"_ . -) or a table ARN, got {self.idempotency_table!r}"
+            )
+
+    @property
+    def idempotency_lease_seconds(self) -> int:
+        """How long a keyed request's claim holds its key before it counts as abandoned.
+
+        Longer than a write can run (waits for a connection and for the schema,
+        a reconnect, its statements), so that a retry never runs beside the first
+        request: it only takes over from a worker that died mid-request.
+        """
+        worst = 3 * (self.db_pool_timeout + self.db_connect_timeout) + 2 * (
+            self.db_statement_timeout_ms / 1000
+        )
+        return max(MIN_IDEMPOTENCY_LEASE_SECONDS, math.ceil(worst))
 
     @classmethod
     def from_env(cls, version: str = "1.0.0") -> Settings:
@@ -171,6 +197,7 @@ class Settings:
             list_cache_entries=_int("LIST_CACHE_ENTRIES", 512),
             cache_max_age_seconds=_int("CACHE_MAX_AGE_SECONDS", 30),
             retry_after_seconds=_int("RETRY_AFTER_SECONDS", 5, minimum=1),
+            idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", "").strip(),
         )
 
     def connection_kwargs(self) -> dict[str, object]:

@@ -20,6 +20,7 @@ from app.credentials import CredentialSources
 from app.db import Database
 from app.edge import EdgePolicy
 from app.errors import register_error_handlers
+from app.idempotency import DynamoStore, Idempotency, dynamodb_client
 from app.logs import AccessLog, configure_logging, request_id_from
 
 access_log = AccessLog()
@@ -38,8 +39,11 @@ def create_app(
     *,
     start_db: bool = True,
     credentials: CredentialSources | None = None,
+    idempotency_client: Any = None,
 ) -> Flask:
-    """The app. ``credentials`` replaces the logins ``settings`` configure (tests)."""
+    """The app. ``credentials`` replaces the logins ``settings`` configure, and
+    ``idempotency_client`` the DynamoDB client of ``settings.idempotency_table``
+    (tests: another endpoint)."""
     from app import __version__
 
     configure_logging()
@@ -57,6 +61,16 @@ def create_app(
     app.extensions["catalog.db"] = db
     app.extensions["catalog.cache"] = VersionedCache(settings.list_cache_entries)
     app.extensions["catalog.edge"] = EdgePolicy(settings.cache_max_age_seconds, settings.version)
+    store = None
+    if settings.idempotency_table:
+        region = settings.region if settings.region != "unknown" else None
+        client = idempotency_client or dynamodb_client(region)
+        store = DynamoStore(settings.idempotency_table, client)
+    app.extensions["catalog.idempotency"] = Idempotency(
+        store,
+        lease_seconds=settings.idempotency_lease_seconds,
+        retry_after_seconds=settings.retry_after_seconds,
+    )
 
     from app.routes import bp
 
@@ -80,6 +94,7 @@ def create_app(
             "credentials_source": db.credentials.queries.source,
             "migrations_credentials_source": db.credentials.migrations.source,
             "pool_max": settings.db_pool_max,
+            "idempotency": app.extensions["catalog.idempotency"].mode,
         },
     )
     return app
@@ -131,6 +146,9 @@ def _install_request_hooks(app: Flask) -> None:
         trace_id = telemetry.current_trace_id()
         if trace_id:
             fields["trace_id"] = trace_id
+        idempotency = environ.get("catalog.idempotency")
+        if idempotency:
+            fields["idempotency"] = idempotency
         query = environ.get("QUERY_STRING")
         if query:
             fields["query"] = query[:512]

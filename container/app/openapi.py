@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from app.idempotency import KEY_HEADER, KEY_PATTERN, REPLAYED_HEADER
 from app.validation import (
     CATEGORY_PATTERN,
     CURRENCY_PATTERN,
@@ -287,6 +288,13 @@ def _schemas() -> dict[str, Any]:
                     },
                 },
                 "schema_version": {"type": "integer"},
+                "idempotency": {
+                    "type": "string",
+                    "pattern": "^(off|dynamodb:.+)$",
+                    "description": "Where Idempotency-Key records are kept: "
+                    "`dynamodb:<table>`, or `off` (no table configured: the header is "
+                    "checked, then ignored).",
+                },
             },
         },
     }
@@ -311,6 +319,72 @@ _BODY_ERRORS = {
     "422": _error("Validation failed; `fields` says which field and why."),
     "503": _UNAVAILABLE,
 }
+
+
+# Idempotency keys (app/idempotency.py): every write takes one.
+_IDEMPOTENCY_KEY = {
+    "name": KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "draft-ietf-httpapi-idempotency-key-header: 1-255 printable ASCII "
+    'characters without space, `"` or `\\`, bare or as a structured-field string '
+    '(`"..."`). The first request with a key runs and its answer (below 500) is kept '
+    "for 24 hours; a retry of the same request (method, path, body) gets that answer "
+    f"again with `{REPLAYED_HEADER}: true` and the catalog is not touched. Invalid "
+    "requests (400, 413, 415, 422) and answers of 500 and above are not kept.",
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
+}
+_REPLAYED = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the kept answer of an earlier request with the "
+        "same Idempotency-Key, replayed.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+_STILL_RUNNING = (
+    "the first request with this Idempotency-Key is still running (then with Retry-After)"
+)
+_KEY_REUSED = "this Idempotency-Key was used for a different request (method, path or body)"
+_IDEMPOTENT_UNAVAILABLE = _error(
+    "The database, or the store of Idempotency-Key records (only requests with a key need "
+    "it), is unavailable; nothing was written. Retry after Retry-After seconds.",
+    True,
+)
+
+
+def _write(operation: dict[str, Any]) -> dict[str, Any]:
+    """A write operation with the Idempotency-Key header and what it may answer."""
+    responses = dict(operation["responses"])
+    with_body = "requestBody" in operation
+    with_sku = "409" in responses
+    responses["400"] = _error(
+        "Malformed JSON, or an invalid Idempotency-Key."
+        if with_body
+        else "Invalid Idempotency-Key."
+    )
+    responses["409"] = _error(
+        f"Duplicate sku, or {_STILL_RUNNING}."
+        if with_sku
+        else f"{_STILL_RUNNING[0].upper()}{_STILL_RUNNING[1:]}.",
+        True,
+    )
+    responses["422"] = _error(
+        f"Validation failed (`fields` says which field and why), or {_KEY_REUSED}."
+        if with_body
+        else f"{_KEY_REUSED[0].upper()}{_KEY_REUSED[1:]}."
+    )
+    responses["503"] = _IDEMPOTENT_UNAVAILABLE
+    # The answers that may be kept, hence replayed (a 409 only for a duplicate sku).
+    for status in ("200", "201", "204", "404", *(("409",) if with_sku else ())):
+        if status in responses:
+            response = dict(responses[status])
+            response["headers"] = {**response["headers"], **_REPLAYED}
+            responses[status] = response
+    return {
+        **operation,
+        "parameters": [*operation.get("parameters", []), _IDEMPOTENCY_KEY],
+        "responses": dict(sorted(responses.items())),
+    }
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -423,25 +497,27 @@ def _paths() -> dict[str, Any]:
                     "503": _UNAVAILABLE,
                 },
             },
-            "post": {
-                "operationId": "createProduct",
-                "summary": "Create a product.",
-                "requestBody": _json_body("ProductCreate"),
-                "responses": {
-                    "201": {
-                        **_ok("Created.", "Product"),
-                        "headers": {
-                            **_NO_STORE,
-                            "Location": {
-                                "description": "URL of the new product.",
-                                "schema": {"type": "string"},
+            "post": _write(
+                {
+                    "operationId": "createProduct",
+                    "summary": "Create a product.",
+                    "requestBody": _json_body("ProductCreate"),
+                    "responses": {
+                        "201": {
+                            **_ok("Created.", "Product"),
+                            "headers": {
+                                **_NO_STORE,
+                                "Location": {
+                                    "description": "URL of the new product.",
+                                    "schema": {"type": "string"},
+                                },
                             },
                         },
+                        "409": _error("Duplicate sku."),
+                        **_BODY_ERRORS,
                     },
-                    "409": _error("Duplicate sku."),
-                    **_BODY_ERRORS,
-                },
-            },
+                }
+            ),
         },
         "/api/products/{id}": {
             "parameters": [_PRODUCT_ID],
@@ -456,37 +532,43 @@ def _paths() -> dict[str, Any]:
                     "503": _UNAVAILABLE,
                 },
             },
-            "put": {
-                "operationId": "replaceProduct",
-                "summary": "Replace a product's writable fields.",
-                "requestBody": _json_body("ProductCreate"),
-                "responses": {
-                    "200": _ok("Updated.", "Product"),
-                    "404": _error("No such product."),
-                    "409": _error("Duplicate sku."),
-                    **_BODY_ERRORS,
-                },
-            },
-            "patch": {
-                "operationId": "updateProduct",
-                "summary": "Change some of a product's fields.",
-                "requestBody": _json_body("ProductPatch"),
-                "responses": {
-                    "200": _ok("Updated.", "Product"),
-                    "404": _error("No such product."),
-                    "409": _error("Duplicate sku."),
-                    **_BODY_ERRORS,
-                },
-            },
-            "delete": {
-                "operationId": "deleteProduct",
-                "summary": "Delete a product.",
-                "responses": {
-                    "204": {"description": "Deleted.", "headers": _NO_STORE},
-                    "404": _error("No such product."),
-                    "503": _UNAVAILABLE,
-                },
-            },
+            "put": _write(
+                {
+                    "operationId": "replaceProduct",
+                    "summary": "Replace a product's writable fields.",
+                    "requestBody": _json_body("ProductCreate"),
+                    "responses": {
+                        "200": _ok("Updated.", "Product"),
+                        "404": _error("No such product."),
+                        "409": _error("Duplicate sku."),
+                        **_BODY_ERRORS,
+                    },
+                }
+            ),
+            "patch": _write(
+                {
+                    "operationId": "updateProduct",
+                    "summary": "Change some of a product's fields.",
+                    "requestBody": _json_body("ProductPatch"),
+                    "responses": {
+                        "200": _ok("Updated.", "Product"),
+                        "404": _error("No such product."),
+                        "409": _error("Duplicate sku."),
+                        **_BODY_ERRORS,
+                    },
+                }
+            ),
+            "delete": _write(
+                {
+                    "operationId": "deleteProduct",
+                    "summary": "Delete a product.",
+                    "responses": {
+                        "204": {"description": "Deleted.", "headers": _NO_STORE},
+                        "404": _error("No such product."),
+                        "503": _UNAVAILABLE,
+                    },
+                }
+            ),
         },
     }
 

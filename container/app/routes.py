@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import Database
 from app.edge import NO_STORE, EdgePolicy, if_none_match, matches, not_modified
 from app.errors import APIError, DatabaseUnavailable, error_response
+from app.idempotency import KEY_HEADER, Idempotency, parse_key
 from app.openapi import openapi_document
 from app.validation import MAX_BIGINT, parse_json_body, parse_list_params, validate_product
 
@@ -35,6 +36,15 @@ def _cache() -> VersionedCache:
 
 def _edge() -> EdgePolicy:
     return current_app.extensions["catalog.edge"]
+
+
+def _idempotency() -> Idempotency:
+    return current_app.extensions["catalog.idempotency"]
+
+
+def _idempotency_key() -> str | None:
+    """The request's Idempotency-Key (400 if malformed), checked before its body."""
+    return parse_key(request.headers.get(KEY_HEADER))
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -147,6 +157,7 @@ def info() -> Response:
             "environment": s.environment,
             "database": {"host": s.db_host, "port": s.db_port, "name": s.db_name},
             "schema_version": migrations.LATEST_VERSION,
+            "idempotency": _idempotency().mode,
         }
     )
 
@@ -165,13 +176,21 @@ def list_products() -> Response:
     )
 
 
+# The writes: a request with an Idempotency-Key is checked (key, then body) before
+# the key is claimed, so an invalid request never holds a key; what runs after the
+# claim, 4xx answers included, is stored and replayed (app/idempotency.py).
 @bp.post("/api/products")
 def create_product() -> Response:
+    key = _idempotency_key()
     data = validate_product(_body(), partial=False)
-    row = _db().write(lambda conn: products.create_product(conn, data))
-    return _json(
-        products.to_json(row), status=201, headers={"Location": f"/api/products/{row['id']}"}
-    )
+
+    def work() -> Response:
+        row = _db().write(lambda conn: products.create_product(conn, data))
+        return _json(
+            products.to_json(row), status=201, headers={"Location": f"/api/products/{row['id']}"}
+        )
+
+    return _idempotency().run(key, data, work)
 
 
 @bp.get("/api/products/<int:product_id>")
@@ -208,20 +227,30 @@ def get_product(product_id: int) -> Response:
 
 @bp.route("/api/products/<int:product_id>", methods=["PUT", "PATCH"])
 def update_product(product_id: int) -> Response:
+    key = _idempotency_key()
     _check_id(product_id)
     data = validate_product(_body(), partial=request.method == "PATCH")
-    row = _db().write(lambda conn: products.update_product(conn, product_id, data))
-    if row is None:
-        raise _not_found(product_id)
-    return _json(products.to_json(row))
+
+    def work() -> Response:
+        row = _db().write(lambda conn: products.update_product(conn, product_id, data))
+        if row is None:
+            raise _not_found(product_id)
+        return _json(products.to_json(row))
+
+    return _idempotency().run(key, data, work)
 
 
 @bp.delete("/api/products/<int:product_id>")
 def delete_product(product_id: int) -> Response:
+    key = _idempotency_key()
     _check_id(product_id)
-    if not _db().write(lambda conn: products.delete_product(conn, product_id)):
-        raise _not_found(product_id)
-    return Response(status=204)
+
+    def work() -> Response:
+        if not _db().write(lambda conn: products.delete_product(conn, product_id)):
+            raise _not_found(product_id)
+        return Response(status=204)
+
+    return _idempotency().run(key, None, work)
 
 
 @bp.get("/api/categories")

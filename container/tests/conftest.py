@@ -24,6 +24,7 @@ os.environ["OTEL_SDK_DISABLED"] = "true"
 
 from app.config import Settings
 from app.factory import create_app
+from tests.dynamodb import DynamoEndpoint, create_table, start_moto, stop_moto
 from tests.pgproxy import PasswordCheckingProxy, free_port
 
 CONTAINER_DIR = Path(__file__).resolve().parent.parent
@@ -158,6 +159,31 @@ def app(database):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def dynamodb() -> Iterator[DynamoEndpoint]:
+    """This run's moto server and idempotency table (tests/dynamodb.py)."""
+    instance = f"apptest-{os.getpid()}"
+    url, started = start_moto(instance)
+    try:
+        yield create_table(url)
+    finally:
+        if started:
+            stop_moto(instance)
+
+
+@pytest.fixture(scope="session")
+def idem_app(database, dynamodb):
+    """An in-process app whose writes take Idempotency-Key (the ``dynamodb`` table)."""
+    app = create_app(
+        make_settings(database, idempotency_table=dynamodb.table),
+        idempotency_client=dynamodb.client(),
+    )
+    app.config["TESTING"] = True
+    assert app.extensions["catalog.db"].wait_schema(30), "migrations did not finish"
+    yield app
+    close_app(app)
 
 
 @pytest.fixture
