@@ -161,10 +161,12 @@ class DynamoStore:
         self._client = client
 
     def claim(
-        self, key: str, fp: str, request_line: str, now: int, lease_until: int
+        self, key: str, fp: str, request_line: str, clock: Callable[[], float], lease: int
     ) -> str | Stored:
-        """Record ``key`` as in progress (a new token) or return who holds it."""
+        """Record ``key`` as in progress for ``lease`` seconds (returns the claim's
+        token), or return the item of the request that holds it."""
         for _ in range(3):
+            now = int(clock())
             token = secrets.token_hex(16)
             item = {
                 "pk": {"S": key},
@@ -173,7 +175,7 @@ class DynamoStore:
                 "request": {"S": request_line},
                 "token": {"S": token},
                 "created_at": {"N": str(now)},
-                "expires_at": {"N": str(lease_until)},
+                "expires_at": {"N": str(now + lease)},
             }
             try:
                 self._client.put_item(
@@ -192,8 +194,7 @@ class DynamoStore:
                 held = exc.response.get("Item") or self._get(key)
             if held is not None and int(held["expires_at"]["N"]) > now:
                 return _stored(held)
-            # Released (5xx) or expired between the two calls: claim again.
-            now = int(time.time())
+            # Released (5xx) between the two calls: claim again.
         raise StoreUnavailable("the key kept changing hands")
 
     def _get(self, key: str) -> dict[str, Any] | None:
@@ -289,9 +290,8 @@ class Idempotency:
         environ = request.environ
         method, path = request.method, request.path
         fp = fingerprint(method, path, data)
-        now = int(self._clock())
         try:
-            held = self.store.claim(key, fp, f"{method} {path}", now, now + self.lease_seconds)
+            held = self.store.claim(key, fp, f"{method} {path}", self._clock, self.lease_seconds)
         except StoreUnavailable as exc:
             environ["catalog.idempotency"] = "unavailable"
             log.warning("idempotency store unavailable", extra={"error_detail": str(exc)})
