@@ -76,7 +76,11 @@ async fn s3_endpoint(aws: &provision::aws::Clients, s: &str) -> aws_sdk_ec2::typ
         .send()
         .await
         .unwrap();
-    out.vpc_endpoints()[0].clone()
+    out.vpc_endpoints()
+        .iter()
+        .find(|e| e.service_name().is_some_and(|n| n.ends_with(".s3")))
+        .cloned()
+        .unwrap()
 }
 
 async fn secret_policy(aws: &provision::aws::Clients, s: &str) -> Option<String> {
@@ -158,7 +162,50 @@ async fn the_audited_defaults_hold_and_are_repaired_when_undone() {
     assert_eq!(e.route_table_ids().len(), 3);
     assert!(e.policy_document().unwrap().contains("starport-layer-bucket"));
 
+    // The idempotency table: TTL on expires_at, point-in-time recovery,
+    // the stack key (issue #21's table, hardened the same way).
+    let table = format!("ddb-idempotency-{s}");
+    let d = aws.dynamodb.describe_table().table_name(&table).send().await.unwrap();
+    let sse = d.table().unwrap().sse_description().unwrap();
+    assert_eq!(sse.kms_master_key_arn(), Some(key.as_str()));
+    let ttl = aws
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description().unwrap().attribute_name(),
+        Some("expires_at")
+    );
+
     // Undone by hand...
+    aws.dynamodb
+        .update_continuous_backups()
+        .table_name(&table)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.dynamodb
+        .update_time_to_live()
+        .table_name(&table)
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .enabled(false)
+                .attribute_name("expires_at")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     aws.ec2
         .authorize_security_group_ingress()
         .group_id(g.group_id().unwrap())
@@ -202,6 +249,8 @@ async fn the_audited_defaults_hold_and_are_repaired_when_undone() {
         "secret-db-connection-policy",
         "Performance Insights is off",
         "not on route tables",
+        "point-in-time recovery is off",
+        "TTL on expires_at is off",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -213,7 +262,30 @@ async fn the_audited_defaults_hold_and_are_repaired_when_undone() {
     assert!(rotation(&aws, &key).await);
     assert_eq!(group_key(&aws, &app_log).await.as_deref(), Some(key.as_str()));
     assert!(secret_policy(&aws, &s).await.is_some());
-    assert_eq!(s3_endpoint(&aws, &s).await.route_table_ids().len(), 3);
+    for e in aws
+        .ec2
+        .describe_vpc_endpoints()
+        .filters(tag_filter(&s))
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()
+    {
+        assert_eq!(e.route_table_ids().len(), 3, "{:?}", e.service_name());
+    }
+    let pitr = aws
+        .dynamodb
+        .describe_continuous_backups()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let status = pitr
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_owned());
+    assert_eq!(status.as_deref(), Some("ENABLED"));
 
     stack.ok("down", &["--yes"]);
     assert_eq!(census(&aws, &s).await, empty_census());

@@ -49,6 +49,7 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     /// CloudFront is global; its API is signed for us-east-1.
     pub cloudfront: aws_sdk_cloudfront::Client,
     /// AWS WAF in the CLOUDFRONT scope, which lives in us-east-1.
@@ -140,6 +141,7 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(shared),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             kms: aws_sdk_kms::Client::new(shared),
+            dynamodb: aws_sdk_dynamodb::Client::new(shared),
             cloudfront: aws_sdk_cloudfront::Client::from_conf(
                 aws_sdk_cloudfront::config::Builder::from(shared)
                     .region(Region::from_static(EDGE_REGION))

@@ -51,6 +51,7 @@ fallible_tags! {
     s3: aws_sdk_s3(key, value);
     kms: aws_sdk_kms(tag_key, tag_value);
     wafv2: aws_sdk_wafv2(key, value);
+    dynamodb: aws_sdk_dynamodb(key, value);
 }
 
 /// CloudFront takes its tags as `Tags { Items }`.

@@ -16,6 +16,7 @@ pub const RESERVED: &[&str] = &[
     "OTEL_SERVICE_NAME",
     "AWS_REGION",
     "APP_ENV",
+    "IDEMPOTENCY_TABLE",
     "DB_SSLMODE",
     "DB_HOST",
     "DB_PORT",
@@ -69,7 +70,7 @@ fn check_key(flag: &'static str, key: &str) -> Result<(), InputError> {
             flag,
             key,
             "the task definition sets this variable itself (the API and the collector depend on it)",
-            "choose another name; AWS_* and ECS_* are reserved by AWS, and PORT, APP_ENV, OTEL_* and DB_* by the stack",
+            "choose another name; AWS_* and ECS_* are reserved by AWS, and PORT, APP_ENV, IDEMPOTENCY_TABLE, OTEL_* and DB_* by the stack",
         ));
     }
     Ok(())

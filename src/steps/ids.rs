@@ -50,3 +50,5 @@ pub const WEB_ACL: &str = "waf-acl";
 pub const DISTRIBUTION: &str = "cf-distribution";
 pub const EDGE_LOGS: &str = "cf-logs";
 pub const EDGE_METRICS: &str = "cf-metrics";
+pub const DDB_IDEMPOTENCY: &str = "ddb-idempotency";
+pub const VPCE_DYNAMODB: &str = "vpce-dynamodb";

@@ -21,6 +21,7 @@ pub mod network;
 pub mod observability;
 pub mod registry;
 pub mod scaling;
+pub mod store;
 
 use crate::aws::{AwsError, Clients};
 use crate::config::Settings;
@@ -181,6 +182,7 @@ pub fn stack(settings: &Settings) -> Vec<StepRef> {
     steps.extend(registry::steps(settings));
     steps.extend(identity::steps(settings));
     steps.extend(database::steps(settings));
+    steps.extend(store::steps(settings));
     steps.extend(load_balancer::steps(settings));
     steps.extend(ecs::steps(settings));
     steps.extend(scaling::steps(settings));
@@ -456,6 +458,7 @@ pub fn outputs(cx: &Ctx) -> std::collections::BTreeMap<String, String> {
     }
     registry::outputs(cx, &mut out);
     database::outputs(cx, &mut out);
+    store::outputs(cx, &mut out);
     load_balancer::outputs(cx, &mut out);
     ecs::outputs(cx, &mut out);
     scaling::outputs(cx, &mut out);

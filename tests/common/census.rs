@@ -105,6 +105,12 @@ pub async fn census(aws: &provision::aws::Clients, s: &str) -> BTreeMap<&'static
             })
             .count(),
     );
+    let tables = aws.dynamodb.list_tables().send().await.unwrap();
+    let table = format!("ddb-idempotency-{s}");
+    m.insert(
+        "dynamodb-table",
+        tables.table_names().iter().filter(|t| **t == table).count(),
+    );
     m.insert("iam-role", stack_roles(aws, s).await.len());
     let groups = log_groups(aws, &format!("/provision/{s}/")).await.len()
         + log_groups(aws, &format!("/aws/rds/cluster/aurora-catalog-{s}/"))
@@ -296,7 +302,8 @@ pub fn full_census() -> BTreeMap<&'static str, usize> {
         ("route-table", 5),
         ("security-group", 3),
         ("flow-log", 1),
-        ("vpc-endpoint", 1),
+        ("vpc-endpoint", 2),
+        ("dynamodb-table", 1),
         ("iam-role", 4),
         ("log-group", 4),
         ("ecr", 1),

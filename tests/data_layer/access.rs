@@ -118,15 +118,26 @@ pub async fn check_built(
             assert_eq!(actions, &["ecr:GetAuthorizationToken"], "only the token call is on *");
         }
     }
+    let (_, table) = task_statements
+        .iter()
+        .find(|(a, _)| a.contains(&"dynamodb:PutItem".to_string()))
+        .expect("the task role writes idempotency keys");
+    assert_eq!(table.len(), 1, "{table:?}");
+    assert!(table[0].ends_with(&format!(":table/ddb-idempotency-{s}")), "{table:?}");
     let task_actions: Vec<String> = task_statements.into_iter().flat_map(|(a, _)| a).collect();
-    // Traces, and the app's own database credentials: reading the secret
-    // and connecting as its IAM-auth role.
+    // Traces, the app's own database credentials (reading the secret and
+    // connecting as its IAM-auth role), and its idempotency keys (four item
+    // actions on the stack's table only).
     assert!(
-        task_actions
-            .iter()
-            .all(|a| a.starts_with("xray:") || a == "secretsmanager:GetSecretValue" || a == "rds-db:connect"),
+        task_actions.iter().all(|a| a.starts_with("xray:")
+            || a == "secretsmanager:GetSecretValue"
+            || a == "rds-db:connect"
+            || provision::steps::identity::IDEMPOTENCY_ACTIONS.contains(&a.as_str())
+            || a == "kms:Decrypt"
+            || a == "kms:GenerateDataKey"),
         "{task_actions:?}"
     );
+
     assert!(task_actions.iter().any(|a| a == "rds-db:connect"), "{task_actions:?}");
     let infra = stack.name("role", "ecsinfra");
     let attached = aws

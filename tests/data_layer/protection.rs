@@ -38,6 +38,18 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
             .any(|a| a.key() == Some("deletion_protection.enabled") && a.value() == Some("true"))
     };
     assert!(lb_protected().await, "the load balancer is protected with the data");
+    let table_protected = || async {
+        aws.dynamodb
+            .describe_table()
+            .table_name(stack.name("ddb", "idempotency"))
+            .send()
+            .await
+            .unwrap()
+            .table()
+            .unwrap()
+            .deletion_protection_enabled()
+    };
+    assert_eq!(table_protected().await, Some(true), "so is the idempotency table");
 
     // Without --yes the listing marks what is protected.
     let out = stack.run("down", &[]);
@@ -72,6 +84,7 @@ async fn protected_data_stops_down_until_protection_is_turned_off_and_keeps_a_fi
     assert_stderr_has(&out, &["db-cluster: repaired"]);
     assert_eq!(db_cluster(aws, &s).await.deletion_protection(), Some(false));
     assert!(!lb_protected().await);
+    assert_eq!(table_protected().await, Some(false));
 
     // ...and `down --protect-data` then keeps a final snapshot.
     stack.ok("down", &["--protect-data", "--yes"]);

@@ -1,5 +1,5 @@
 """The realism rules of the smaller services: CloudWatch Logs (log groups, log deliveries),
-Secrets Manager, ECR and Application Auto Scaling (each citing its API reference)."""
+Secrets Manager, ECR, Application Auto Scaling and DynamoDB (each citing its API reference)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,45 @@ LOG_RETENTION_DAYS = frozenset(
 
 DELIVERY_NAME = pattern(r"[\w-]*", "may contain only letters, digits, '_' and '-'")
 
+DYNAMODB_REF = "Amazon DynamoDB API Reference"
+DYNAMODB_TABLE_OPS = (
+    "CreateTable",
+    "UpdateTable",
+    "DeleteTable",
+    "DescribeTable",
+    "UpdateTimeToLive",
+    "DescribeTimeToLive",
+    "UpdateContinuousBackups",
+    "DescribeContinuousBackups",
+)
+
 #: The documented request constraints of these services checked in ``rules`` mode.
 RULES: list[Rule] = [
+    # ---- DynamoDB ----------------------------------------------------------
+    Rule(
+        "dynamodb.TableName",
+        "dynamodb",
+        DYNAMODB_TABLE_OPS,
+        "TableName",
+        each(
+            "TableName",
+            length(3, 255),
+            pattern(r"[a-zA-Z0-9_.-]+", "may contain only a-z, A-Z, 0-9, '_', '-' and '.'"),
+        ),
+        "ValidationException",
+        f"{DYNAMODB_REF}, CreateTable: TableName - Length Constraints: Minimum length of 3. "
+        "Maximum length of 255. Pattern: [a-zA-Z0-9_.-]+",
+    ),
+    Rule(
+        "dynamodb.UpdateTimeToLive.AttributeName",
+        "dynamodb",
+        ("UpdateTimeToLive",),
+        "TimeToLiveSpecification.AttributeName",
+        each("TimeToLiveSpecification.AttributeName", length(1, 255)),
+        "ValidationException",
+        f"{DYNAMODB_REF}, TimeToLiveSpecification: AttributeName - Length Constraints: "
+        "Minimum length of 1. Maximum length of 255.",
+    ),
     # ---- CloudWatch Logs ---------------------------------------------------
     Rule(
         "logs.logGroupName",

@@ -136,6 +136,7 @@ impl Step for TaskDef {
             ids::LOG_OTEL,
             ids::SECRET_DB_CONNECTION,
             ids::SECRET_DB_CREDENTIALS,
+            ids::DDB_IDEMPOTENCY,
         ]
         .into_iter()
         .map(Dep::id)

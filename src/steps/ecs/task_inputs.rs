@@ -79,6 +79,8 @@ pub struct TaskInputs {
     pub region: String,
     pub connection_secret: String,
     pub credentials_secret: String,
+    /// The DynamoDB table of the API's idempotency keys.
+    pub idempotency_table: String,
     pub service_name: String,
     pub environment: String,
     /// ECS Exec is enabled: the app's root filesystem is then writable.
@@ -110,6 +112,7 @@ impl TaskInputs {
             region: cx.region().to_owned(),
             connection_secret: cx.attr(ids::SECRET_DB_CONNECTION, "arn")?,
             credentials_secret: cx.attr(ids::SECRET_DB_CREDENTIALS, "arn")?,
+            idempotency_table: cx.id_of(ids::DDB_IDEMPOTENCY)?,
             service_name: crate::naming::PROJECT.to_owned(),
             environment: cx.suffix().to_string(),
             exec: cx.settings.enable_exec,
@@ -196,6 +199,7 @@ impl TaskInputs {
             .environment(env("DB_SECRET_ARN", &self.credentials_secret))
             .environment(env("DB_IAM_AUTH", "1"))
             .environment(env("DB_APP_USER", crate::steps::identity::APP_DB_USER))
+            .environment(env("IDEMPOTENCY_TABLE", &self.idempotency_table))
             .stop_timeout(STOP_TIMEOUT)
             .memory_reservation(self.memory as i32 - OTEL_MEMORY_RESERVATION)
             .readonly_root_filesystem(!self.exec)
@@ -279,6 +283,7 @@ pub(super) fn sample_inputs() -> TaskInputs {
         otel_log: "/provision/dev1/otel-collector".into(),
         region: "ap-southeast-2".into(),
         connection_secret: "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:conn-AbCdEf".into(),
+        idempotency_table: "ddb-idempotency-dev1".into(),
         credentials_secret: "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl".into(),
         service_name: "product-catalog".into(),
         environment: "dev1".into(),
@@ -449,6 +454,15 @@ mod tests {
             Record::new("creds").with(
                 "arn",
                 "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:creds-GhIjKl",
+            ),
+        );
+        let key = "arn:aws:kms:ap-southeast-2:123456789012:key/k";
+        cx.set_record(ids::KMS_ALARMS, Record::new(key).with("arn", key));
+        cx.set_record(
+            ids::DDB_IDEMPOTENCY,
+            Record::new("ddb-idempotency-dev1").with(
+                "arn",
+                "arn:aws:dynamodb:ap-southeast-2:123456789012:table/ddb-idempotency-dev1",
             ),
         );
         let policy = crate::steps::identity::task_policy(&cx, "123456789012").unwrap();

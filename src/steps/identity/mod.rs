@@ -4,7 +4,9 @@
 mod policies;
 mod role;
 
-pub use policies::{exec_policy, no_inline_policy, task_policy, APP_DB_USER, EXEC_ACTIONS, XRAY_ACTIONS};
+pub use policies::{
+    exec_policy, no_inline_policy, task_policy, APP_DB_USER, EXEC_ACTIONS, IDEMPOTENCY_ACTIONS, XRAY_ACTIONS,
+};
 pub use role::{role_path, trust_policy, PolicyFn, Role};
 
 use super::{ids, StepRef};
@@ -23,8 +25,15 @@ pub const POLICY_NAME: &str = "least-privilege";
 /// Steps that hand a brand-new role to another service (task definitions,
 /// services) must retry while it propagates:
 /// `wait::retry_while(ErrorClass::NotYetPropagated, Backoff::IAM, ..)`.
-pub fn steps(_settings: &Settings) -> Vec<StepRef> {
-    roles().into_iter().map(|r| Arc::new(r) as StepRef).collect()
+pub fn steps(settings: &Settings) -> Vec<StepRef> {
+    let mut roles = roles();
+    // The task role may use the stack's own key for the idempotency table.
+    if settings.kms_key_arn.is_none() {
+        for r in roles.iter_mut().filter(|r| r.id == ids::ROLE_TASK) {
+            r.deps.push(ids::KMS_ALARMS);
+        }
+    }
+    roles.into_iter().map(|r| Arc::new(r) as StepRef).collect()
 }
 
 /// The app layer's roles, in declaration order.
@@ -48,9 +57,9 @@ fn roles() -> Vec<Role> {
             id: ids::ROLE_TASK,
             purpose: "task",
             service: "ecs-tasks.amazonaws.com",
-            // Its policy names the credentials secret and the cluster's
-            // resource id (for rds-db:connect).
-            deps: vec![ids::DB_CLUSTER, ids::SECRET_DB_CREDENTIALS],
+            // Its policy names the credentials secret, the cluster's
+            // resource id (for rds-db:connect) and the idempotency table.
+            deps: vec![ids::DB_CLUSTER, ids::SECRET_DB_CREDENTIALS, ids::DDB_IDEMPOTENCY],
             managed: vec![],
             policy: task_policy,
         },

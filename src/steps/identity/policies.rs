@@ -156,6 +156,27 @@ pub fn task_policy(cx: &Ctx, account: &str) -> StepResult<Value> {
             "Resource": format!("arn:{partition}:rds-db:{}:{account}:dbuser:{resource_id}/{APP_DB_USER}", cx.region())
         }));
     }
+    // The idempotency keys of the API's writes (container/app): these four
+    // item actions on the stack's table only (no Query, Scan or batch).
+    statements.push(json!({
+        "Sid": "IdempotencyKeys",
+        "Effect": "Allow",
+        "Action": IDEMPOTENCY_ACTIONS,
+        "Resource": cx.attr(ids::DDB_IDEMPOTENCY, "arn")?
+    }));
+    // The table is encrypted with the stack's key (or --kms-key-arn), whose
+    // policy leaves its use to IAM: DynamoDB uses it for the caller.
+    let table_key = match &cx.settings.kms_key_arn {
+        Some(k) => k.clone(),
+        None => cx.attr(ids::KMS_ALARMS, "arn")?,
+    };
+    statements.push(json!({
+        "Sid": "UseTheTableKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": table_key,
+        "Condition": {"StringEquals": {"kms:ViaService": format!("dynamodb.{}.amazonaws.com", cx.region())}}
+    }));
     if let Some(key) = &cx.settings.kms_key_arn {
         statements.push(decrypt_via(
             "DecryptTheCredentials",
@@ -174,6 +195,14 @@ pub fn task_policy(cx: &Ctx, account: &str) -> StepResult<Value> {
     }
     Ok(json!({"Version": "2012-10-17", "Statement": statements}))
 }
+
+/// What the API does with its idempotency table.
+pub const IDEMPOTENCY_ACTIONS: [&str; 4] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+];
 
 /// The database role the app's migrations create and its queries run as.
 pub const APP_DB_USER: &str = "catalog_app";
@@ -203,6 +232,8 @@ mod tests {
                 ids::SECRET_DB_CREDENTIALS,
                 "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:rds!cluster-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab-XyZ123",
             ),
+            (ids::DDB_IDEMPOTENCY, "arn:aws:dynamodb:ap-southeast-2:123456789012:table/ddb-idempotency-dev1"),
+            (ids::KMS_ALARMS, "arn:aws:kms:ap-southeast-2:123456789012:key/stack-key"),
         ];
         let mut scoped = Vec::new();
         for (step, arn) in arns {
@@ -335,7 +366,19 @@ mod tests {
             "secretsmanager:GetSecretValue".to_string(),
             "rds-db:connect".to_string(),
         ]);
+        want.extend(IDEMPOTENCY_ACTIONS.map(String::from));
+        want.extend(["kms:Decrypt".to_string(), "kms:GenerateDataKey".to_string()]);
         assert_eq!(all, want);
+        let table = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "IdempotencyKeys")
+            .unwrap();
+        assert_eq!(
+            table["Resource"], "arn:aws:dynamodb:ap-southeast-2:123456789012:table/ddb-idempotency-dev1",
+            "the stack's table only"
+        );
         let st = doc["Statement"].as_array().unwrap();
         let connect = st.iter().find(|s| s["Action"] == "rds-db:connect").unwrap();
         assert_eq!(
@@ -355,7 +398,10 @@ mod tests {
         for a in EXEC_ACTIONS {
             assert!(all.contains(&a.to_string()), "{a}");
         }
-        assert_eq!(all.len(), XRAY_ACTIONS.len() + EXEC_ACTIONS.len() + 2);
+        assert_eq!(
+            all.len(),
+            XRAY_ACTIONS.len() + EXEC_ACTIONS.len() + IDEMPOTENCY_ACTIONS.len() + 4
+        );
     }
 
     #[test]

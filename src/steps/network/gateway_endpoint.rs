@@ -1,7 +1,8 @@
 //! A gateway VPC endpoint on the private route tables: S3 (ECR serves
 //! image layers from S3, so every image pull from the private subnets
-//! would otherwise pay NAT data processing). Gateway endpoints are free;
-//! each has an endpoint policy scoped to what the stack needs. APIs:
+//! would otherwise pay NAT data processing) and DynamoDB (the API's
+//! idempotency keys). Gateway endpoints are free; each has an endpoint
+//! policy scoped to what the stack needs. APIs:
 //! `CreateVpcEndpoint` (tagged atomically, with a client token),
 //! `DescribeVpcEndpoints` (by the stack's tags), `ModifyVpcEndpoint`,
 //! `DeleteVpcEndpoints`.
@@ -18,18 +19,42 @@ use aws_sdk_ec2::types::{Filter, ResourceType, VpcEndpoint, VpcEndpointType};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-/// One gateway endpoint: the service (`s3`, `dynamodb`) and its policy.
+/// The inventory key of the endpoints' look-up.
+const ENDPOINTS: &str = "ec2:DescribeVpcEndpoints";
+
+/// One gateway endpoint: the service (`s3`, `dynamodb`), its policy, and
+/// the steps the policy names.
 pub struct GatewayEndpoint {
     pub id: &'static str,
     pub service: &'static str,
-    pub policy: fn(region: &str, partition: &str) -> Value,
+    pub policy: fn(cx: &Ctx) -> StepResult<Value>,
+    pub names: Vec<&'static str>,
 }
 
 /// What the tasks need of S3: ECR's image layers, which live in the
 /// region's `prod-{region}-starport-layer-bucket` (Amazon ECR User Guide,
 /// "Create the Amazon S3 gateway endpoint": the minimum endpoint policy).
 /// Nothing else in the private subnets reads or writes S3.
-pub fn s3_policy(region: &str, partition: &str) -> Value {
+pub fn s3_policy(cx: &Ctx) -> StepResult<Value> {
+    Ok(s3_layer_policy(cx.region(), crate::aws::partition(cx.region())))
+}
+
+/// What the tasks need of DynamoDB: the four item actions of the API on
+/// the stack's idempotency table.
+pub fn dynamodb_policy(cx: &Ctx) -> StepResult<Value> {
+    Ok(json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "IdempotencyTableOnly",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": crate::steps::identity::IDEMPOTENCY_ACTIONS,
+            "Resource": [cx.attr(ids::DDB_IDEMPOTENCY, "arn")?]
+        }]
+    }))
+}
+
+fn s3_layer_policy(region: &str, partition: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -51,8 +76,8 @@ impl GatewayEndpoint {
         format!("com.amazonaws.{}.{}", cx.region(), self.service)
     }
 
-    fn wanted_policy(&self, cx: &Ctx) -> Value {
-        (self.policy)(cx.region(), crate::aws::partition(cx.region()))
+    fn wanted_policy(&self, cx: &Ctx) -> StepResult<Value> {
+        (self.policy)(cx)
     }
 
     fn route_tables(cx: &Ctx) -> StepResult<BTreeSet<String>> {
@@ -61,28 +86,34 @@ impl GatewayEndpoint {
             .collect()
     }
 
+    /// The stack's endpoints, one `DescribeVpcEndpoints` per run shared by
+    /// both endpoint steps (by the stack's tags).
     async fn current(&self, cx: &Ctx) -> StepResult<Option<VpcEndpoint>> {
-        let out = cx
-            .aws
-            .ec2
-            .describe_vpc_endpoints()
-            .filters(Filter::builder().name("tag:provision:step").values(self.id).build())
-            .filters(
-                Filter::builder()
-                    .name("tag:EnvironmentSuffix")
-                    .values(cx.suffix().as_str())
-                    .build(),
-            )
-            .send()
-            .await
-            .aws("DescribeVpcEndpoints")?;
-        Ok(out
-            .vpc_endpoints()
+        let all = cx
+            .inventory
+            .get(ENDPOINTS, || async {
+                let out = cx
+                    .aws
+                    .ec2
+                    .describe_vpc_endpoints()
+                    .filters(
+                        Filter::builder()
+                            .name("tag:EnvironmentSuffix")
+                            .values(cx.suffix().as_str())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .aws("DescribeVpcEndpoints")?;
+                Ok(out.vpc_endpoints().to_vec())
+            })
+            .await?;
+        Ok(all
             .iter()
             .filter(|e| {
                 !matches!(
-                    e.state().map(|s| s.as_str()),
-                    Some("deleted") | Some("deleting") | Some("Deleted") | Some("Deleting")
+                    e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(),
+                    Some("deleted" | "deleting")
                 )
             })
             .find(|e| owned_by(cx, e.tags(), self.id))
@@ -108,6 +139,7 @@ impl Step for GatewayEndpoint {
     fn deps(&self) -> Vec<Dep> {
         let mut d = vec![Dep::id(ids::VPC)];
         d.extend((0..AZ_COUNT).map(|az| Dep::id(private_route_table_step(az))));
+        d.extend(self.names.iter().map(|n| Dep::id(*n)));
         d
     }
 
@@ -120,6 +152,7 @@ impl Step for GatewayEndpoint {
         let token = cx.client_token(self.id, 64);
         let tables = Self::route_tables(cx)?;
         let vpc = cx.id_of(ids::VPC)?;
+        let policy = self.wanted_policy(cx)?.to_string();
         let out = wait::consistent(|| async {
             cx.aws
                 .ec2
@@ -128,7 +161,7 @@ impl Step for GatewayEndpoint {
                 .vpc_endpoint_type(VpcEndpointType::Gateway)
                 .service_name(self.service_name(cx))
                 .set_route_table_ids(Some(tables.iter().cloned().collect()))
-                .policy_document(self.wanted_policy(cx).to_string())
+                .policy_document(policy.clone())
                 .client_token(&token)
                 .tag_specifications(tag_spec(cx, ResourceType::VpcEndpoint, &name, self.id, &[]))
                 .send()
@@ -161,7 +194,8 @@ impl Step for GatewayEndpoint {
             drift.push(format!("on route tables {} too", remove.join(", ")));
         }
         let policy: Option<Value> = rec.attr("policy").and_then(|p| serde_json::from_str(p).ok());
-        let policy_differs = policy.as_ref() != Some(&self.wanted_policy(cx));
+        let wanted = self.wanted_policy(cx)?;
+        let policy_differs = policy.as_ref() != Some(&wanted);
         if policy_differs {
             drift.push("the endpoint policy differs (the stack's needs only)".into());
         }
@@ -174,7 +208,7 @@ impl Step for GatewayEndpoint {
                 .set_add_route_table_ids((!add.is_empty()).then_some(add))
                 .set_remove_route_table_ids((!remove.is_empty()).then_some(remove));
             if policy_differs {
-                m = m.policy_document(self.wanted_policy(cx).to_string());
+                m = m.policy_document(wanted.to_string());
             }
             m.send().await.aws("ModifyVpcEndpoint")?;
         }
@@ -213,7 +247,7 @@ mod tests {
 
     #[test]
     fn the_s3_endpoint_lets_through_only_ecr_image_layers() {
-        let p = s3_policy("ap-southeast-2", "aws");
+        let p = s3_layer_policy("ap-southeast-2", "aws");
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 1);
         assert_eq!(st[0]["Action"], json!(["s3:GetObject"]));

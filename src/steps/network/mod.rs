@@ -32,7 +32,7 @@ pub use default_security_group::DefaultSecurityGroup;
 pub use discovery::zones;
 pub use elastic_ip::ElasticIp;
 pub use flow_log::FlowLog;
-pub use gateway_endpoint::{s3_policy, GatewayEndpoint};
+pub use gateway_endpoint::{dynamodb_policy, s3_policy, GatewayEndpoint};
 pub use internet_gateway::InternetGateway;
 pub use nat_gateway::NatGateway;
 pub use route_table::{RouteTable, Target};
@@ -149,6 +149,13 @@ pub fn steps(settings: &Settings) -> Vec<StepRef> {
         id: ids::VPCE_S3,
         service: "s3",
         policy: s3_policy,
+        names: vec![],
+    }));
+    s.push(Arc::new(GatewayEndpoint {
+        id: ids::VPCE_DYNAMODB,
+        service: "dynamodb",
+        policy: dynamodb_policy,
+        names: vec![ids::DDB_IDEMPOTENCY],
     }));
     s.push(Arc::new(
         LogGroup::new(ids::LOG_VPC_FLOW, flow_log_group_name(suffix), vec![]).encrypted(settings),

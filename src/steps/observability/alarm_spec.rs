@@ -20,6 +20,8 @@ pub struct Dims {
     pub tg_blue: String,
     pub tg_green: String,
     pub db_cluster: String,
+    /// The API's idempotency table.
+    pub table: String,
     /// The distribution and its web ACL (with the edge): their metrics are
     /// published in us-east-1.
     pub edge: Option<EdgeDims>,
@@ -43,6 +45,7 @@ impl Dims {
             tg_blue: dim(Color::Blue.step())?,
             tg_green: dim(Color::Green.step())?,
             db_cluster: cx.id_of(ids::DB_CLUSTER)?,
+            table: crate::steps::store::table_name(cx),
             // Only the dashboard shows the edge, and only it waits for the
             // distribution (the alarms do not): read it if it is there.
             edge: match (cx.settings.edge, cx.id_of(ids::DISTRIBUTION)) {
@@ -370,6 +373,7 @@ pub(super) mod tests {
             tg_blue: "targetgroup/tg-blue-dev1/1".into(),
             tg_green: "targetgroup/tg-green-dev1/2".into(),
             db_cluster: "aurora-catalog-dev1".into(),
+            table: "ddb-idempotency-dev1".into(),
             edge: Some(EdgeDims {
                 distribution: "E2QWRUHEXAMPLE".into(),
                 web_acl: Some("waf-api-dev1".into()),

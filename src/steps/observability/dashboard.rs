@@ -99,6 +99,24 @@ pub fn dashboard_body(d: &Dims) -> Value {
         ),
     ];
     let mut widgets = widgets;
+    let ddb = |name: &str, label: &str| json!(["AWS/DynamoDB", name, "TableName", d.table, {"label": label}]);
+    let latency = |op: &str| json!(["AWS/DynamoDB", "SuccessfulRequestLatency", "TableName", d.table, "Operation", op, {"label": op}]);
+    widgets.push(widget(
+        "Idempotency table throttles",
+        r,
+        json!([ddb("ReadThrottleEvents", "reads"), ddb("WriteThrottleEvents", "writes")]),
+        "Sum",
+        0,
+        36,
+    ));
+    widgets.push(widget(
+        "Idempotency table latency (ms)",
+        r,
+        json!([latency("GetItem"), latency("PutItem"), latency("UpdateItem")]),
+        "Average",
+        12,
+        36,
+    ));
     if let Some(e) = &d.edge {
         widgets.extend(edge_widgets(e));
     }
@@ -281,6 +299,9 @@ mod tests {
             "E2QWRUHEXAMPLE",
             "BlockedRequests",
             "waf-api-dev1",
+            "WriteThrottleEvents",
+            "SuccessfulRequestLatency",
+            "ddb-idempotency-dev1",
         ] {
             assert!(all.contains(needle), "{needle}");
         }
