@@ -18,7 +18,6 @@ use crate::state::Record;
 use crate::steps::{ids, Ctx, Dep, Step, StepResult, Timing};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{DistributionConfig, DistributionConfigWithTags, DistributionSummary};
-use std::time::Duration;
 
 pub struct Distribution {
     /// The distribution names the web ACL.
@@ -30,17 +29,6 @@ pub struct Distribution {
 /// look-up matches before it reads the tags.
 pub fn distribution_name(cx: &Ctx) -> String {
     cx.name("cf", "api")
-}
-
-/// A distribution deploys in about 5 minutes; give it six times that.
-const DEPLOY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-fn poll_backoff() -> Backoff {
-    Backoff {
-        first: Duration::from_secs(2),
-        max: Duration::from_secs(30),
-        timeout: DEPLOY_TIMEOUT,
-    }
 }
 
 /// A refusal that a fresh read and another attempt resolve: the ETag moved
@@ -141,7 +129,7 @@ impl Distribution {
     }
 
     async fn deployed(&self, cx: &Ctx, id: &str, what: &str) -> StepResult<()> {
-        wait::poll(what, poll_backoff(), || async {
+        wait::poll(what, super::deploy_backoff(), || async {
             match self.status(cx, id).await? {
                 Some((s, _)) if s == "Deployed" => Ok(Some(())),
                 Some(_) => Ok(None),
@@ -268,7 +256,7 @@ impl Step for Distribution {
         })
         .await?;
         // 2. Deployed, then 3. deleted with the ETag of that last read.
-        wait::delete(Backoff::DRAIN.with_timeout(DEPLOY_TIMEOUT), || async {
+        wait::delete(Backoff::DRAIN.with_timeout(super::deploy_backoff().timeout), || async {
             self.deployed(cx, id, "the disabled distribution to deploy").await?;
             let Some((_, etag)) = self.status(cx, id).await? else {
                 return Ok(());

@@ -37,6 +37,17 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// How CloudFront's slow changes are waited on (a VPC origin's deployment
+/// or deletion, documented as up to 15 minutes; a distribution's, about
+/// 5): polled from 2 s, backing off to 30 s, given up after 30 minutes.
+pub(crate) fn deploy_backoff() -> crate::aws::wait::Backoff {
+    crate::aws::wait::Backoff {
+        first: std::time::Duration::from_secs(2),
+        max: std::time::Duration::from_secs(30),
+        timeout: std::time::Duration::from_secs(30 * 60),
+    }
+}
+
 /// The edge's steps (none with `--no-edge`).
 pub fn steps(settings: &Settings) -> Vec<StepRef> {
     if !settings.edge {

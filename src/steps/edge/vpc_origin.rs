@@ -16,7 +16,6 @@ use crate::state::Record;
 use crate::steps::{ids, Ctx, Dep, Step, StepResult, Timing};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{OriginProtocolPolicy, OriginSslProtocols, SslProtocol, VpcOriginEndpointConfig};
-use std::time::Duration;
 
 pub struct VpcOrigin;
 
@@ -24,18 +23,6 @@ pub struct VpcOrigin;
 /// is 1-64 of `[a-zA-Z0-9-_]`, which any suffix (1-12 of a-z 0-9 -) meets.
 pub fn vpc_origin_name(cx: &Ctx) -> String {
     cx.name("vpco", "api")
-}
-
-/// How long deploying or deleting may take before we give up: the
-/// documented 15 minutes, twice.
-const DEPLOY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-fn poll_backoff() -> Backoff {
-    Backoff {
-        first: Duration::from_secs(2),
-        max: Duration::from_secs(30),
-        timeout: DEPLOY_TIMEOUT,
-    }
 }
 
 /// The endpoint configuration the origin must have: the load balancer, on
@@ -223,7 +210,7 @@ impl Step for VpcOrigin {
 
     async fn wait_ready(&self, cx: &Ctx, rec: &Record) -> StepResult<Record> {
         cx.waiting(ids::VPC_ORIGIN, "VPC origin to deploy (up to 15 minutes)");
-        wait::poll("the VPC origin to deploy", poll_backoff(), || async {
+        wait::poll("the VPC origin to deploy", super::deploy_backoff(), || async {
             match self.get(cx, &rec.id).await? {
                 Some((v, _)) if v.status() == "Deployed" => Ok(Some(())),
                 Some(_) => Ok(None),
@@ -246,7 +233,7 @@ impl Step for VpcOrigin {
         // origin's current ETag.
         let deleted = wait::retry_while(
             ErrorClass::InUse,
-            Backoff::DRAIN.with_timeout(DEPLOY_TIMEOUT),
+            Backoff::DRAIN.with_timeout(super::deploy_backoff().timeout),
             || async {
                 let Some((v, etag)) = self.get(cx, &rec.id).await? else {
                     return Ok(());
@@ -277,7 +264,7 @@ impl Step for VpcOrigin {
         deleted?;
         cx.inventory.invalidate(VPC_ORIGINS);
         cx.waiting(ids::VPC_ORIGIN, "VPC origin and its network interfaces to be deleted");
-        wait::poll("the VPC origin to be deleted", poll_backoff(), || async {
+        wait::poll("the VPC origin to be deleted", super::deploy_backoff(), || async {
             Ok(self.get(cx, &rec.id).await?.is_none().then_some(()))
         })
         .await

@@ -77,6 +77,25 @@ impl Alb {
         .await
     }
 
+    /// The load balancer's attributes, key to value (None: it is gone).
+    async fn attributes(cx: &Ctx, arn: &str) -> StepResult<Option<BTreeMap<String, String>>> {
+        let out = cx
+            .aws
+            .elb
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .aws("DescribeLoadBalancerAttributes")
+            .or_not_found()?;
+        Ok(out.map(|o| {
+            o.attributes()
+                .iter()
+                .filter_map(|a| Some((a.key()?.to_owned(), a.value().unwrap_or_default().to_owned())))
+                .collect()
+        }))
+    }
+
     /// The scheme and the subnet tier the settings ask for.
     fn placement(cx: &Ctx) -> (LoadBalancerSchemeEnum, Tier) {
         if cx.settings.edge {
@@ -198,22 +217,13 @@ impl Step for Alb {
             return Ok(drift);
         }
         let bucket = cx.id_of(ids::ALB_LOGS)?;
-        let have = cx
-            .aws
-            .elb
-            .describe_load_balancer_attributes()
-            .load_balancer_arn(&rec.id)
-            .send()
-            .await
-            .aws("DescribeLoadBalancerAttributes")?;
-        let have: BTreeMap<&str, &str> = have
-            .attributes()
-            .iter()
-            .filter_map(|a| Some((a.key()?, a.value().unwrap_or_default())))
-            .collect();
+        let have = Self::attributes(cx, &rec.id).await?.unwrap_or_default();
         for (k, v) in alb_attributes(&bucket, cx.settings.protect_data) {
-            if have.get(k).copied() != Some(v.as_str()) {
-                drift.push(format!("{k} is {} (wants {v})", have.get(k).unwrap_or(&"unset")));
+            if have.get(k) != Some(&v) {
+                drift.push(format!(
+                    "{k} is {} (wants {v})",
+                    have.get(k).map(String::as_str).unwrap_or("unset")
+                ));
             }
         }
         if fix && !drift.is_empty() {
@@ -281,20 +291,9 @@ impl Step for Alb {
     }
 
     async fn protection(&self, cx: &Ctx, rec: &Record) -> StepResult<Option<String>> {
-        let out = cx
-            .aws
-            .elb
-            .describe_load_balancer_attributes()
-            .load_balancer_arn(&rec.id)
-            .send()
-            .await
-            .aws("DescribeLoadBalancerAttributes")
-            .or_not_found()?;
-        let on = out.is_some_and(|o| {
-            o.attributes()
-                .iter()
-                .any(|a| a.key() == Some("deletion_protection.enabled") && a.value() == Some("true"))
-        });
+        let on = Self::attributes(cx, &rec.id)
+            .await?
+            .is_some_and(|a| a.get("deletion_protection.enabled").map(String::as_str) == Some("true"));
         Ok(on.then(|| "the load balancer has deletion protection (--protect-data)".to_string()))
     }
 
