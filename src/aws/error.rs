@@ -197,6 +197,25 @@ impl AwsError {
         self.class() == ErrorClass::InUse
     }
 
+    /// The service is busy (each service's own throttling code): worth
+    /// retrying with backoff, unlike a missing endpoint or credentials.
+    pub fn is_throttling(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some(
+                "Throttling"
+                    | "ThrottlingException"
+                    | "ThrottledException"
+                    | "RequestLimitExceeded"
+                    | "TooManyRequestsException"
+                    | "RequestThrottled"
+                    | "RequestThrottledException"
+                    | "SlowDown"
+                    | "ProvisionedThroughputExceededException"
+            )
+        )
+    }
+
     pub fn code_is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
@@ -322,6 +341,8 @@ mod tests {
         assert_eq!(classify("DependencyViolation", ""), ErrorClass::InUse);
         assert_eq!(classify("InvalidGroup.InUse", ""), ErrorClass::InUse);
         assert_eq!(classify("ResourceInUseException", ""), ErrorClass::InUse);
+        assert!(AwsError::custom("GetCallerIdentity", "Throttling", "Rate exceeded").is_throttling());
+        assert!(!AwsError::custom("GetCallerIdentity", "ExpiredToken", "x").is_throttling());
         assert_eq!(classify("AccessDenied", ""), ErrorClass::AccessDenied);
         assert_eq!(
             classify("InvalidParameterValue", "the role cannot be assumed by the service"),

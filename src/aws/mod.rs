@@ -105,11 +105,17 @@ impl Clients {
             .to_builder()
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .build();
-        let out = aws_sdk_sts::Client::from_conf(quick)
+        let first = aws_sdk_sts::Client::from_conf(quick)
             .get_caller_identity()
             .send()
             .await
-            .aws("GetCallerIdentity")?;
+            .aws("GetCallerIdentity");
+        let out = match first {
+            // Throttled is reachable and authorized, only busy: the full
+            // retry policy (AWS_MAX_ATTEMPTS, backing off) takes over.
+            Err(e) if e.is_throttling() => self.sts.get_caller_identity().send().await.aws("GetCallerIdentity")?,
+            r => r?,
+        };
         Ok(Identity {
             account: out.account().unwrap_or_default().to_owned(),
             arn: out.arn().unwrap_or_default().to_owned(),

@@ -11,6 +11,7 @@
 //! - `rollout`: starting and judging a deployment of the service.
 
 mod cluster;
+mod deployment;
 mod discovery;
 mod rollout;
 mod service;
@@ -19,9 +20,10 @@ mod task_fingerprint;
 mod task_inputs;
 
 pub use cluster::Cluster;
+pub use deployment::{deployment_alarms, deployment_configuration, deployment_drift, DEPLOYMENT_ALARMS};
 pub use discovery::{describe_service, scalable_targets, scaling_bounds, services};
 pub use rollout::{judge, judge_service_deployment, progress, start, Rollout};
-pub use service::{capacity_strategy, deployment_alarms, deployment_configuration, Service, DEPLOYMENT_ALARMS};
+pub use service::{capacity_strategy, Service};
 pub use task_definition::{describe_task_definition, register, TaskDef};
 pub use task_fingerprint::{described_fingerprint, fingerprint, fingerprint_diff};
 pub use task_inputs::{otel_config, TaskInputs, OTEL_CONFIG_ENV, OTEL_CONFIG_YAML};
