@@ -52,6 +52,11 @@ usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
+# What a running server's command line contains (guards against PID reuse).
+PROCESS_PATTERN="moto_server"
+# shellcheck source=scripts/emulator_common.sh
+source "${SCRIPT_DIR}/emulator_common.sh"
+
 # ---------------------------------------------------------------- venv ------
 venv_ready() {
     local stamp="${VENV}/.requirements.sha256"
@@ -82,55 +87,12 @@ do_install() {
 }
 
 # -------------------------------------------------------------- helpers -----
-read_pid()  { if [[ -f "${PID_FILE}" ]]; then tr -dc '0-9' <"${PID_FILE}"; fi; }
-read_port() { if [[ -f "${PORT_FILE}" ]]; then tr -dc '0-9' <"${PORT_FILE}"; fi; }
-
-# True when PID is alive and really is a moto_server (guards against PID reuse).
-is_moto_pid() {
-    local pid="$1"
-    [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null || return 1
-    [[ -r "/proc/${pid}/cmdline" ]] || return 0
-    tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -q 'moto_server'
-}
 
 # True when something answers HTTP on the port.
 answers() {
     local port="$1"
     curl -s -o /dev/null --max-time 5 "http://127.0.0.1:${port}/moto-api/"
 }
-
-is_running() {
-    local pid port
-    pid="$(read_pid)"; port="$(read_port)"
-    [[ -n "${port}" ]] && is_moto_pid "${pid}"
-}
-
-free_port() {
-    "${PYTHON_BOOTSTRAP}" - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
-}
-
-port_is_free() {
-    "${PYTHON_BOOTSTRAP}" - "$1" <<'PY'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-PY
-}
-
-url() { echo "http://127.0.0.1:$(read_port)"; }
-
-clear_state() { rm -f "${PID_FILE}" "${PORT_FILE}"; }
 
 # ---------------------------------------------------------------- start -----
 do_start() {
@@ -198,16 +160,6 @@ do_start() {
 }
 
 # ----------------------------------------------------------------- stop -----
-stop_pid() {
-    local pid="$1"
-    kill -TERM "${pid}" 2>/dev/null || return 0
-    for _ in $(seq 1 50); do
-        kill -0 "${pid}" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    msg "pid ${pid} ignored SIGTERM; sending SIGKILL"
-    kill -KILL "${pid}" 2>/dev/null || true
-}
 
 do_stop() {
     mkdir -p "${RUN_DIR}"
@@ -217,26 +169,13 @@ do_stop() {
     pid="$(read_pid)"
     if [[ -z "${pid}" ]]; then
         msg "not running (no pid file)"
-    elif is_moto_pid "${pid}"; then
+    elif is_emulator_pid "${pid}"; then
         stop_pid "${pid}"
         msg "stopped (pid ${pid})"
     else
         msg "not running (stale pid file for ${pid} removed)"
     fi
     clear_state
-}
-
-do_status() {
-    if is_running; then
-        if answers "$(read_port)"; then
-            echo "running pid=$(read_pid) url=$(url) instance=${INSTANCE}"
-            return 0
-        fi
-        echo "unresponsive pid=$(read_pid) url=$(url) instance=${INSTANCE}"
-        return 1
-    fi
-    echo "stopped instance=${INSTANCE}"
-    return 3
 }
 
 require_running() {
