@@ -198,16 +198,11 @@ async fn drift_at_the_edge_is_reported_and_repaired() {
         .await
         .unwrap();
 
-    let st = stack.run("status", &[]);
-    assert_eq!(st.status.code(), Some(3), "{}", stdout(&st));
-    let text = stdout(&st);
-    for needle in [
+    stack.status_drifted(&[
         "wants enabled true",
         "rate-limit-per-ip",
         "ingress tcp:80:0.0.0.0/0 not allowed",
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
+    ]);
     stack.ok("up", &[]);
     stack.ok("status", &[]);
     assert!(distribution(&aws, &id).await.0.enabled());

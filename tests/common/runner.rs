@@ -148,6 +148,18 @@ impl Stack {
         succeeded(&self.args(cmd, rest), self.run(cmd, rest))
     }
 
+    /// Runs `status`, asserts it found drift (exit 3) and says each of
+    /// `needles`; returns what it printed.
+    pub fn status_drifted(&self, needles: &[&str]) -> String {
+        let st = self.run("status", &[]);
+        let text = stdout(&st);
+        assert_eq!(st.status.code(), Some(3), "{text}");
+        for needle in needles {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        text
+    }
+
     /// Every byte the binary wrote so far and the state as each command
     /// left it, then the state as it is now.
     pub fn transcript(&self) -> String {
