@@ -295,6 +295,13 @@ pub struct StatusArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+    /// The plan as one JSON document on stdout: the settings' changes, each
+    /// step's action, the duration estimate and the monthly cost.
+    #[arg(long)]
+    pub json: bool,
+    /// How many steps `up` would run at once (for the duration estimate).
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
 }
 
 #[derive(Debug, Args)]

@@ -194,6 +194,12 @@ impl Graph {
         seen
     }
 
+    /// The same graph with other costs (an estimate's figures, one per node).
+    pub fn with_costs(&self, cost: Vec<Duration>) -> Graph {
+        assert_eq!(cost.len(), self.len(), "one cost per node");
+        Graph { cost, ..self.clone() }
+    }
+
     /// The longest sum of costs from `n` to the end of the graph, including
     /// `n` itself: the critical-path length through `n`.
     pub fn tail_costs(&self) -> Vec<Duration> {

@@ -30,6 +30,9 @@
 //!   push`, `logs` (CloudWatch Logs, `--follow`), `run` (a one-off task),
 //!   `exec` (ECS Exec through the Session Manager plugin) and `outputs`.
 //!   Each uses the engine and the steps; nothing in `steps/` uses them.
+//! - [`estimate`]: how long a run will take (documented typical durations,
+//!   then this account's recorded ones), replayed on the runner's schedule;
+//!   [`cost`]: what the stack costs each month. Both for `plan`.
 //! - [`report`]: progress for humans (stderr) or JSON lines (stdout).
 //! - [`state`]: the atomic state file (a cache of what AWS says).
 //! - [`app`]: wires a parsed command line to the above; `main.rs` only maps
@@ -47,6 +50,8 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cost;
+pub mod estimate;
 pub mod graph;
 pub mod naming;
 pub mod ops;

@@ -4,14 +4,15 @@
 
 use crate::aws::AwsError;
 use crate::config::InputError;
+use crate::estimate::{Forecast, Learned, Work};
 use crate::graph::{Graph, GraphError};
 use crate::report::Reporter;
 use crate::runner::{self, OnFailure, Outcome, Policy, Skipped, Summary};
 use crate::state::lock::LockError;
 use crate::state::{Record, StateError, StateFile, Store};
-use crate::steps::{ready_node, Ctx, Need, StepRef};
+use crate::steps::{Ctx, Need, StepRef};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -172,69 +173,8 @@ impl Error {
     }
 }
 
-/// A node of the `up` graph: apply a step, or wait for it to be usable.
-#[derive(Clone)]
-pub enum Node {
-    Apply(StepRef),
-    Ready(StepRef),
-}
-
-/// The `up` graph: one node per step, plus `{id}:ready` for steps that
-/// take a while to become usable.
-pub fn up_graph(steps: &[StepRef]) -> Result<(Graph, Vec<Node>), GraphError> {
-    let mut spec = Vec::new();
-    let mut nodes = Vec::new();
-    for s in steps {
-        let t = s.timing();
-        spec.push((s.id().to_owned(), s.deps().iter().map(|d| d.node()).collect(), t.create));
-        nodes.push(Node::Apply(s.clone()));
-        if s.waits() {
-            spec.push((ready_node(s.id()), vec![s.id().to_owned()], t.ready));
-            nodes.push(Node::Ready(s.clone()));
-        }
-    }
-    Ok((Graph::new(spec)?, nodes))
-}
-
-/// Which nodes of the `up` graph only wait (and take no parallelism slot).
-pub fn wait_nodes(nodes: &[Node]) -> Vec<bool> {
-    nodes.iter().map(|n| matches!(n, Node::Ready(_))).collect()
-}
-
-/// One node per step (phases folded together), edges on the steps' ids.
-/// `within`: keep only the edges between `steps` (a part of the stack
-/// handled on its own); otherwise every dependency must be among them.
-fn step_graph(
-    steps: &[StepRef],
-    with_ordering: bool,
-    within: bool,
-    cost: impl Fn(&StepRef) -> std::time::Duration,
-) -> Result<Graph, GraphError> {
-    let ids: BTreeSet<&str> = steps.iter().map(|s| s.id()).collect();
-    let spec = steps.iter().map(|s| {
-        let ordering = if with_ordering { Vec::new() } else { s.ordering_deps() };
-        let deps: BTreeSet<String> = s
-            .deps()
-            .iter()
-            .filter(|d| !ordering.contains(&d.step))
-            .filter(|d| !within || ids.contains(d.step.as_str()))
-            .map(|d| d.step.clone())
-            .collect();
-        (s.id().to_owned(), deps.into_iter().collect::<Vec<_>>(), cost(s))
-    });
-    Graph::new(spec)
-}
-
-/// The teardown graph: a step is destroyed after every step that depends on
-/// it (through either phase), except for creation-order-only dependencies.
-pub fn down_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
-    Ok(step_graph(steps, false, false, |s| s.timing().destroy)?.reversed())
-}
-
-/// Graph over the steps alone (no ready nodes), in dependency order.
-pub fn find_graph(steps: &[StepRef]) -> Result<Graph, GraphError> {
-    step_graph(steps, true, false, |s| s.timing().create)
-}
+use crate::steps::graphs::step_graph;
+pub use crate::steps::graphs::{down_graph, find_graph, up_graph, wait_nodes, Node};
 
 type BoxFut = Pin<Box<dyn Future<Output = Result<Outcome, AwsError>> + Send>>;
 
@@ -245,6 +185,8 @@ pub struct Engine {
     store: Store,
     reporter: Arc<dyn Reporter>,
     persist: Mutex<()>,
+    /// This account's recorded step durations, for the estimates.
+    pub learned: Mutex<Learned>,
 }
 
 async fn shutdown() {
@@ -279,6 +221,7 @@ impl Engine {
             store,
             reporter,
             persist: Mutex::new(()),
+            learned: Mutex::default(),
         })
     }
 
@@ -346,6 +289,18 @@ impl Engine {
     pub async fn up(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
         let (graph, nodes) = up_graph(&self.steps)?;
         let waits = wait_nodes(&nodes);
+        // Before anything is found, the local state's copy says what exists.
+        let known = self.store.load().steps;
+        let work = |id: &str| {
+            if known.contains_key(id) {
+                Work::Keep
+            } else {
+                Work::Create
+            }
+        };
+        let learned = self.learned.lock().unwrap().clone();
+        self.reporter
+            .expect(Forecast::for_up(&self.steps, work, &learned, parallelism));
         let summary = runner::run(
             &graph,
             Policy {
@@ -440,6 +395,10 @@ impl Engine {
 
     /// Tears everything down in reverse dependency order.
     pub async fn down(self: &Arc<Self>, parallelism: usize) -> Result<Summary, Error> {
+        let learned = self.learned.lock().unwrap().clone();
+        let present = |id: &str| self.cx.has(id);
+        self.reporter
+            .expect(Forecast::for_down(&self.steps, present, &learned, parallelism));
         let summary = self
             .destroy_all(&self.steps, down_graph(&self.steps)?, parallelism)
             .await;

@@ -2,7 +2,8 @@
 //! emit [`Event`]s; a [`Reporter`] decides how they look. Data goes to
 //! stdout (JSON events, status, plan), everything for humans to stderr.
 
-use std::collections::BTreeMap;
+use crate::estimate::{human, Forecast};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,6 +43,8 @@ pub enum Event<'a> {
 
 pub trait Reporter: Send + Sync {
     fn event(&self, event: Event<'_>);
+    /// Called before a run starts with what it is expected to take.
+    fn expect(&self, _forecast: Forecast) {}
     /// Called once when the run is over (to clear a live line).
     fn finish(&self) {}
 }
@@ -71,6 +74,13 @@ impl Default for JsonLines {
 }
 
 impl Reporter for JsonLines {
+    fn expect(&self, f: Forecast) {
+        let v = serde_json::json!({"t": 0.0, "event": "estimate", "steps": f.len(), "seconds": f.total.as_secs_f64()});
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    }
+
     fn event(&self, event: Event<'_>) {
         let t = self.start.elapsed().as_secs_f64();
         let v = match event {
@@ -105,6 +115,17 @@ pub struct Human {
     start: Instant,
     live: bool,
     running: Mutex<BTreeMap<String, (Instant, String)>>,
+    progress: Mutex<Progress>,
+}
+
+/// Steps done out of all, and what the estimate says is left.
+#[derive(Default)]
+struct Progress {
+    forecast: Option<Forecast>,
+    since: Option<Instant>,
+    done: BTreeSet<String>,
+    /// `:ready` nodes of resources found as they were: nothing to wait for.
+    instant: BTreeSet<String>,
 }
 
 impl Human {
@@ -114,6 +135,7 @@ impl Human {
             start: Instant::now(),
             live,
             running: Mutex::new(BTreeMap::new()),
+            progress: Mutex::default(),
         });
         // A terminal gets a live line redrawn every second; a log (CI) gets a
         // "still running" line every 30 s, so a long wait is never silent.
@@ -168,11 +190,34 @@ impl Human {
             })
             .collect();
         let more = running.len().saturating_sub(max);
-        let mut text = format!("running {}: {}", running.len(), parts.join(", "));
+        let elapsed: BTreeMap<String, Duration> = running.iter().map(|(n, (t, _))| (n.clone(), t.elapsed())).collect();
+        drop(running);
+        let mut text = format!(
+            "{}running {}: {}",
+            self.position(&elapsed),
+            elapsed.len(),
+            parts.join(", ")
+        );
         if more > 0 {
             text.push_str(&format!(" +{more}"));
         }
         Some(text)
+    }
+
+    /// `[23/61, about 7 min left] `, once a forecast is known.
+    fn position(&self, running: &BTreeMap<String, Duration>) -> String {
+        let p = self.progress.lock().unwrap();
+        let Some(f) = &p.forecast else { return String::new() };
+        let left = f.left(&p.done, running, &p.instant);
+        format!("[{}/{}, about {} left] ", p.done.len(), f.len(), human(left))
+    }
+
+    fn settled(&self, node: &str, action: Option<&str>) {
+        let mut p = self.progress.lock().unwrap();
+        p.done.insert(node.to_owned());
+        if action == Some("found") {
+            p.instant.insert(format!("{node}:ready"));
+        }
     }
 
     fn still_running(&self) {
@@ -193,6 +238,20 @@ impl Human {
 }
 
 impl Reporter for Human {
+    fn expect(&self, f: Forecast) {
+        if f.total.is_zero() {
+            self.line(&format!(
+                "estimate: {} steps to check, nothing known to wait for",
+                f.len()
+            ));
+        } else {
+            self.line(&format!("estimate: {} steps, about {}", f.len(), human(f.total)));
+        }
+        let mut p = self.progress.lock().unwrap();
+        p.forecast = Some(f);
+        p.since = Some(Instant::now());
+    }
+
     fn event(&self, event: Event<'_>) {
         match event {
             Event::Started { node } => {
@@ -225,6 +284,7 @@ impl Reporter for Human {
                 elapsed,
             } => {
                 self.running.lock().unwrap().remove(node);
+                self.settled(node, Some(action));
                 let detail = if detail.is_empty() {
                     String::new()
                 } else {
@@ -234,9 +294,13 @@ impl Reporter for Human {
             }
             Event::Failed { node, error, elapsed } => {
                 self.running.lock().unwrap().remove(node);
+                self.settled(node, None);
                 self.line(&format!("{node}: FAILED after {:.1}s: {error}", elapsed.as_secs_f64()));
             }
-            Event::Skipped { node, cause, .. } => self.line(&format!("{node}: skipped ({cause})")),
+            Event::Skipped { node, cause, .. } => {
+                self.settled(node, None);
+                self.line(&format!("{node}: skipped ({cause})"))
+            }
             Event::Interrupted { running } => self.line(&format!(
                 "interrupted: starting nothing new, waiting for {running} running step(s) to finish"
             )),
@@ -249,6 +313,67 @@ impl Reporter for Human {
             let _ = write!(err, "\r\x1b[2K");
             let _ = err.flush();
         }
+        let mut p = self.progress.lock().unwrap();
+        if let Some(f) = p.forecast.take() {
+            let took = p.since.take().map_or(Duration::ZERO, |t| t.elapsed());
+            let done = p.done.len();
+            p.done.clear();
+            p.instant.clear();
+            drop(p);
+            self.line(&format!(
+                "took {} for {done}/{} steps (estimated about {})",
+                human(took),
+                f.len(),
+                human(f.total)
+            ));
+        }
+    }
+}
+
+/// Passes every event on and keeps each finished node's action and time:
+/// the run's measured durations, which the state bucket records.
+pub struct Measured {
+    inner: Arc<dyn Reporter>,
+    finished: Mutex<Vec<(String, String, Duration)>>,
+}
+
+impl Measured {
+    pub fn new(inner: Arc<dyn Reporter>) -> Arc<Self> {
+        Arc::new(Measured {
+            inner,
+            finished: Mutex::default(),
+        })
+    }
+
+    /// `(node, action, elapsed)` for every node that finished, and empties.
+    pub fn take(&self) -> Vec<(String, String, Duration)> {
+        std::mem::take(&mut self.finished.lock().unwrap())
+    }
+
+    /// A measurement made outside the runner (a deployment's roll-out).
+    pub fn add(&self, node: &str, action: &str, elapsed: Duration) {
+        self.finished
+            .lock()
+            .unwrap()
+            .push((node.to_owned(), action.to_owned(), elapsed));
+    }
+}
+
+impl Reporter for Measured {
+    fn event(&self, event: Event<'_>) {
+        if let Event::Finished {
+            node, action, elapsed, ..
+        } = event
+        {
+            self.add(node, action, elapsed);
+        }
+        self.inner.event(event);
+    }
+    fn expect(&self, forecast: Forecast) {
+        self.inner.expect(forecast);
+    }
+    fn finish(&self) {
+        self.inner.finish();
     }
 }
 
@@ -269,5 +394,51 @@ impl Reporter for Recorder {
             Event::Interrupted { running } => format!("interrupted {running}"),
         };
         self.lines.lock().unwrap().push(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_live_line_counts_steps_and_the_time_left() {
+        let h = Human::new();
+        let none = BTreeMap::new();
+        assert_eq!(h.position(&none), "", "no forecast, no position");
+        h.expect(Forecast::single("ecs-service", Duration::from_secs(300)));
+        assert_eq!(h.position(&none), "[0/1, about 5 min left] ");
+        // Two minutes into the roll-out, three are left.
+        let running: BTreeMap<String, Duration> = [("ecs-service".to_owned(), Duration::from_secs(120))].into();
+        assert_eq!(h.position(&running), "[0/1, about 3 min left] ");
+        h.event(Event::Finished {
+            node: "ecs-service",
+            action: "rolled-out",
+            detail: "",
+            elapsed: Duration::from_secs(290),
+        });
+        assert!(h.position(&none).starts_with("[1/1, "), "{}", h.position(&none));
+        // The run over, the forecast is spent.
+        h.finish();
+        assert_eq!(h.position(&none), "");
+    }
+
+    #[test]
+    fn measured_keeps_what_finished_and_passes_everything_on() {
+        let inner = Arc::new(Recorder::default());
+        let m = Measured::new(inner.clone());
+        m.event(Event::Started { node: "vpc" });
+        m.event(Event::Finished {
+            node: "vpc",
+            action: "created",
+            detail: "vpc-1",
+            elapsed: Duration::from_secs(3),
+        });
+        assert_eq!(
+            m.take(),
+            vec![("vpc".to_owned(), "created".to_owned(), Duration::from_secs(3))]
+        );
+        assert!(m.take().is_empty());
+        assert_eq!(*inner.lines.lock().unwrap(), ["started vpc", "created vpc"]);
     }
 }

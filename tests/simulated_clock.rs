@@ -5,7 +5,7 @@
 #[path = "common/sim.rs"]
 mod sim;
 
-use sim::{simulate, stack_graphs};
+use sim::{simulate, stack_graphs, stack_steps};
 use std::time::Duration;
 
 fn within(actual: Duration, ideal: Duration, pct: f64) -> bool {
@@ -130,4 +130,117 @@ async fn nothing_waits_for_the_edge_unless_it_needs_it_deployed() {
     assert!(d.end("vpc-origin") <= d.start("alb"));
     assert!(d.end("vpc-origin") <= d.start("subnet-private-a"));
     assert!(d.end("cf-distribution") <= d.start("waf-acl"));
+}
+
+// The estimate `plan` prints against the runner on the paused clock.
+
+use provision::estimate::{self, Learned, Phase, Work};
+use provision::steps::ids;
+
+fn close(predicted: f64, simulated: Duration, pct: f64) -> bool {
+    let s = simulated.as_secs_f64();
+    (predicted - s).abs() <= s * pct / 100.0
+}
+
+/// The up graph with each node costing what `e` says (0 for no work).
+fn costed(e: &estimate::Estimate) -> (provision::graph::Graph, Vec<bool>) {
+    let (up, waits, _) = stack_graphs();
+    let costs = (0..up.len())
+        .map(|n| {
+            e.steps
+                .iter()
+                .find(|f| f.node == up.name(n))
+                .map_or(Duration::ZERO, |f| Duration::from_secs_f64(f.seconds))
+        })
+        .collect();
+    (up.with_costs(costs), waits)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_estimate_of_up_and_down_is_within_10_percent_of_the_simulated_run() {
+    let steps = stack_steps();
+    let none = Learned::default();
+    let (up, waits, down) = stack_graphs();
+    for parallelism in [8, 2, 1] {
+        let e = estimate::up(&steps, |_| Work::Create, &none, parallelism);
+        let t = simulate(&up, &waits, parallelism).await;
+        assert!(
+            close(e.seconds, t.makespan, 10.0),
+            "up at {parallelism}: estimated {:.0}s, simulated {:?}",
+            e.seconds,
+            t.makespan
+        );
+        let e = estimate::down(&steps, |_| true, &none, parallelism);
+        let t = simulate(&down, &[], parallelism).await;
+        assert!(
+            close(e.seconds, t.makespan, 10.0),
+            "down at {parallelism}: estimated {:.0}s, simulated {:?}",
+            e.seconds,
+            t.makespan
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_estimate_of_a_service_only_change_is_within_10_percent() {
+    let steps = stack_steps();
+    let e = estimate::up(
+        &steps,
+        |id| {
+            if id == ids::ECS_SERVICE {
+                Work::Change
+            } else {
+                Work::Keep
+            }
+        },
+        &Learned::default(),
+        8,
+    );
+    // The simulated run: everything found as it is (no time), the service
+    // rolled out in its change time.
+    let (g, waits) = costed(&e);
+    let t = simulate(&g, &waits, 8).await;
+    assert!(t.makespan >= Duration::from_secs(60), "{:?}", t.makespan);
+    assert!(
+        close(e.seconds, t.makespan, 10.0),
+        "estimated {:.0}s, simulated {:?}",
+        e.seconds,
+        t.makespan
+    );
+    assert_eq!(e.critical_path, [ids::ECS_SERVICE]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_recorded_runs_with_other_durations_the_estimate_follows_them() {
+    let steps = stack_steps();
+    // An account whose VPC origins deploy in 3 minutes and whose Aurora
+    // instances take 25: recorded three times each.
+    let mut learned = Learned::default();
+    for _ in 0..estimate::MIN_RUNS {
+        learned.add("vpc-origin", Phase::Ready, 180.0);
+        learned.add("db-instance", Phase::Ready, 1500.0);
+    }
+    let typical = estimate::up(&steps, |_| Work::Create, &Learned::default(), 8);
+    let followed = estimate::up(&steps, |_| Work::Create, &learned, 8);
+    // What this account's AWS really does, simulated: the learned figures.
+    let (g, waits) = costed(&followed);
+    let t = simulate(&g, &waits, 8).await;
+    assert!(
+        close(followed.seconds, t.makespan, 10.0),
+        "estimated {:.0}s, simulated {:?}",
+        followed.seconds,
+        t.makespan
+    );
+    // The typical estimate would have been far off this account.
+    assert!(
+        !close(typical.seconds, t.makespan, 10.0),
+        "typical {:.0}s vs {:?}",
+        typical.seconds,
+        t.makespan
+    );
+    assert!(
+        followed.critical_path.contains(&ids::DB_WRITER.to_owned()),
+        "{:?}",
+        followed.critical_path
+    );
 }

@@ -124,6 +124,8 @@ pub struct Rolled {
     pub task_definition: String,
     pub image: String,
     pub digest: Option<String>,
+    /// How long the roll-out took.
+    pub secs: u64,
 }
 
 /// Registers a revision for the current settings (image, tag), rolls it out
@@ -157,6 +159,7 @@ pub async fn run_rollout(engine: &Engine, timeout: Duration) -> Result<Rolled, E
             task_definition: target,
             image: inputs.image,
             digest,
+            secs,
         }),
         Rollout::Failed(why) => Err(Error::Failed(format!(
             "deploy of {target} ({}) did not complete: {why}\n  hint: see the service events (`aws ecs describe-services`) and the app logs (`provision logs --suffix {}`)",
@@ -229,7 +232,9 @@ async fn deploy(cli: &Cli, a: &DeployArgs, opened: &mut Stack) -> Result<(), Err
             eprintln!("pushed {uri}");
         }
     }
+    opened.rollout_started().await;
     let rolled = run_rollout(&engine, Duration::from_secs(a.timeout)).await?;
+    opened.rollout_finished(rolled.secs);
     let d = opened.deployment("deploy", &rolled.image, rolled.digest.clone(), &rolled.task_definition);
     opened.record("deploy", Some(d)).await?;
     println!("{}", rolled.report);

@@ -2,6 +2,7 @@
 
 use super::stack::{self, Access};
 use crate::cli::{Cli, DownArgs};
+use crate::estimate;
 use crate::ops::{Engine, Error, StepStatus};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -64,6 +65,14 @@ pub async fn run(cli: &Cli, a: &DownArgs, max_attempts: u32) -> Result<(), Error
         for r in rows.iter().filter(|r| r.state == "error") {
             let _ = writeln!(out, "could not check {}: {}", r.step, r.error.as_deref().unwrap_or(""));
         }
+        opened.learn().await;
+        let learned = engine.learned.lock().unwrap().clone();
+        let is_present = |id: &str| present.iter().any(|r| r.step == id);
+        let _ = writeln!(
+            out,
+            "{}",
+            estimate::down(&engine.steps, is_present, &learned, parallelism).summary()
+        );
         return Err(Error::NotConfirmed { count: present.len() });
     }
     let opened = stack::open(cli, &a.stack, Access::Down { delete: true }, max_attempts, rep).await?;
@@ -76,6 +85,7 @@ pub async fn run(cli: &Cli, a: &DownArgs, max_attempts: u32) -> Result<(), Error
         let e = refused(engine.cx.suffix().as_str(), &protected);
         return opened.close(Err(e)).await;
     }
+    opened.learn().await;
     let result = opened.engine.down(parallelism).await;
     let summary = opened.close_deleted(result).await?;
     if !cli.quiet && !a.run.json {

@@ -1,22 +1,36 @@
 //! `provision plan`: where each setting comes from and what changes, then
-//! the ordered step graph and what `up` would create, change or keep.
-//! Exits 0 when there is nothing to do and [`crate::ops::DRIFT_EXIT`] when
-//! `up` would change something.
+//! the ordered step graph and what `up` would create, change or keep, how
+//! long that will take ([`crate::estimate`]) and what the stack costs each
+//! month ([`crate::cost`]). Exits 0 when there is nothing to do and
+//! [`crate::ops::DRIFT_EXIT`] when `up` would change something.
 
 use super::stack::{self, Access, Stack};
 use crate::cli::{Cli, PlanArgs};
 use crate::config::layers::{values_of, Source};
+use crate::estimate::{self, Estimate, Work};
 use crate::ops::{self, Engine, Error, StepStatus};
 use crate::report::Quiet;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
 pub async fn run(cli: &Cli, a: &PlanArgs, max_attempts: u32) -> Result<(), Error> {
+    if a.parallelism == 0 {
+        return Err(crate::config::flag_err("parallelism", 0, "must be at least 1", "the default is 8").into());
+    }
     let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
     let rows = opened.engine.survey(8, true).await?;
-    print_settings(&opened);
-    let (create, change) = print_plan(&opened.engine, &rows)?;
+    opened.learn().await;
+    let estimate = up_estimate(&opened.engine, &rows, a.parallelism);
+    let (create, change) = if a.json {
+        print_json(&opened, &rows, &estimate)?
+    } else {
+        print_settings(&opened);
+        let counts = print_plan(&opened.engine, &rows)?;
+        println!("{}", estimate.summary());
+        counts
+    };
     let settings = opened.changes.len();
     if create + change + settings > 0 {
         let destructive = opened.destructive().len();
@@ -30,6 +44,18 @@ pub async fn run(cli: &Cli, a: &PlanArgs, max_attempts: u32) -> Result<(), Error
         )));
     }
     Ok(())
+}
+
+/// What `up` would take, from what the survey found.
+fn up_estimate(engine: &Engine, rows: &[StepStatus], parallelism: usize) -> Estimate {
+    let by_id: BTreeMap<&str, &str> = rows.iter().map(|r| (r.step.as_str(), r.state.as_str())).collect();
+    let work = |id: &str| match by_id.get(id).copied() {
+        Some("missing") | None => Work::Create,
+        Some("drifted") => Work::Change,
+        _ => Work::Keep,
+    };
+    let learned = engine.learned.lock().unwrap().clone();
+    estimate::up(&engine.steps, work, &learned, parallelism)
 }
 
 /// The settings that are not defaults, with their layer, then the changes.
@@ -65,37 +91,81 @@ fn print_settings(opened: &Stack) {
     let _ = writeln!(out);
 }
 
-fn print_plan(engine: &Engine, rows: &[StepStatus]) -> Result<(usize, usize), Error> {
+/// One row per step in dependency order: mark, step, kind, what `up` does.
+fn plan_rows(engine: &Engine, rows: &[StepStatus]) -> Result<Vec<(char, StepRow)>, Error> {
     let (graph, _) = ops::up_graph(&engine.steps)?;
     let by_id: BTreeMap<&str, &StepStatus> = rows.iter().map(|r| (r.step.as_str(), r)).collect();
-    let mut out = std::io::stdout().lock();
-    let (mut create, mut change, mut keep) = (0, 0, 0);
+    let mut out = Vec::new();
     for n in graph.order() {
         let name = graph.name(n);
         let Some(r) = by_id.get(name) else { continue };
-        let deps: Vec<&str> = graph.deps(n).iter().map(|&d| graph.name(d)).collect();
-        let (mark, what) = match r.state.as_str() {
-            "missing" => {
-                create += 1;
-                ("+", "create".to_string())
-            }
-            "drifted" => {
-                change += 1;
-                ("~", format!("change: {}", r.drift.join("; ")))
-            }
-            "error" => ("?", format!("cannot check: {}", r.error.as_deref().unwrap_or(""))),
-            _ => {
-                keep += 1;
-                ("=", format!("keep {}", r.id.as_deref().unwrap_or("")))
-            }
+        let (mark, action, detail) = match r.state.as_str() {
+            "missing" => ('+', "create", String::new()),
+            "drifted" => ('~', "change", r.drift.join("; ")),
+            "error" => ('?', "unknown", r.error.clone().unwrap_or_default()),
+            _ => ('=', "keep", r.id.clone().unwrap_or_default()),
         };
-        let after = if deps.is_empty() {
+        out.push((
+            mark,
+            StepRow {
+                step: name.to_owned(),
+                kind: r.kind,
+                action,
+                detail,
+                after: graph.deps(n).iter().map(|&d| graph.name(d).to_owned()).collect(),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+#[derive(serde::Serialize)]
+struct StepRow {
+    step: String,
+    kind: &'static str,
+    action: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    detail: String,
+    after: Vec<String>,
+}
+
+fn counts(rows: &[(char, StepRow)]) -> (usize, usize, usize) {
+    let n = |a: &str| rows.iter().filter(|(_, r)| r.action == a).count();
+    (n("create"), n("change"), n("keep"))
+}
+
+fn print_plan(engine: &Engine, rows: &[StepStatus]) -> Result<(usize, usize), Error> {
+    let rows = plan_rows(engine, rows)?;
+    let mut out = std::io::stdout().lock();
+    for (mark, r) in &rows {
+        let what = match r.action {
+            "create" => "create".to_owned(),
+            "change" => format!("change: {}", r.detail),
+            "unknown" => format!("cannot check: {}", r.detail),
+            _ => format!("keep {}", r.detail),
+        };
+        let after = if r.after.is_empty() {
             String::new()
         } else {
-            format!("  (after {})", deps.join(", "))
+            format!("  (after {})", r.after.join(", "))
         };
-        let _ = writeln!(out, "{mark} {:<24} {:<20} {what}{after}", name, r.kind);
+        let _ = writeln!(out, "{mark} {:<24} {:<20} {what}{after}", r.step, r.kind);
     }
+    let (create, change, keep) = counts(&rows);
     let _ = writeln!(out, "plan: {create} to create, {change} to change, {keep} unchanged");
+    Ok((create, change))
+}
+
+fn print_json(opened: &Stack, rows: &[StepStatus], estimate: &Estimate) -> Result<(usize, usize), Error> {
+    let rows = plan_rows(&opened.engine, rows)?;
+    let (create, change, keep) = counts(&rows);
+    let doc = json!({
+        "suffix": opened.cx().suffix().to_string(),
+        "settings": opened.changes,
+        "steps": rows.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+        "summary": {"create": create, "change": change, "keep": keep, "settings": opened.changes.len()},
+        "estimate": estimate,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     Ok((create, change))
 }

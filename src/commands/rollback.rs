@@ -196,9 +196,11 @@ async fn rollback(a: &RollbackArgs, family: &str, to: Option<u32>, opened: &mut 
     }
     let digest = ensure_in_registry(cx, &to_image).await?;
     let before = svc.current_service_deployment().map(str::to_owned);
+    opened.rollout_started().await;
     let (outcome, secs) = roll_out(cx, &target, false, before.as_deref(), Duration::from_secs(a.timeout)).await?;
     match outcome {
         Rollout::Done(deployment) => {
+            opened.rollout_finished(secs);
             record_image(opened, &to_image, digest, &target).await?;
             if a.json {
                 let doc = json!({

@@ -11,9 +11,11 @@ use crate::config::changes::{self, Change};
 use crate::config::layers::{self, Layered, Source, Values};
 use crate::config::stack_file::{self, Declared};
 use crate::config::{InputError, Settings, StackRequest};
+use crate::estimate::{Forecast, Learned, Phase};
 use crate::ops::{Engine, Error};
-use crate::report::Reporter;
+use crate::report::{Event, Measured, Reporter};
 use crate::state::bucket::{ObjectStore, StateBucket};
+use crate::state::durations;
 use crate::state::lock::{self, Held, Holder};
 use crate::state::record::{self, Deployment, StackRecord};
 use crate::state::Store;
@@ -47,6 +49,8 @@ pub struct Stack {
     pub changes: Vec<Change>,
     pub file: Declared,
     lock: Option<Held>,
+    /// What this run's steps took, recorded with the account's at close.
+    measured: Arc<Measured>,
 }
 
 fn binding_err(suffix: &str, what: &str, bound: &str, here: &str, whence: &str) -> Error {
@@ -158,6 +162,8 @@ pub async fn open(
         Access::Down { .. } => steps::teardown(&settings),
         _ => steps::stack(&settings),
     };
+    let measured = Measured::new(reporter);
+    let reporter: Arc<dyn Reporter> = measured.clone();
     let cx = Ctx::new(clients, settings, reporter.clone());
     cx.know_account(here.0.clone());
     Ok(Stack {
@@ -170,6 +176,7 @@ pub async fn open(
         changes,
         file,
         lock,
+        measured,
     })
 }
 
@@ -268,6 +275,90 @@ impl Stack {
         Ok(())
     }
 
+    /// Reads the account's recorded step durations into the engine, for the
+    /// estimates. Without a bucket (a first run) or a readable object, the
+    /// documented typical durations are all there is.
+    pub async fn learn(&self) {
+        match durations::load(self.bucket.as_ref()).await {
+            Ok((learned, _)) => *self.engine.learned.lock().unwrap() = learned,
+            Err(e) => tracing::debug!(error = %e, "no recorded durations; estimating from typical ones"),
+        }
+    }
+
+    /// Starts the progress of a roll-out of the service (deploy, rollback):
+    /// one step, expected to take what this account's roll-outs take.
+    pub async fn rollout_started(&self) {
+        self.learn().await;
+        let svc = self.engine.steps.iter().find(|s| s.id() == steps::ids::ECS_SERVICE);
+        if let Some(svc) = svc {
+            let learned = self.engine.learned.lock().unwrap().clone();
+            let (d, _) = learned.figure(svc.kind(), &svc.timing(), Phase::Change);
+            self.measured.expect(Forecast::single(svc.id(), d));
+            self.measured.event(Event::Started { node: svc.id() });
+        }
+    }
+
+    /// Ends the progress of a roll-out that completed in `secs`.
+    pub fn rollout_finished(&self, secs: u64) {
+        self.measured.event(Event::Finished {
+            node: steps::ids::ECS_SERVICE,
+            action: "rolled-out",
+            detail: "",
+            elapsed: std::time::Duration::from_secs(secs),
+        });
+        self.measured.finish();
+    }
+
+    /// This run's measurements by kind and phase: a create, a change (a
+    /// repair, a roll-out), a delete, and the wait until usable of what
+    /// this run created. Found resources measure nothing.
+    fn measured_run(&self) -> Learned {
+        let teardown = steps::teardown(&self.engine.cx.settings);
+        let kind = |id: &str| {
+            self.engine
+                .steps
+                .iter()
+                .chain(teardown.iter())
+                .find(|s| s.id() == id)
+                .map(|s| s.kind())
+        };
+        let finished = self.measured.take();
+        let created: Vec<&str> = finished
+            .iter()
+            .filter(|(_, a, _)| a == "created")
+            .map(|(n, _, _)| n.as_str())
+            .collect();
+        let mut run = Learned::default();
+        for (node, action, took) in &finished {
+            let (id, ready) = match node.strip_suffix(":ready") {
+                Some(id) => (id, true),
+                None => (node.as_str(), false),
+            };
+            let phase = match (action.as_str(), ready) {
+                ("created", false) => Phase::Create,
+                ("repaired" | "rolled-out", false) => Phase::Change,
+                ("deleted", false) => Phase::Destroy,
+                ("ready", true) if created.contains(&id) => Phase::Ready,
+                _ => continue,
+            };
+            if let Some(k) = kind(id) {
+                run.add(k, phase, took.as_secs_f64());
+            }
+        }
+        run
+    }
+
+    /// Records this run's measurements (only a run under the lock changed
+    /// anything); a failure to record is a warning, never the run's.
+    async fn record_durations(&self) {
+        if self.lock.is_none() {
+            return;
+        }
+        if let Err(e) = durations::record(self.bucket.as_ref(), &self.measured_run()).await {
+            tracing::warn!(error = %e, "could not record this run's step durations (they only feed the estimates)");
+        }
+    }
+
     /// The deployment record of the image `task_definition` runs.
     pub fn deployment(&self, command: &str, image: &str, digest: Option<String>, task_definition: &str) -> Deployment {
         let repo_tag = image.rsplit_once(':').filter(|(_, t)| !t.contains('/'));
@@ -286,6 +377,7 @@ impl Stack {
     /// releases the lock, and says whether it was lost on the way.
     pub async fn close<T>(self, result: Result<T, Error>) -> Result<T, Error> {
         let lost = self.lock.as_ref().and_then(Held::lost);
+        self.record_durations().await;
         if self.lock.is_some() {
             let state = self.engine.state_file();
             if let Err(e) = self
@@ -315,6 +407,7 @@ impl Stack {
         if result.is_err() {
             return self.close(result).await;
         }
+        self.record_durations().await;
         let prefix = format!("stacks/{}/", self.engine.cx.suffix());
         let key = record::lock_key(self.engine.cx.suffix().as_str());
         let bucket = self.bucket.clone();

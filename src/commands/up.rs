@@ -34,6 +34,7 @@ async fn converge(cli: &Cli, a: &UpArgs, parallelism: usize, opened: &mut Stack)
     }
     steps::preflight(opened.cx()).await?;
     opened.record("up", None).await?;
+    opened.learn().await;
     let engine = opened.engine.clone();
     let (before, after) = retired(&engine.steps, steps::teardown(&engine.cx.settings));
     if !before.is_empty() {

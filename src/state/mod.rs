@@ -1,6 +1,7 @@
 //! Where a stack's state lives. In AWS, in the account's state bucket
 //! ([`bucket`]): the recorded settings, binding and deployed image
-//! ([`record`]), the lock ([`lock`]) and what each step recorded. On this
+//! ([`record`]), the lock ([`lock`]), what each step recorded, and the
+//! account's measured step durations ([`durations`]). On this
 //! machine, the state directory's `<suffix>.json` ([`Store`]): a cache of
 //! the bucket's copy, safe to delete.
 //!
@@ -9,6 +10,7 @@
 //! secret value, only ids and ARNs.
 
 pub mod bucket;
+pub mod durations;
 pub mod lock;
 pub mod process;
 pub mod record;

@@ -13,6 +13,7 @@
 pub mod database;
 pub mod ecs;
 pub mod edge;
+pub mod graphs;
 pub mod identity;
 pub mod ids;
 pub mod load_balancer;
@@ -98,23 +99,49 @@ impl From<String> for Dep {
     }
 }
 
-/// How long AWS typically takes for a step, used to put the critical path
-/// first when parallelism is bounded, and by the simulated-clock tests.
+/// How long AWS typically takes for a step: the documented figure `plan`
+/// estimates with until this account has recorded enough runs of the kind
+/// ([`crate::estimate`]), the schedule's priority (critical path first when
+/// parallelism is bounded), and the simulated-clock tests' model.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub create: Duration,
     /// From created to usable (only for steps that [`Step::waits`]).
     pub ready: Duration,
+    /// Repairing drift or applying a changed setting to an existing resource.
+    pub change: Duration,
     pub destroy: Duration,
+    /// Where the figures come from (a page of AWS's documentation, or what
+    /// the call is: one synchronous API call waits for nothing).
+    pub source: &'static str,
 }
 
+/// The source of [`Timing::default`]: the resource exists when the call
+/// returns, so the step takes a round trip or two.
+pub const SYNCHRONOUS: &str = "synchronous API call: the resource exists when the call returns";
+
 impl Timing {
+    /// `change` defaults to `create` (a reconcile is a call or two, like a
+    /// create); see [`Timing::changing`].
     pub const fn secs(create: u64, ready: u64, destroy: u64) -> Self {
         Timing {
             create: Duration::from_secs(create),
             ready: Duration::from_secs(ready),
+            change: Duration::from_secs(create),
             destroy: Duration::from_secs(destroy),
+            source: SYNCHRONOUS,
         }
+    }
+
+    /// How long applying a change takes, when it is not a call or two.
+    pub const fn changing(mut self, secs: u64) -> Self {
+        self.change = Duration::from_secs(secs);
+        self
+    }
+
+    pub const fn source(mut self, source: &'static str) -> Self {
+        self.source = source;
+        self
     }
 }
 

@@ -63,14 +63,18 @@ pub async fn simulate(graph: &Graph, waits: &[bool], parallelism: usize) -> Time
     }
 }
 
-/// The default stack's up and down graphs (with which nodes are waits).
-pub fn stack_graphs() -> (Graph, Vec<bool>, Graph) {
+/// The default stack's steps.
+pub fn stack_steps() -> Vec<provision::steps::StepRef> {
     let cli = <provision::cli::Cli as clap::Parser>::try_parse_from(["provision", "plan", "--suffix", "sim"]).unwrap();
     let provision::cli::Command::Plan(p) = cli.command else {
         unreachable!()
     };
-    let settings = p.stack.validate().unwrap();
-    let steps = provision::steps::stack(&settings);
+    provision::steps::stack(&p.stack.validate().unwrap())
+}
+
+/// The default stack's up and down graphs (with which nodes are waits).
+pub fn stack_graphs() -> (Graph, Vec<bool>, Graph) {
+    let steps = stack_steps();
     let (up, nodes) = provision::ops::up_graph(&steps).unwrap();
     let waits = provision::ops::wait_nodes(&nodes);
     let down = provision::ops::down_graph(&steps).unwrap();

@@ -79,7 +79,9 @@ impl Step for Cluster {
         ]
     }
     fn timing(&self) -> Timing {
-        Timing::secs(5, 0, 120)
+        Timing::secs(5, 0, 120).changing(30).source(
+            "Aurora User Guide, deleting a DB cluster: the cluster goes once its instances are gone (~2 min after them)",
+        )
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {

@@ -104,7 +104,9 @@ impl Step for Instance {
         }
     }
     fn timing(&self) -> Timing {
-        Timing::secs(5, 600, 600)
+        Timing::secs(5, 600, 600).source(
+            "Aurora User Guide (creating a DB cluster): a cluster and its instances take 10-20 min; instances are most of it",
+        )
     }
     fn waits(&self) -> bool {
         true

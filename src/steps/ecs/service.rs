@@ -221,7 +221,9 @@ impl Step for Service {
         d
     }
     fn timing(&self) -> Timing {
-        Timing::secs(5, 180, 90)
+        Timing::secs(5, 180, 90).changing(180).source(
+            "ECS Developer Guide: steady once new tasks pass the target group's health checks (~3 min); deregistration delay drains on delete",
+        )
     }
     fn waits(&self) -> bool {
         true

@@ -159,7 +159,9 @@ impl Step for Distribution {
     fn timing(&self) -> Timing {
         // About 5 minutes to deploy; deleting is a disable (deployed again
         // in about 5 minutes) and then the delete.
-        Timing::secs(5, 300, 330)
+        Timing::secs(5, 300, 330).changing(300).source(
+            "CloudFront Developer Guide: a distribution is InProgress until every edge location has it (~5 min); delete = disable, deploy, delete",
+        )
     }
     fn waits(&self) -> bool {
         true

@@ -119,7 +119,9 @@ impl Step for VpcOrigin {
     }
     fn timing(&self) -> Timing {
         // Typically about 10 minutes to deploy, as long to delete.
-        Timing::secs(3, 600, 600)
+        Timing::secs(3, 600, 600).changing(600).source(
+            "CloudFront Developer Guide (VPC origins): a VPC origin takes up to 15 min to deploy; ~10 min typical, as long to delete",
+        )
     }
     fn waits(&self) -> bool {
         true

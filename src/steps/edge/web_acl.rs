@@ -72,7 +72,9 @@ impl Step for WebAcl {
         Vec::new()
     }
     fn timing(&self) -> Timing {
-        Timing::secs(3, 0, 5)
+        Timing::secs(3, 0, 5).source(
+            "WAF Developer Guide: a web ACL is usable when CreateWebACL returns; changes propagate in about a minute",
+        )
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {

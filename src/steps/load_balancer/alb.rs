@@ -156,7 +156,7 @@ impl Step for Alb {
         d
     }
     fn timing(&self) -> Timing {
-        Timing::secs(5, 150, 30)
+        Timing::secs(5, 150, 30).source("Elastic Load Balancing User Guide: provisioning until active, 2-3 min typical")
     }
     fn waits(&self) -> bool {
         true

@@ -37,6 +37,7 @@ impl Step for NatGateway {
     }
     fn timing(&self) -> Timing {
         Timing::secs(2, 120, 60)
+            .source("VPC User Guide (NAT gateways): pending until available, 1-2 min typical; deleting ~1 min")
     }
     fn waits(&self) -> bool {
         true

@@ -152,7 +152,9 @@ impl Step for IdempotencyTable {
         }
     }
     fn timing(&self) -> Timing {
-        Timing::secs(20, 0, 20)
+        Timing::secs(20, 0, 20).source(
+            "DynamoDB Developer Guide: CreateTable returns CREATING, ACTIVE within seconds; TTL and PITR are set once ACTIVE",
+        )
     }
 
     async fn find(&self, cx: &Ctx) -> StepResult<Option<Record>> {
