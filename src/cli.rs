@@ -302,6 +302,10 @@ pub struct PlanArgs {
     /// How many steps `up` would run at once (for the duration estimate).
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,
+    /// Usage assumptions for the monthly cost, `key=value[,key=value…]`
+    /// (e.g. `rps=50,log-gb=20`); `plan` prints every one it used.
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub traffic: Option<String>,
 }
 
 #[derive(Debug, Args)]

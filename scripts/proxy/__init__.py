@@ -14,6 +14,8 @@ Modules, by responsibility:
     configuration and counters shared by all request threads.
 ``canned``
     answers for operations moto does not implement.
+``price_list``
+    the Price List Query API (``GetProducts``), answered from a catalog of products.
 ``cloudfront``
     CloudFront: operation names, its XML, the emulated VPC origins and
     monitoring subscriptions, and moto's distribution answers mended.

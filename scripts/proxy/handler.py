@@ -5,9 +5,10 @@ an AWS call. For an AWS call the fault injection (latency, throttling,
 ``--fail``) is decided first; a call it lets through is then checked by the
 realism mode, bridged to JSON if it is rpc-v2-cbor, handed to
 :mod:`proxy.cloudfront` if it is CloudFront (which answers what moto lacks and
-mends moto's answers), answered from :mod:`proxy.canned` if moto lacks the
-operation, or else forwarded to moto unchanged (its answer passing the realism
-mode's response hooks). Before the realism check, ECS deployments that the
+mends moto's answers), answered from :mod:`proxy.canned` (the Price List
+Query API from :mod:`proxy.price_list`) if moto lacks the operation, or else
+forwarded to moto unchanged (its answer passing the realism mode's response
+hooks). Before the realism check, ECS deployments that the
 realism mode's ``deployment_alarm`` rolls back and whose window is over are
 rolled back in moto, so that no answer shows an earlier state. Calls answered
 by the proxy itself count as forwarded in the stats, but for realism refusals.
@@ -33,6 +34,8 @@ from proxy.cbor_bridge import (
 )
 from proxy.cloudfront.common import CfRequest
 from proxy.faults import THROTTLE_ERRORS, fail_answer
+from proxy.price_list import answer as price_list_answer
+from proxy.price_list import handles as is_price_list
 from proxy.protocols import build_error, classify, decode_body_for_parsing
 from proxy.realism.call import Call
 from proxy.realism.mode import ALWAYS_OBSERVED
@@ -211,6 +214,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return
         if protocol == "cloudfront" and self.server.cbor_bridge:
             self._cloudfront(body, operation)
+            return
+        if is_price_list(self.headers.get("X-Amz-Target")) and self.server.cbor_bridge:
+            decoded = decode_body_for_parsing(self.headers, body)
+            self._send(*price_list_answer(operation, decoded))
             return
         if operation in GAP_FILLERS and self.server.cbor_bridge:
             self._send(200, [("Content-Type", "text/xml")], GAP_FILLERS[operation]())

@@ -2,6 +2,7 @@
 //! error classification ([`error`]) and bounded waiting ([`wait`]).
 
 pub mod error;
+pub mod pricing;
 pub mod s3;
 pub mod tags;
 pub mod wait;
@@ -59,6 +60,9 @@ pub struct Clients {
     pub logs_edge: aws_sdk_cloudwatchlogs::Client,
     /// ACM in us-east-1, where CloudFront's certificates live.
     pub acm_edge: aws_sdk_acm::Client,
+    /// The Price List Query API (us-east-1), with its own short retries
+    /// and timeouts ([`crate::aws::pricing`]).
+    pub pricing: aws_sdk_pricing::Client,
 }
 
 /// The region of CloudFront-scoped services (WAF for CloudFront, the log
@@ -168,6 +172,7 @@ impl Clients {
                     .region(Region::from_static(EDGE_REGION))
                     .build(),
             ),
+            pricing: pricing::client(shared),
         }
     }
 }

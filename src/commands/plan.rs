@@ -7,6 +7,12 @@
 use super::stack::{self, Access, Stack};
 use crate::cli::{Cli, PlanArgs};
 use crate::config::layers::{values_of, Source};
+use crate::config::StackRequest;
+use crate::cost::bill::{self, Bill};
+use crate::cost::cache::{self, Prices};
+use crate::cost::rates::RateCard;
+use crate::cost::render;
+use crate::cost::usage::{self, Usage};
 use crate::estimate::{self, Estimate, Work};
 use crate::ops::{self, Engine, Error, StepStatus};
 use crate::report::Quiet;
@@ -19,16 +25,29 @@ pub async fn run(cli: &Cli, a: &PlanArgs, max_attempts: u32) -> Result<(), Error
     if a.parallelism == 0 {
         return Err(crate::config::flag_err("parallelism", 0, "must be at least 1", "the default is 8").into());
     }
+    // Like every flag, the usage assumptions are checked before any call.
+    let usage = match &a.traffic {
+        Some(t) => usage::parse_traffic(t)?,
+        None => Usage::default(),
+    };
     let opened = stack::open(cli, &a.stack, Access::Read, max_attempts, Arc::new(Quiet)).await?;
     let rows = opened.engine.survey(8, true).await?;
     opened.learn().await;
     let estimate = up_estimate(&opened.engine, &rows, a.parallelism);
+    let cx = opened.cx();
+    let prices = cache::prices(&cx.aws, cx.region(), &cli.state_dir).await;
+    let cost = Cost {
+        bill: bill::bill(&cx.settings, &usage, &prices.card),
+        deltas: deltas(&opened, &usage, &prices.card),
+        prices,
+    };
     let (create, change) = if a.json {
-        print_json(&opened, &rows, &estimate)?
+        print_json(&opened, &rows, &estimate, &cost)?
     } else {
-        print_settings(&opened);
+        print_settings(&opened, &cost.deltas);
         let counts = print_plan(&opened.engine, &rows)?;
         println!("{}", estimate.summary());
+        print_cost(&cost);
         counts
     };
     let settings = opened.changes.len();
@@ -46,6 +65,41 @@ pub async fn run(cli: &Cli, a: &PlanArgs, max_attempts: u32) -> Result<(), Error
     Ok(())
 }
 
+/// The monthly cost for the settings of this run.
+struct Cost {
+    prices: Prices,
+    bill: Bill,
+    /// Per changed setting, what it alone does to the bill.
+    deltas: Vec<Option<bill::Delta>>,
+}
+
+/// What each setting change does to the bill: this run's bill against the
+/// bill with only that setting back at its recorded value.
+fn deltas(opened: &Stack, usage: &Usage, card: &RateCard) -> Vec<Option<bill::Delta>> {
+    let now = bill::bill(&opened.cx().settings, usage, card);
+    let request = serde_json::to_value(&opened.layered.request).expect("the request serializes");
+    opened
+        .changes
+        .iter()
+        .map(|c| {
+            let mut before = request.clone();
+            before[c.key.as_str()] = c.from.clone();
+            let settings = serde_json::from_value::<StackRequest>(before).ok()?.validate().ok()?;
+            let d = bill::difference(&bill::bill(&settings, usage, card), &now);
+            (d.min.abs() >= 0.005 || d.max.abs() >= 0.005).then_some(d)
+        })
+        .collect()
+}
+
+fn print_cost(cost: &Cost) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\nprices: {}", cost.prices.origin);
+    if let Some(notice) = &cost.prices.notice {
+        let _ = writeln!(out, "  note: {notice}");
+    }
+    let _ = render::render(&cost.bill, &mut out);
+}
+
 /// What `up` would take, from what the survey found.
 fn up_estimate(engine: &Engine, rows: &[StepStatus], parallelism: usize) -> Estimate {
     let by_id: BTreeMap<&str, &str> = rows.iter().map(|r| (r.step.as_str(), r.state.as_str())).collect();
@@ -58,8 +112,9 @@ fn up_estimate(engine: &Engine, rows: &[StepStatus], parallelism: usize) -> Esti
     estimate::up(&engine.steps, work, &learned, parallelism)
 }
 
-/// The settings that are not defaults, with their layer, then the changes.
-fn print_settings(opened: &Stack) {
+/// The settings that are not defaults, with their layer, then the changes
+/// (with what each does to the monthly bill).
+fn print_settings(opened: &Stack, deltas: &[Option<bill::Delta>]) {
     let mut out = std::io::stdout().lock();
     let file = opened
         .file
@@ -85,8 +140,15 @@ fn print_settings(opened: &Stack) {
         }
         let _ = writeln!(out, "  {k:<20} = {:<40} ({source})", stack::show(&values[k]));
     }
-    for c in &opened.changes {
-        let _ = writeln!(out, "{c}");
+    for (c, d) in opened.changes.iter().zip(deltas) {
+        match d {
+            Some(d) => {
+                let _ = writeln!(out, "{c}   ({})", d.describe());
+            }
+            None => {
+                let _ = writeln!(out, "{c}");
+            }
+        }
     }
     let _ = writeln!(out);
 }
@@ -156,15 +218,16 @@ fn print_plan(engine: &Engine, rows: &[StepStatus]) -> Result<(usize, usize), Er
     Ok((create, change))
 }
 
-fn print_json(opened: &Stack, rows: &[StepStatus], estimate: &Estimate) -> Result<(usize, usize), Error> {
+fn print_json(opened: &Stack, rows: &[StepStatus], estimate: &Estimate, cost: &Cost) -> Result<(usize, usize), Error> {
     let rows = plan_rows(&opened.engine, rows)?;
     let (create, change, keep) = counts(&rows);
     let doc = json!({
         "suffix": opened.cx().suffix().to_string(),
-        "settings": opened.changes,
+        "settings": opened.changes.iter().zip(&cost.deltas).map(|(c, d)| json!({"change": c, "monthly_usd": d})).collect::<Vec<_>>(),
         "steps": rows.iter().map(|(_, r)| r).collect::<Vec<_>>(),
         "summary": {"create": create, "change": change, "keep": keep, "settings": opened.changes.len()},
         "estimate": estimate,
+        "cost": {"prices": {"origin": cost.prices.origin, "notice": cost.prices.notice}, "bill": cost.bill},
     });
     println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     Ok((create, change))
