@@ -25,6 +25,10 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use tokio::sync::OnceCell;
 
+#[path = "day2/estimates.rs"]
+mod estimates;
+use estimates::recorded_durations;
+
 const MOTO: &str = "day2";
 
 /// `up` converged, except for the alarms when the proxy refuses them
@@ -541,96 +545,4 @@ async fn an_alarm_during_a_deployment_rolls_it_back_and_deploy_fails_naming_it()
         "the service runs the revision it ran before"
     );
     s.ok("down", &["--yes"]);
-}
-
-/// The account's recorded step durations (`durations.json`), as JSON.
-async fn recorded_durations(aws: &provision::aws::Clients) -> Value {
-    let o = aws
-        .s3
-        .get_object()
-        .bucket(state_bucket())
-        .key("durations.json")
-        .send()
-        .await
-        .expect("runs recorded their durations");
-    serde_json::from_slice(&o.body.collect().await.unwrap().into_bytes()).unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn plan_estimates_from_recorded_runs_and_down_says_how_long() {
-    let s = stack().await;
-    let aws = s.aws().await;
-    // The up that made the stack recorded what its steps took: creates,
-    // and the waits until usable of what it created.
-    let learned = recorded_durations(&aws).await;
-    for (kind, phase) in [("vpc", "create"), ("nat-gateway", "ready"), ("db-instance", "ready")] {
-        let n = learned["kinds"][kind][phase].as_array().map_or(0, Vec::len);
-        assert!(n >= 1, "no {kind} {phase} recorded: {learned}");
-    }
-
-    // A fresh suffix: everything to create, the typical figures (fewer
-    // than 3 recorded runs of most kinds), the critical path from the VPC.
-    let fresh = Stack::new(&moto(MOTO), &long_suffix("est"));
-    let out = fresh.run("plan", &["--json"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let est = &doc["estimate"];
-    assert_eq!(est["critical_path"][0], "vpc", "{est}");
-    assert!(est["seconds"].as_f64().unwrap() > 60.0, "{est}");
-    let figure = |node: &str| {
-        est["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["node"] == node)
-            .cloned()
-            .unwrap_or_else(|| panic!("no figure for {node}: {est}"))
-    };
-    assert_eq!(figure("vpc-origin:ready")["from"], "typical");
-    assert!(figure("vpc-origin:ready")["source"]
-        .as_str()
-        .unwrap()
-        .contains("CloudFront"));
-    let text = stdout(&fresh.run("plan", &[]));
-    assert!(
-        text.contains("up: about ") && text.contains("critical path vpc → "),
-        "{text}"
-    );
-
-    // Once this account has 3 runs of a kind, their median is the figure.
-    let mut taught = recorded_durations(&aws).await;
-    taught["kinds"]["vpc-origin"]["ready"] = serde_json::json!([40.0, 44.0, 42.0]);
-    aws.s3
-        .put_object()
-        .bucket(state_bucket())
-        .key("durations.json")
-        .body(serde_json::to_vec(&taught).unwrap().into())
-        .send()
-        .await
-        .unwrap();
-    let doc: Value = serde_json::from_str(&stdout(&fresh.run("plan", &["--json"]))).unwrap();
-    let origin = doc["estimate"]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["node"] == "vpc-origin:ready")
-        .cloned()
-        .unwrap();
-    assert_eq!(
-        (
-            origin["from"].as_str(),
-            origin["runs"].as_u64(),
-            origin["seconds"].as_f64()
-        ),
-        (Some("recorded"), Some(3), Some(42.0)),
-        "{origin}"
-    );
-
-    // The converged stack: nothing to wait for; down lists what it would
-    // delete and how long that takes.
-    let text = s.ok("plan", &[]);
-    assert!(text.contains("up: nothing to wait for"), "{text}");
-    let out = s.run("down", &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stdout(&out).contains("down: about "), "{}", stdout(&out));
 }
