@@ -11,9 +11,10 @@ the SDK expects (the protocols, their errors and how operations are named:
 ``scripts/proxy/protocols.py``; ``--fail`` rules: ``scripts/proxy/faults.py``).
 It also translates CloudWatch's rpc-v2-cbor calls to the JSON 1.0 moto speaks
 (``scripts/proxy/cbor_bridge.py``), answers a few operations moto lacks
-(``scripts/proxy/canned.py``), and emulates what moto lacks of CloudFront: VPC
-origins, monitoring subscriptions and the fields moto drops from distributions
-(``scripts/proxy/cloudfront/``).
+(``scripts/proxy/canned.py``; the Price List Query API from a catalog of
+products, ``scripts/proxy/price_list.py``), and emulates what moto lacks of
+CloudFront: VPC origins, monitoring subscriptions and the fields moto drops from
+distributions (``scripts/proxy/cloudfront/``).
 
 AWS-realism mode (``--aws-realism``; ``scripts/proxy/realism/``) makes the
 emulator as strict and as slow to settle as AWS, in four parts that can be
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         help="forward everything unchanged: no CBOR translation (by default smithy-rpc-v2-cbor "
         "calls are translated to AWS JSON 1.0 for moto, which has no CBOR support, and the "
         "answer back to CBOR) and no answers for operations moto lacks "
-        "(DescribeDBEngineVersions, CloudFront VPC origins and monitoring subscriptions; "
+        "(DescribeDBEngineVersions, the Price List API's GetProducts, CloudFront VPC origins "
+        "and monitoring subscriptions; "
         "CloudFront answers unmended)",
     )
     ap.add_argument(

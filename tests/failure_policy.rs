@@ -3,7 +3,8 @@
 //! one, then report every failure (exit 1); `--fail-fast` stops at the
 //! first. And output that behaves in a pipeline: no colour codes off a
 //! terminal or under `NO_COLOR`, and a reader that goes away (`| head`)
-//! ends the command quietly instead of a panic.
+//! ends the command quietly instead of a panic. And (issue #20) `plan`'s
+//! prices when the Price List API answers, and when it refuses.
 //!
 //! The failures come from the project's proxy (`--fail OPERATION:-1:...`:
 //! that call always fails) in front of this binary's moto server; what the
@@ -493,4 +494,62 @@ async fn logs_follow_ends_once_its_reader_has_gone() {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The line of `plan`'s output that says where its prices came from.
+fn prices_line(out: &Output) -> String {
+    let all = format!("{}{}", stdout(out), stderr(out));
+    all.lines()
+        .find(|l| l.contains("prices: "))
+        .unwrap_or_else(|| panic!("no prices line in:\n{all}"))
+        .to_owned()
+}
+
+fn utc_day() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400
+}
+
+/// Issue #20: `plan` prices the stack from AWS's Price List API (the
+/// proxy's emulation of `GetProducts`), asks it at most once a day, and
+/// when the API refuses takes the embedded rate card, saying so and why.
+#[test]
+fn plan_prices_from_the_price_list_api_once_a_day_and_else_from_the_rate_card() {
+    let proxy = own_proxy(&[]);
+    let stack = Stack::new(&proxy.url, &suffix("fpprice"));
+    let day = utc_day();
+    let first = stack.run("plan", &[]);
+    assert!(matches!(first.status.code(), Some(0 | 3)), "{}", stderr(&first));
+    let line = prices_line(&first);
+    assert!(line.contains("AWS Price List API, read "), "{line}");
+    // One call per query (about twenty, each one page here), and no more.
+    let asked = proxy.calls().get("GetProducts").copied().unwrap_or(0);
+    assert!((15..=40).contains(&asked), "GetProducts called {asked} times");
+
+    proxy.reset();
+    let again = stack.run("plan", &[]);
+    assert!(prices_line(&again).contains("AWS Price List API"), "{}", stdout(&again));
+    if utc_day() == day {
+        assert_eq!(proxy.calls().get("GetProducts"), None, "asked again the same day");
+    }
+
+    // Another machine (nothing cached) while the API refuses.
+    proxy.configure(r#"{"fail": [{"operation": "GetProducts", "count": -1, "code": "AccessDeniedException"}]}"#);
+    proxy.reset();
+    let elsewhere = Stack::new(&proxy.url, &stack.suffix);
+    let out = elsewhere.run("plan", &[]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", stderr(&out));
+    let line = prices_line(&out);
+    assert!(line.contains("embedded rate card"), "{line}");
+    let text = stdout(&out);
+    assert!(
+        text.contains("could not be read") && text.contains("AccessDeniedException"),
+        "the notice says why:\n{text}"
+    );
+    // Refused is final: no retries beyond one call per query.
+    let failed = proxy.stats()["failed"]["GetProducts"].as_u64().unwrap_or(0);
+    assert!((15..=40).contains(&failed), "GetProducts refused {failed} times");
 }
