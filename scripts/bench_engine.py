@@ -166,6 +166,11 @@ def main() -> None:
     def mins(s: float) -> str:
         return f"{s / 60:.1f} min"
 
+    def estimate(run: dict) -> str:
+        if "estimate_8_s" not in run:
+            return "n/a"
+        return f"{mins(run['estimate_8_s'])} / {mins(run['estimate_1_s'])}"
+
     up_row = [sim["up"][k] for k in ("critical_path_s", "parallelism_8_s", "parallelism_1_s")]
     down_row = [sim["down"][k] for k in ("critical_path_s", "parallelism_8_s", "parallelism_1_s")]
     up_per_kind = e["converged_up_calls"] / e["kinds"]
@@ -197,10 +202,14 @@ def main() -> None:
         "",
         f"## Simulated AWS clock ({sim['steps']} graph nodes, typical AWS durations, paused clock)",
         "",
-        "| | critical path | parallelism 8 | parallelism 1 |",
-        "|---|---|---|---|",
-        "| `up` | " + " | ".join(mins(x) for x in up_row) + " |",
-        "| `down` | " + " | ".join(mins(x) for x in down_row) + " |",
+        "| | critical path | parallelism 8 | parallelism 1 | `plan`'s estimate at 8 / 1 |",
+        "|---|---|---|---|---|",
+        "| `up` | " + " | ".join(mins(x) for x in up_row) + f" | {estimate(sim['up'])} |",
+        "| `down` | " + " | ".join(mins(x) for x in down_row) + f" | {estimate(sim['down'])} |",
+        "",
+        "`plan`'s estimate replays the runner's schedule on the same typical figures",
+        "(`src/estimate.rs`, `src/schedule.rs`), so before any run is recorded it",
+        "predicts the simulated run; recorded runs then move it to this account's figures.",
         "",
         "For comparison, teams report 20 to 40 minutes for a comparable CloudFormation/CDK",
         "stack (VPC with a NAT gateway per AZ, ALB, ECS service, Aurora with two instances).",

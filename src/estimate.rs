@@ -9,11 +9,12 @@
 //! no slot), so the estimate is what the runner would do if AWS took the
 //! usual time. No AWS here.
 
-use crate::graph::{Graph, NodeId, Queue};
-use crate::ops::{self, Node};
+use crate::graph::Graph;
+use crate::schedule::{critical_path, human, schedule, Forecast};
+use crate::steps::graphs::{self, Node};
 use crate::steps::{StepRef, Timing};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Recorded runs of a kind needed before they replace the typical figure.
@@ -183,20 +184,10 @@ impl Estimate {
     }
 }
 
-/// `about 7 min`, `40 s`: minutes once it is over a minute and a half.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 90.0 {
-        format!("{:.0} s", s.max(1.0))
-    } else {
-        format!("{:.0} min", s / 60.0)
-    }
-}
-
 /// The estimate of `up` for `steps`, given what the run does to each.
 pub fn up(steps: &[StepRef], work: impl Fn(&str) -> Work, learned: &Learned, parallelism: usize) -> Estimate {
-    let (graph, nodes) = ops::up_graph(steps).expect("the stack's graph is valid");
-    let waits = ops::wait_nodes(&nodes);
+    let (graph, nodes) = graphs::up_graph(steps).expect("the stack's graph is valid");
+    let waits = graphs::wait_nodes(&nodes);
     let figures: Vec<Option<NodeFigure>> = nodes
         .iter()
         .enumerate()
@@ -220,7 +211,7 @@ pub fn up(steps: &[StepRef], work: impl Fn(&str) -> Work, learned: &Learned, par
 /// The estimate of `down` (or of retiring `steps`): `present` says which
 /// steps have a resource to delete.
 pub fn down(steps: &[StepRef], present: impl Fn(&str) -> bool, learned: &Learned, parallelism: usize) -> Estimate {
-    let graph = ops::down_graph(steps).expect("the stack's graph is valid");
+    let graph = graphs::down_graph(steps).expect("the stack's graph is valid");
     let figures = (0..graph.len())
         .map(|n| {
             let step = steps
@@ -297,153 +288,65 @@ fn fold_ready<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
-/// The nodes of the longest chain, in order, those that take time only.
-pub fn critical_path(g: &Graph) -> Vec<NodeId> {
-    let tail = g.tail_costs();
-    let Some(mut n) = (0..g.len())
-        .filter(|&n| g.deps(n).is_empty())
-        .max_by_key(|&n| (tail[n], std::cmp::Reverse(n)))
-    else {
-        return Vec::new();
-    };
-    if tail[n].is_zero() {
-        return Vec::new();
-    }
-    let mut path = Vec::new();
-    loop {
-        if !g.cost(n).is_zero() {
-            path.push(n);
-        }
-        match g
-            .dependents(n)
-            .iter()
-            .copied()
-            .max_by_key(|&d| (tail[d], std::cmp::Reverse(d)))
-        {
-            Some(d) if !tail[d].is_zero() => n = d,
-            _ => break,
-        }
-    }
-    path
+/// The estimate of `up` (`work` from what the local state knows) with
+/// its graph, ready for [`Forecast::new`].
+pub fn forecast_up(steps: &[StepRef], work: impl Fn(&str) -> Work, learned: &Learned, parallelism: usize) -> Forecast {
+    let (graph, nodes) = graphs::up_graph(steps).expect("the stack's graph is valid");
+    let e = up(steps, work, learned, parallelism);
+    forecast(&e, graph, &graphs::wait_nodes(&nodes))
 }
 
-/// How long the runner takes over `g` if every node takes its cost: the
-/// runner's own policy (ready nodes by critical path, `parallelism` slots,
-/// waits taking none), replayed without a clock.
-pub fn schedule(g: &Graph, waits: &[bool], parallelism: usize) -> Duration {
-    let is_wait = |n: NodeId| waits.get(n).copied().unwrap_or(false);
-    let parallelism = parallelism.max(1);
-    let mut queue = Queue::new(g);
-    let mut now = Duration::ZERO;
-    let mut running: Vec<(Duration, NodeId)> = Vec::new();
-    let mut busy = 0;
-    loop {
-        loop {
-            let free = busy < parallelism;
-            let Some(n) = queue.dequeue_where(|n| free || is_wait(n)) else {
-                break;
-            };
-            if !is_wait(n) {
-                busy += 1;
-            }
-            running.push((now + g.cost(n), n));
-        }
-        let Some(i) = (0..running.len()).min_by_key(|&i| running[i]) else {
-            break;
-        };
-        let (end, n) = running.swap_remove(i);
-        now = end;
-        if !is_wait(n) {
-            busy -= 1;
-        }
-        queue.finish(n, true);
-    }
-    now
-}
-
-/// The live estimate of a run: its graph with each node's figure, asked
-/// "how long is left" as nodes finish.
-#[derive(Debug, Clone)]
-pub struct Forecast {
-    graph: Graph,
-    waits: Vec<bool>,
+pub fn forecast_down(
+    steps: &[StepRef],
+    present: impl Fn(&str) -> bool,
+    learned: &Learned,
     parallelism: usize,
-    pub total: Duration,
+) -> Forecast {
+    let graph = graphs::down_graph(steps).expect("the stack's graph is valid");
+    let e = down(steps, present, learned, parallelism);
+    forecast(&e, graph, &[])
 }
 
-impl Forecast {
-    pub fn new(estimate: &Estimate, graph: &Graph, waits: &[bool]) -> Self {
-        let by_node: BTreeMap<&str, f64> = estimate.steps.iter().map(|f| (f.node.as_str(), f.seconds)).collect();
-        let costs = (0..graph.len())
-            .map(|n| {
-                by_node
-                    .get(graph.name(n))
-                    .map_or(Duration::ZERO, |s| Duration::from_secs_f64(*s))
-            })
-            .collect();
-        Forecast {
-            graph: graph.with_costs(costs),
-            waits: waits.to_vec(),
-            parallelism: estimate.parallelism,
-            total: estimate.total(),
+fn forecast(e: &Estimate, graph: Graph, waits: &[bool]) -> Forecast {
+    let by_node: BTreeMap<&str, f64> = e.steps.iter().map(|f| (f.node.as_str(), f.seconds)).collect();
+    let costs = (0..graph.len())
+        .map(|n| {
+            by_node
+                .get(graph.name(n))
+                .map_or(Duration::ZERO, |s| Duration::from_secs_f64(*s))
+        })
+        .collect();
+    Forecast::new(graph.with_costs(costs), waits, e.parallelism)
+}
+
+/// A run's measurements (`(node, action, took)` as the runner reported
+/// them) by kind and phase: a create, a change (a repair, a roll-out), a
+/// delete, and the wait until usable of what this run created. A resource
+/// found as it was measures nothing, nor does a failed step.
+pub fn learned_from(finished: &[(String, String, Duration)], kind: impl Fn(&str) -> Option<&'static str>) -> Learned {
+    let created: Vec<&str> = finished
+        .iter()
+        .filter(|(_, a, _)| a == "created")
+        .map(|(n, _, _)| n.as_str())
+        .collect();
+    let mut run = Learned::default();
+    for (node, action, took) in finished {
+        let (id, ready) = match node.strip_suffix(":ready") {
+            Some(id) => (id, true),
+            None => (node.as_str(), false),
+        };
+        let phase = match (action.as_str(), ready) {
+            ("created", false) => Phase::Create,
+            ("repaired" | "rolled-out", false) => Phase::Change,
+            ("deleted", false) => Phase::Destroy,
+            ("ready", true) if created.contains(&id) => Phase::Ready,
+            _ => continue,
+        };
+        if let Some(k) = kind(id) {
+            run.add(k, phase, took.as_secs_f64());
         }
     }
-
-    /// The estimate of `up` (`work` from what the local state knows) with
-    /// its graph, ready for [`Forecast::new`].
-    pub fn for_up(steps: &[StepRef], work: impl Fn(&str) -> Work, learned: &Learned, parallelism: usize) -> Self {
-        let (graph, nodes) = ops::up_graph(steps).expect("the stack's graph is valid");
-        let e = up(steps, work, learned, parallelism);
-        Forecast::new(&e, &graph, &ops::wait_nodes(&nodes))
-    }
-
-    pub fn for_down(steps: &[StepRef], present: impl Fn(&str) -> bool, learned: &Learned, parallelism: usize) -> Self {
-        let graph = ops::down_graph(steps).expect("the stack's graph is valid");
-        let e = down(steps, present, learned, parallelism);
-        Forecast::new(&e, &graph, &[])
-    }
-
-    /// One step expected to take `d` (a roll-out).
-    pub fn single(node: &str, d: Duration) -> Self {
-        Forecast {
-            graph: Graph::new([(node, vec![], d)]).expect("one node"),
-            waits: Vec::new(),
-            parallelism: 1,
-            total: d,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.graph.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.graph.is_empty()
-    }
-
-    /// Time left when the nodes of `done` are over, those of `running`
-    /// have run for the time given, and those of `instant` turned out to
-    /// have nothing to do (a found resource's `:ready`).
-    pub fn left(
-        &self,
-        done: &BTreeSet<String>,
-        running: &BTreeMap<String, Duration>,
-        instant: &BTreeSet<String>,
-    ) -> Duration {
-        let costs = (0..self.graph.len())
-            .map(|n| {
-                let name = self.graph.name(n);
-                if done.contains(name) || instant.contains(name) {
-                    Duration::ZERO
-                } else if let Some(ran) = running.get(name) {
-                    self.graph.cost(n).saturating_sub(*ran)
-                } else {
-                    self.graph.cost(n)
-                }
-            })
-            .collect();
-        schedule(&self.graph.with_costs(costs), &self.waits, self.parallelism)
-    }
+    run
 }
 
 #[cfg(test)]

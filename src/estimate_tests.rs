@@ -1,6 +1,7 @@
 use super::*;
 use crate::steps::{self, ids};
 use crate::testing::settings;
+use std::collections::BTreeSet;
 
 fn stack() -> Vec<StepRef> {
     steps::stack(&settings(&[]))
@@ -66,10 +67,10 @@ fn a_fresh_stack_takes_its_slow_chain_and_a_converged_one_nothing() {
     let steps = stack();
     let none = Learned::default();
     let fresh = up(&steps, |_| Work::Create, &none, 8);
-    let (graph, nodes) = ops::up_graph(&steps).unwrap();
+    let (graph, nodes) = graphs::up_graph(&steps).unwrap();
     // With typical figures the estimate is the runner's schedule of the
     // graph's own costs (which are the typical figures).
-    let waits = ops::wait_nodes(&nodes);
+    let waits = graphs::wait_nodes(&nodes);
     assert_eq!(secs(fresh.total()), secs(schedule(&graph, &waits, 8)));
     assert!(fresh.total() >= graph.critical_path());
     assert!(
@@ -148,7 +149,7 @@ fn down_deletes_only_what_is_present() {
     let steps = stack();
     let none = Learned::default();
     let all = down(&steps, |_| true, &none, 8);
-    let graph = ops::down_graph(&steps).unwrap();
+    let graph = graphs::down_graph(&steps).unwrap();
     assert_eq!(secs(all.total()), secs(schedule(&graph, &[], 8)));
     assert_eq!(all.steps.len(), steps.len());
     let nothing = down(&steps, |_| false, &none, 8);
@@ -164,23 +165,58 @@ fn the_forecast_counts_down_as_nodes_finish() {
     let steps = stack();
     // Slots aplenty, so that the schedule is the critical path (with 8, a
     // list schedule may spend a saved second elsewhere).
-    let f = Forecast::for_up(&steps, |_| Work::Create, &Learned::default(), 100);
+    let f = forecast_up(&steps, |_| Work::Create, &Learned::default(), 100);
     let none = BTreeSet::new();
     let start = f.left(&none, &BTreeMap::new(), &none);
     assert_eq!(start, f.total);
     // The first step of the critical path done: less is left, by no more
     // than its own time.
-    let first = critical_path(&f.graph)[0];
-    let done: BTreeSet<String> = [f.graph.name(first).to_owned()].into();
+    let first = critical_path(f.graph())[0];
+    let done: BTreeSet<String> = [f.graph().name(first).to_owned()].into();
     let after = f.left(&done, &BTreeMap::new(), &none);
     assert!(
-        after < start && after + f.graph.cost(first) >= start,
+        after < start && after + f.graph().cost(first) >= start,
         "{start:?} → {after:?}"
     );
     // The VPC origin found ready: its ten minutes leave the estimate.
     let instant: BTreeSet<String> = [format!("{}:ready", ids::VPC_ORIGIN)].into();
     assert!(f.left(&done, &BTreeMap::new(), &instant) + Duration::from_secs(60) < after);
     // Everything done: nothing left.
-    let every: BTreeSet<String> = (0..f.len()).map(|n| f.graph.name(n).to_owned()).collect();
+    let every: BTreeSet<String> = (0..f.len()).map(|n| f.graph().name(n).to_owned()).collect();
     assert_eq!(f.left(&every, &BTreeMap::new(), &none), Duration::ZERO);
+}
+
+#[test]
+fn a_run_teaches_creates_changes_deletes_and_the_waits_of_what_it_created() {
+    let took = |n: &str, a: &str, s: u64| (n.to_owned(), a.to_owned(), Duration::from_secs(s));
+    let finished = [
+        took("nat-a", "created", 2),
+        took("nat-a:ready", "ready", 95),
+        // Found as it was: its ready node returns at once, and teaches nothing.
+        took("nat-b", "found", 1),
+        took("nat-b:ready", "ready", 0),
+        took("ecs-service", "rolled-out", 240),
+        took("sg-app", "repaired", 3),
+        took("vpc", "deleted", 4),
+        took("unknown-step", "created", 9),
+    ];
+    let kind = |id: &str| match id {
+        "nat-a" | "nat-b" => Some("nat-gateway"),
+        "ecs-service" => Some("ecs-service"),
+        "sg-app" => Some("security-group"),
+        "vpc" => Some("vpc"),
+        _ => None,
+    };
+    let l = learned_from(&finished, kind);
+    let get = |k: &str, p: Phase| l.kinds.get(k).and_then(|m| m.get(&p)).cloned().unwrap_or_default();
+    assert_eq!(get("nat-gateway", Phase::Create), [2.0]);
+    assert_eq!(
+        get("nat-gateway", Phase::Ready),
+        [95.0],
+        "only the wait of the NAT it created"
+    );
+    assert_eq!(get("ecs-service", Phase::Change), [240.0]);
+    assert_eq!(get("security-group", Phase::Change), [3.0]);
+    assert_eq!(get("vpc", Phase::Destroy), [4.0]);
+    assert_eq!(l.kinds.len(), 4, "nothing else: {l:?}");
 }

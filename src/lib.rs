@@ -31,7 +31,8 @@
 //!   `exec` (ECS Exec through the Session Manager plugin) and `outputs`.
 //!   Each uses the engine and the steps; nothing in `steps/` uses them.
 //! - [`estimate`]: how long a run will take (documented typical durations,
-//!   then this account's recorded ones), replayed on the runner's schedule;
+//!   then this account's recorded ones), replayed on the runner's schedule
+//!   ([`schedule`], which also keeps the live forecast the progress shows);
 //!   [`cost`]: what the stack costs each month. Both for `plan`.
 //! - [`report`]: progress for humans (stderr) or JSON lines (stdout).
 //! - [`state`]: the atomic state file (a cache of what AWS says).
@@ -57,6 +58,7 @@ pub mod naming;
 pub mod ops;
 pub mod report;
 pub mod runner;
+pub mod schedule;
 pub mod state;
 pub mod steps;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::aws::AwsError;
 use crate::config::InputError;
-use crate::estimate::{Forecast, Learned, Work};
+use crate::estimate::{self, Learned, Work};
 use crate::graph::{Graph, GraphError};
 use crate::report::Reporter;
 use crate::runner::{self, OnFailure, Outcome, Policy, Skipped, Summary};
@@ -300,7 +300,7 @@ impl Engine {
         };
         let learned = self.learned.lock().unwrap().clone();
         self.reporter
-            .expect(Forecast::for_up(&self.steps, work, &learned, parallelism));
+            .expect(estimate::forecast_up(&self.steps, work, &learned, parallelism));
         let summary = runner::run(
             &graph,
             Policy {
@@ -398,7 +398,7 @@ impl Engine {
         let learned = self.learned.lock().unwrap().clone();
         let present = |id: &str| self.cx.has(id);
         self.reporter
-            .expect(Forecast::for_down(&self.steps, present, &learned, parallelism));
+            .expect(estimate::forecast_down(&self.steps, present, &learned, parallelism));
         let summary = self
             .destroy_all(&self.steps, down_graph(&self.steps)?, parallelism)
             .await;

@@ -2,7 +2,7 @@
 //! emit [`Event`]s; a [`Reporter`] decides how they look. Data goes to
 //! stdout (JSON events, status, plan), everything for humans to stderr.
 
-use crate::estimate::{human, Forecast};
+use crate::schedule::{human, Forecast};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};

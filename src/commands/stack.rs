@@ -11,9 +11,10 @@ use crate::config::changes::{self, Change};
 use crate::config::layers::{self, Layered, Source, Values};
 use crate::config::stack_file::{self, Declared};
 use crate::config::{InputError, Settings, StackRequest};
-use crate::estimate::{Forecast, Learned, Phase};
+use crate::estimate::{self, Learned, Phase};
 use crate::ops::{Engine, Error};
 use crate::report::{Event, Measured, Reporter};
+use crate::schedule::Forecast;
 use crate::state::bucket::{ObjectStore, StateBucket};
 use crate::state::durations;
 use crate::state::lock::{self, Held, Holder};
@@ -322,30 +323,7 @@ impl Stack {
                 .find(|s| s.id() == id)
                 .map(|s| s.kind())
         };
-        let finished = self.measured.take();
-        let created: Vec<&str> = finished
-            .iter()
-            .filter(|(_, a, _)| a == "created")
-            .map(|(n, _, _)| n.as_str())
-            .collect();
-        let mut run = Learned::default();
-        for (node, action, took) in &finished {
-            let (id, ready) = match node.strip_suffix(":ready") {
-                Some(id) => (id, true),
-                None => (node.as_str(), false),
-            };
-            let phase = match (action.as_str(), ready) {
-                ("created", false) => Phase::Create,
-                ("repaired" | "rolled-out", false) => Phase::Change,
-                ("deleted", false) => Phase::Destroy,
-                ("ready", true) if created.contains(&id) => Phase::Ready,
-                _ => continue,
-            };
-            if let Some(k) = kind(id) {
-                run.add(k, phase, took.as_secs_f64());
-            }
-        }
-        run
+        estimate::learned_from(&self.measured.take(), kind)
     }
 
     /// Records this run's measurements (only a run under the lock changed

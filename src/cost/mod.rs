@@ -10,8 +10,6 @@
 //!   [`render`] prints it.
 
 pub mod bill;
-mod bill_lines;
-mod bill_services;
 pub mod cache;
 pub mod card;
 pub mod price_list;

@@ -2,9 +2,11 @@
 //! the inputs in the test (counts, prices of the card, the assumptions),
 //! never copied from an output.
 
+use super::services::{
+    self as bill_services, alarm_metrics, FREE_ALARM_METRICS, FREE_CLOUDFRONT_REQUESTS, FREE_LOG_GB,
+};
 use super::*;
 use crate::config::StackRequest;
-use crate::cost::bill_services::{self, alarm_metrics, FREE_ALARM_METRICS, FREE_CLOUDFRONT_REQUESTS, FREE_LOG_GB};
 use crate::cost::card;
 use crate::cost::render::{self, Column};
 use crate::cost::usage::{parse_traffic, Usage};

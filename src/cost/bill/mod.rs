@@ -8,7 +8,11 @@
 //! what `up` creates. A price the card lacks leaves its line in
 //! [`Bill::unpriced`], named with its quantity, never guessed.
 //!
-//! The lines themselves are in `bill_lines` and `bill_services`; [`render`](super::render) prints a bill.
+//! The lines themselves are in `lines` and `services`; [`render`](crate::cost::render) prints a bill.
+
+mod builder;
+mod lines;
+mod services;
 
 use super::rates::{Price, PriceId, RateCard};
 use super::usage::{Assumption, Usage};
@@ -235,8 +239,8 @@ impl Counts {
 /// The bill of `settings` under `usage`, priced with `card`.
 pub fn bill(settings: &Settings, usage: &Usage, card: &RateCard) -> Bill {
     let counts = Counts::of(settings);
-    let mut b = super::bill_lines::Builder::new(card);
-    super::bill_lines::add_lines(&mut b, settings, usage, &counts);
+    let mut b = builder::Builder::new(card);
+    lines::add_lines(&mut b, settings, usage, &counts);
     let (lines, unpriced) = b.finish();
     let sum = |g: Option<Group>| {
         let pick = |l: &&Line| g.is_none_or(|g| l.group == g);
@@ -261,7 +265,7 @@ pub fn bill(settings: &Settings, usage: &Usage, card: &RateCard) -> Bill {
         total: sum(None),
         lines,
         unpriced,
-        not_included: super::bill_services::not_included(settings),
+        not_included: services::not_included(settings),
         assumptions: usage.assumptions(),
         notes: vec![
             format!(
@@ -336,5 +340,4 @@ pub fn signed_usd(v: f64) -> String {
 }
 
 #[cfg(test)]
-#[path = "bill_tests.rs"]
 mod tests;

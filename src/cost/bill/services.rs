@@ -2,11 +2,11 @@
 //! free allowances they use and the counts they need (alarm metrics,
 //! dashboard metrics, web ACL rules); and what the bill leaves out.
 
-use super::bill::{Counts, Group, Omission, HOURS_PER_MONTH, SECONDS_PER_MONTH};
-use super::bill_lines::{free, n, origin_rps, Builder};
-use super::rates::PriceId;
-use super::usage::Usage;
+use super::builder::{free, n, origin_rps, Builder};
+use super::{Counts, Group, Omission, HOURS_PER_MONTH, SECONDS_PER_MONTH};
 use crate::config::Settings;
+use crate::cost::rates::PriceId;
+use crate::cost::usage::Usage;
 use crate::steps;
 
 const CLOUDWATCH_FREE: &str =

@@ -1,114 +1,15 @@
 //! The bill's lines, one function per resource family, in the order the
 //! bill prints them (the network, the load balancer, Fargate and Aurora
-//! here; the edge, observability and storage in `bill_services`). Each line
-//! states its quantity and how it was derived; [`Builder`] prices it from
-//! the card or, when the card lacks the price, keeps it as unpriced.
+//! here; the edge, observability and storage in `services`). Each line
+//! states its quantity and how it was derived; [`Builder`] prices it.
 
-use super::bill::{Allowance, Counts, Group, Line, Span, Unpriced, HOURS_PER_MONTH, SECONDS_PER_MONTH};
-use super::bill_services::{edge, observability, storage};
-use super::rates::{PriceId, RateCard};
-use super::usage::Usage;
+use super::builder::{n, origin_rps, Builder};
+use super::services::{edge, observability, storage};
+use super::{Counts, Group, Span, Unpriced, HOURS_PER_MONTH, SECONDS_PER_MONTH};
 use crate::config::Settings;
+use crate::cost::rates::PriceId;
+use crate::cost::usage::Usage;
 use crate::steps;
-
-pub(super) struct Builder<'a> {
-    card: &'a RateCard,
-    lines: Vec<Line>,
-    unpriced: Vec<Unpriced>,
-}
-
-impl<'a> Builder<'a> {
-    pub fn new(card: &'a RateCard) -> Self {
-        Builder {
-            card,
-            lines: Vec::new(),
-            unpriced: Vec::new(),
-        }
-    }
-
-    pub(super) fn add(
-        &mut self,
-        group: Group,
-        item: &str,
-        id: PriceId,
-        quantity: Span<f64>,
-        how: Span<String>,
-        free: Option<Allowance>,
-    ) {
-        match self.card.get(id) {
-            Some(price) => self.lines.push(Line {
-                group,
-                item: item.to_owned(),
-                price_id: id,
-                usd: Span {
-                    min: quantity.min * price.usd,
-                    max: quantity.max * price.usd,
-                },
-                quantity,
-                how,
-                free,
-                unit_price: price.clone(),
-            }),
-            None => self.unpriced.push(Unpriced {
-                item: item.to_owned(),
-                price_id: Some(id),
-                how,
-            }),
-        }
-    }
-
-    /// A line the same in both columns.
-    pub(super) fn flat(
-        &mut self,
-        group: Group,
-        item: &str,
-        id: PriceId,
-        quantity: f64,
-        how: String,
-        free: Option<Allowance>,
-    ) {
-        self.add(group, item, id, Span::both(quantity), Span::both(how), free);
-    }
-
-    pub fn finish(self) -> (Vec<Line>, Vec<Unpriced>) {
-        (self.lines, self.unpriced)
-    }
-}
-
-/// A number for a derivation: thousands grouped, at most 4 decimals.
-pub fn n(v: f64) -> String {
-    let s = format!("{:.4}", v);
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    let (int, frac) = s.split_once('.').map_or((s, None), |(i, f)| (i, Some(f)));
-    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
-    let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
-}
-
-pub(super) fn free(what: String, source: &str) -> Option<Allowance> {
-    Some(Allowance {
-        what,
-        source: source.to_owned(),
-    })
-}
-
-/// Requests a second that reach the load balancer and the tasks.
-pub fn origin_rps(settings: &Settings, usage: &Usage) -> f64 {
-    if settings.edge {
-        usage.rps * (1.0 - usage.cache_hit)
-    } else {
-        usage.rps
-    }
-}
 
 pub(super) fn add_lines(b: &mut Builder, settings: &Settings, usage: &Usage, c: &Counts) {
     network(b, settings, usage, c);
@@ -196,7 +97,7 @@ fn load_balancer(b: &mut Builder, settings: &Settings, usage: &Usage, c: &Counts
     // Rules evaluated per request beyond the 10 free: the listener's rules
     // (and its default action) are well under 10.
     let extra_rules = c.listener_rules.saturating_sub(10) as f64;
-    let dims = super::bill::lcu(rps, usage.response_kb, extra_rules);
+    let dims = super::lcu(rps, usage.response_kb, extra_rules);
     b.flat(
         Group::Usage,
         "Load balancer capacity units",
@@ -221,7 +122,7 @@ fn compute(b: &mut Builder, settings: &Settings) {
         min: steps::scaling::MIN_TASKS.max(0) as u32,
         max: steps::scaling::MAX_TASKS.max(0) as u32,
     };
-    let split = |t: u32| super::bill::fargate_split(t, settings.spot_percent);
+    let split = |t: u32| super::fargate_split(t, settings.spot_percent);
     let (min, max) = (split(tasks.min), split(tasks.max));
     let lines = [
         (
