@@ -17,7 +17,7 @@ use super::rates::{Price, PriceId, PriceSource, RateCard};
 /// When the stored copies behind this card were read.
 pub const READ: &str = "2026-12-07";
 
-/// The regions the card covers, in the order of [`Row::usd`].
+/// The regions the card covers, in the order of `Row::usd`.
 pub const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 
 // What a figure rests on. A third party's figure was not re-read on

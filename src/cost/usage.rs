@@ -43,7 +43,7 @@ pub struct Usage {
 impl Default for Usage {
     /// A small business-critical catalog API: 10 requests a second on
     /// average (26 million a month), mostly cached catalog reads, a few
-    /// keyed writes. Each default is explained in [`KEYS`].
+    /// keyed writes. Each default is explained in `KEYS`.
     fn default() -> Self {
         Usage {
             rps: 10.0,
