@@ -205,8 +205,15 @@ impl Step for LogDelivery {
             drift.push("the access logs are not delivered (no delivery)".into());
         }
         if fix && !drift.is_empty() {
-            let destination = self.put_destination(cx).await?;
-            if rec.attr("resource") != Some(distribution.as_str()) {
+            // What exists is kept: putting it again with tags is refused
+            // ("Tags can only be provided when a resource is being created,
+            // not updated"), as after a crash between the three creates.
+            let destination = match rec.attr("destination") {
+                Some(arn) => arn.to_owned(),
+                None => self.put_destination(cx).await?,
+            };
+            let source_ok = rec.attr("resource") == Some(distribution.as_str());
+            if !source_ok {
                 // A source's resource cannot change: delete it and put it again.
                 if let Some(id) = rec.attr("delivery") {
                     delete_delivery(cx, id).await?;
@@ -214,9 +221,11 @@ impl Step for LogDelivery {
                 if rec.attr("resource").is_some() {
                     delete_source(cx).await?;
                 }
+                self.put_source(cx).await?;
             }
-            self.put_source(cx).await?;
-            self.connect(cx, &destination).await?;
+            if !source_ok || rec.attr("delivery").is_none() {
+                self.connect(cx, &destination).await?;
+            }
         }
         Ok(drift)
     }
@@ -260,4 +269,70 @@ async fn delete_source(cx: &Ctx) -> Result<(), AwsError> {
         .aws("DeleteDeliverySource")
         .or_not_found()
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatchlogs::operation::create_delivery::CreateDeliveryOutput;
+    use aws_sdk_cloudwatchlogs::operation::put_delivery_destination::PutDeliveryDestinationOutput;
+    use aws_sdk_cloudwatchlogs::operation::put_delivery_source::PutDeliverySourceOutput;
+    use aws_sdk_cloudwatchlogs::types::{Delivery, DeliveryDestination};
+    use aws_smithy_mocks::mock;
+
+    const DISTRIBUTION: &str = "arn:aws:cloudfront::123456789012:distribution/E1";
+    const DESTINATION: &str = "arn:aws:logs:us-east-1:123456789012:delivery-destination:d";
+
+    /// Repairs `rec` against a CloudWatch Logs (us-east-1) that answers
+    /// every write; returns how many times each write was called.
+    async fn repair(rec: Record) -> (usize, usize, usize) {
+        let dest = mock!(aws_sdk_cloudwatchlogs::Client::put_delivery_destination).then_output(|| {
+            PutDeliveryDestinationOutput::builder()
+                .delivery_destination(DeliveryDestination::builder().arn(DESTINATION).build())
+                .build()
+        });
+        let source = mock!(aws_sdk_cloudwatchlogs::Client::put_delivery_source)
+            .then_output(|| PutDeliverySourceOutput::builder().build());
+        let delivery = mock!(aws_sdk_cloudwatchlogs::Client::create_delivery).then_output(|| {
+            CreateDeliveryOutput::builder()
+                .delivery(Delivery::builder().id("dl-1").build())
+                .build()
+        });
+        let mut clients = crate::testing::offline_clients();
+        clients.logs_edge = crate::testing::mocked_client!(aws_sdk_cloudwatchlogs, [&dest, &source, &delivery]);
+        let cx = crate::testing::ctx_with(clients, crate::testing::settings(&[]));
+        cx.set_record(ids::DISTRIBUTION, Record::new("E1").with("arn", DISTRIBUTION));
+        cx.set_record(
+            ids::LOG_EDGE,
+            Record::new("/provision/dev1/edge").with("arn", "arn:aws:logs:us-east-1:1:log-group:g"),
+        );
+        let drift = LogDelivery.reconcile(&cx, &rec, true).await.unwrap();
+        assert!(!drift.is_empty());
+        (dest.num_calls(), source.num_calls(), delivery.num_calls())
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_the_destination_reuses_it_and_adds_only_what_is_missing() {
+        // Found after a crash between PutDeliveryDestination and the rest.
+        let rec = Record::new(source_name(&crate::testing::ctx(&[]))).with("destination", DESTINATION);
+        assert_eq!(
+            repair(rec).await,
+            (0, 1, 1),
+            "destination put again (AWS refuses its tags)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crash_before_the_delivery_connects_the_existing_source_and_destination() {
+        let rec = Record::new("s")
+            .with("destination", DESTINATION)
+            .with("resource", DISTRIBUTION);
+        assert_eq!(repair(rec).await, (0, 0, 1));
+    }
+
+    #[tokio::test]
+    async fn nothing_but_the_source_makes_the_destination_and_the_delivery() {
+        let rec = Record::new("s").with("resource", DISTRIBUTION);
+        assert_eq!(repair(rec).await, (1, 0, 1));
+    }
 }
