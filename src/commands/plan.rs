@@ -36,9 +36,10 @@ pub async fn run(cli: &Cli, a: &PlanArgs, max_attempts: u32) -> Result<(), Error
     let estimate = up_estimate(&opened.engine, &rows, a.parallelism);
     let cx = opened.cx();
     let prices = cache::prices(&cx.aws, cx.region(), &cli.state_dir).await;
+    let now = bill::bill(&cx.settings, &usage, &prices.card);
     let cost = Cost {
-        bill: bill::bill(&cx.settings, &usage, &prices.card),
-        deltas: deltas(&opened, &usage, &prices.card),
+        deltas: deltas(&opened, &usage, &prices.card, &now),
+        bill: now,
         prices,
     };
     let (create, change) = if a.json {
@@ -73,10 +74,9 @@ struct Cost {
     deltas: Vec<Option<bill::Delta>>,
 }
 
-/// What each setting change does to the bill: this run's bill against the
-/// bill with only that setting back at its recorded value.
-fn deltas(opened: &Stack, usage: &Usage, card: &RateCard) -> Vec<Option<bill::Delta>> {
-    let now = bill::bill(&opened.cx().settings, usage, card);
+/// What each setting change does to the bill: this run's bill (`now`)
+/// against the bill with only that setting back at its recorded value.
+fn deltas(opened: &Stack, usage: &Usage, card: &RateCard, now: &Bill) -> Vec<Option<bill::Delta>> {
     let request = serde_json::to_value(&opened.layered.request).expect("the request serializes");
     opened
         .changes
@@ -85,7 +85,7 @@ fn deltas(opened: &Stack, usage: &Usage, card: &RateCard) -> Vec<Option<bill::De
             let mut before = request.clone();
             before[c.key.as_str()] = c.from.clone();
             let settings = serde_json::from_value::<StackRequest>(before).ok()?.validate().ok()?;
-            let d = bill::difference(&bill::bill(&settings, usage, card), &now);
+            let d = bill::difference(&bill::bill(&settings, usage, card), now);
             (d.min.abs() >= 0.005 || d.max.abs() >= 0.005).then_some(d)
         })
         .collect()
