@@ -142,18 +142,14 @@ fn close(predicted: f64, simulated: Duration, pct: f64) -> bool {
     (predicted - s).abs() <= s * pct / 100.0
 }
 
-/// The up graph with each node costing what `e` says (0 for no work).
-fn costed(e: &estimate::Estimate) -> (provision::graph::Graph, Vec<bool>) {
-    let (up, waits, _) = stack_graphs();
-    let costs = (0..up.len())
-        .map(|n| {
-            e.steps
-                .iter()
-                .find(|f| f.node == up.name(n))
-                .map_or(Duration::ZERO, |f| Duration::from_secs_f64(f.seconds))
-        })
-        .collect();
-    (up.with_costs(costs), waits)
+/// The runner's up graph with each node costing the estimate's figure (0
+/// for no work), as `up`'s live forecast has it.
+fn costed(
+    steps: &[provision::steps::StepRef],
+    work: impl Fn(&str) -> Work,
+    learned: &Learned,
+) -> provision::graph::Graph {
+    estimate::forecast_up(steps, work, learned, 8).graph().clone()
 }
 
 #[tokio::test(start_paused = true)]
@@ -184,22 +180,18 @@ async fn the_estimate_of_up_and_down_is_within_10_percent_of_the_simulated_run()
 #[tokio::test(start_paused = true)]
 async fn the_estimate_of_a_service_only_change_is_within_10_percent() {
     let steps = stack_steps();
-    let e = estimate::up(
-        &steps,
-        |id| {
-            if id == ids::ECS_SERVICE {
-                Work::Change
-            } else {
-                Work::Keep
-            }
-        },
-        &Learned::default(),
-        8,
-    );
+    let service_only = |id: &str| {
+        if id == ids::ECS_SERVICE {
+            Work::Change
+        } else {
+            Work::Keep
+        }
+    };
+    let e = estimate::up(&steps, service_only, &Learned::default(), 8);
     // The simulated run: everything found as it is (no time), the service
     // rolled out in its change time.
-    let (g, waits) = costed(&e);
-    let t = simulate(&g, &waits, 8).await;
+    let (_, waits, _) = stack_graphs();
+    let t = simulate(&costed(&steps, service_only, &Learned::default()), &waits, 8).await;
     assert!(t.makespan >= Duration::from_secs(60), "{:?}", t.makespan);
     assert!(
         close(e.seconds, t.makespan, 10.0),
@@ -223,8 +215,8 @@ async fn after_recorded_runs_with_other_durations_the_estimate_follows_them() {
     let typical = estimate::up(&steps, |_| Work::Create, &Learned::default(), 8);
     let followed = estimate::up(&steps, |_| Work::Create, &learned, 8);
     // What this account's AWS really does, simulated: the learned figures.
-    let (g, waits) = costed(&followed);
-    let t = simulate(&g, &waits, 8).await;
+    let (_, waits, _) = stack_graphs();
+    let t = simulate(&costed(&steps, |_| Work::Create, &learned), &waits, 8).await;
     assert!(
         close(followed.seconds, t.makespan, 10.0),
         "estimated {:.0}s, simulated {:?}",
