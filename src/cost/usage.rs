@@ -43,7 +43,7 @@ pub struct Usage {
 impl Default for Usage {
     /// A small business-critical catalog API: 10 requests a second on
     /// average (26 million a month), mostly cached catalog reads, a few
-    /// keyed writes. Each default is explained in `KEYS`.
+    /// keyed writes. `KEYS` says why each default is what it is.
     fn default() -> Self {
         Usage {
             rps: 10.0,
@@ -67,15 +67,19 @@ pub struct Assumption {
     pub key: &'static str,
     pub value: f64,
     pub unit: &'static str,
-    /// What it means and why the default is what it is.
-    pub meaning: &'static str,
+    /// What it means, its default and why the default is what it is.
+    pub meaning: String,
 }
 
 /// A `--traffic` key: its unit, its meaning, its bounds and the field.
 struct Key {
     name: &'static str,
     unit: &'static str,
-    meaning: &'static str,
+    /// What it is.
+    what: &'static str,
+    /// Why its default (in [`Usage::default`]) is what it is, if it needs
+    /// saying.
+    why: &'static str,
     /// Inclusive upper bound (the lower bound is 0 for every key).
     max: f64,
     get: fn(&Usage) -> f64,
@@ -86,7 +90,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "rps",
         unit: "requests/s",
-        meaning: "requests per second to the API, averaged over the month (default 10: about 26 million a month)",
+        what: "requests per second to the API, averaged over the month",
+        why: "about 26 million a month",
         max: 1_000_000.0,
         get: |u| u.rps,
         set: |u, v| u.rps = v,
@@ -94,7 +99,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "response-kb",
         unit: "KiB",
-        meaning: "average response size (default 4: a page of catalog JSON)",
+        what: "average response size",
+        why: "a page of catalog JSON",
         max: 102_400.0,
         get: |u| u.response_kb,
         set: |u, v| u.response_kb = v,
@@ -102,8 +108,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "cache-hit",
         unit: "share",
-        meaning: "share of requests CloudFront answers from its cache (default 0.6: catalog reads are cacheable, \
-                  writes and /health never are; ignored with --no-edge)",
+        what: "share of requests CloudFront answers from its cache",
+        why: "catalog reads are cacheable, writes and /health never are; ignored with --no-edge",
         max: 1.0,
         get: |u| u.cache_hit,
         set: |u, v| u.cache_hit = v,
@@ -111,7 +117,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "writes",
         unit: "share",
-        meaning: "share of requests that are writes with an Idempotency-Key (default 0.02)",
+        what: "share of requests that are writes with an Idempotency-Key",
+        why: "",
         max: 1.0,
         get: |u| u.writes,
         set: |u, v| u.writes = v,
@@ -119,7 +126,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "log-gb",
         unit: "GB/month",
-        meaning: "logs ingested, all log groups together (default 10)",
+        what: "logs ingested, all log groups together",
+        why: "",
         max: 1_000_000.0,
         get: |u| u.log_gb,
         set: |u, v| u.log_gb = v,
@@ -127,7 +135,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "db-gb",
         unit: "GB",
-        meaning: "data stored in Aurora, billed per GB-month consumed (default 10: a catalog is small)",
+        what: "data stored in Aurora, billed per GB-month consumed",
+        why: "a catalog is small",
         max: 131_072.0,
         get: |u| u.db_gb,
         set: |u, v| u.db_gb = v,
@@ -135,7 +144,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "db-io",
         unit: "I/O per s",
-        meaning: "Aurora I/O operations per second, averaged (default 10: a catalog that fits in memory mostly writes)",
+        what: "Aurora I/O operations per second, averaged",
+        why: "a catalog that fits in memory mostly writes",
         max: 10_000_000.0,
         get: |u| u.db_io,
         set: |u, v| u.db_io = v,
@@ -143,7 +153,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "ecr-gb",
         unit: "GB",
-        meaning: "container images kept in the repository (default 2: about ten releases of the API image)",
+        what: "container images kept in the repository",
+        why: "about ten releases of the API image",
         max: 100_000.0,
         get: |u| u.ecr_gb,
         set: |u, v| u.ecr_gb = v,
@@ -151,7 +162,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "nat-gb",
         unit: "GB/month",
-        meaning: "data through the NAT gateways: image pulls, logs, traces and secrets sent to AWS APIs (default 20)",
+        what: "data through the NAT gateways: image pulls, logs, traces and secrets sent to AWS APIs",
+        why: "",
         max: 10_000_000.0,
         get: |u| u.nat_gb,
         set: |u, v| u.nat_gb = v,
@@ -159,8 +171,8 @@ const KEYS: &[Key] = &[
     Key {
         name: "traced",
         unit: "share",
-        meaning: "share of requests reaching the tasks that become X-Ray traces (default 1: the app's OpenTelemetry \
-                  SDK samples every request, OTEL_TRACES_SAMPLER being unset)",
+        what: "share of requests reaching the tasks that become X-Ray traces",
+        why: "the app's OpenTelemetry SDK samples every request, OTEL_TRACES_SAMPLER being unset",
         max: 1.0,
         get: |u| u.traced,
         set: |u, v| u.traced = v,
@@ -173,12 +185,16 @@ const HINT: &str = "--traffic KEY=VALUE[,KEY=VALUE…] with keys rps, response-k
 impl Usage {
     /// Every assumption with its value, in a fixed order.
     pub fn assumptions(&self) -> Vec<Assumption> {
+        let defaults = Usage::default();
         KEYS.iter()
             .map(|k| Assumption {
                 key: k.name,
                 value: (k.get)(self),
                 unit: k.unit,
-                meaning: k.meaning,
+                meaning: match k.why {
+                    "" => format!("{} (default {})", k.what, (k.get)(&defaults)),
+                    why => format!("{} (default {}: {why})", k.what, (k.get)(&defaults)),
+                },
             })
             .collect()
     }
