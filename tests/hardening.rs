@@ -37,17 +37,7 @@ async fn default_group(aws: &provision::aws::Clients, s: &str) -> aws_sdk_ec2::t
 }
 
 async fn stack_key(aws: &provision::aws::Clients, s: &str) -> String {
-    aws.kms
-        .describe_key()
-        .key_id(format!("alias/kms-alarms-{s}"))
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned()
+    key_arn(aws, &format!("alias/kms-alarms-{s}")).await
 }
 
 async fn rotation(aws: &provision::aws::Clients, key: &str) -> bool {

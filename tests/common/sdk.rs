@@ -63,6 +63,21 @@ pub async fn subnet_ids(aws: &Clients, suffix: &str, tier: &str) -> Vec<String> 
     v
 }
 
+/// The ARN of the KMS key `key_id` names (an id, an ARN or `alias/…`).
+pub async fn key_arn(aws: &Clients, key_id: &str) -> String {
+    aws.kms
+        .describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned()
+}
+
 /// The stack's IAM roles (all under the path `/provision/{suffix}/`).
 pub async fn stack_roles(aws: &Clients, suffix: &str) -> Vec<aws_sdk_iam::types::Role> {
     aws.iam

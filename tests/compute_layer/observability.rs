@@ -24,18 +24,7 @@ pub async fn check_built(aws: &provision::aws::Clients, stack: &Stack) {
         .find(|a| a.alias_name() == Some(&format!("alias/kms-alarms-{s}")))
         .and_then(|a| a.target_key_id().map(str::to_owned))
         .expect("the alarm topic's key has its alias");
-    let key_arn = aws
-        .kms
-        .describe_key()
-        .key_id(&alias)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let key_arn = key_arn(aws, &alias).await;
     assert_eq!(
         ta.attributes().unwrap().get("KmsMasterKeyId").map(String::as_str),
         Some(key_arn.as_str())
