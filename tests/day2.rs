@@ -62,18 +62,23 @@ fn assert_no_rule_broken() {
     assert!(broken.is_empty(), "requests AWS would refuse: {broken:#?}");
 }
 
+/// The repository first, given images `v1` and `v2`, then `up --image-tag v1`.
+async fn up_on_v1_of_two_images(s: &Stack) {
+    s.ok("step", &["ecr-repo"]);
+    let aws = s.aws().await;
+    for tag in ["v1", "v2"] {
+        put_image(&aws, &s.name("ecr", "api"), tag).await;
+    }
+    let out = tokio::task::block_in_place(|| s.run("up", &["--image-tag", "v1"]));
+    assert_up_converged_but_for_the_known_alarm_rule(&out);
+}
+
 async fn stack() -> &'static Stack {
     static STACK: OnceCell<Stack> = OnceCell::const_new();
     STACK
         .get_or_init(|| async {
             let s = Stack::new(&moto(MOTO), &long_suffix("dd"));
-            s.ok("step", &["ecr-repo"]);
-            let aws = s.aws().await;
-            for tag in ["v1", "v2"] {
-                put_image(&aws, &s.name("ecr", "api"), tag).await;
-            }
-            let out = tokio::task::block_in_place(|| s.run("up", &["--image-tag", "v1"]));
-            assert_up_converged_but_for_the_known_alarm_rule(&out);
+            up_on_v1_of_two_images(&s).await;
             s
         })
         .await
@@ -510,13 +515,8 @@ fn bad_input_is_refused_before_any_aws_call() {
 async fn an_alarm_during_a_deployment_rolls_it_back_and_deploy_fails_naming_it() {
     let proxy = Proxy::start(&moto_direct(MOTO), &[]);
     let s = Stack::new(&proxy.url, &suffix("alarm"));
-    s.ok("step", &["ecr-repo"]);
+    up_on_v1_of_two_images(&s).await;
     let aws = s.aws().await;
-    for tag in ["v1", "v2"] {
-        put_image(&aws, &s.name("ecr", "api"), tag).await;
-    }
-    let out = tokio::task::block_in_place(|| s.run("up", &["--image-tag", "v1"]));
-    assert_up_converged_but_for_the_known_alarm_rule(&out);
     let before = ecs_service(&aws, &s.suffix).await.task_definition().unwrap().to_owned();
     let alarm = s.name("alarm", "5xx");
     // The service's deployments watch the 5xx and unhealthy-target alarms.
