@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// A region no other test of this binary uses.
+const ELSEWHERE: &str = "us-west-2";
+
 /// The account's recorded step durations (`durations.json`), as JSON.
 pub async fn recorded_durations(aws: &provision::aws::Clients) -> Value {
     let o = aws
@@ -28,10 +31,50 @@ async fn plan_estimates_from_recorded_runs_and_down_says_how_long() {
         assert!(n >= 1, "no {kind} {phase} recorded: {learned}");
     }
 
-    // A fresh suffix: everything to create, the typical figures (fewer
-    // than 3 recorded runs of most kinds), the critical path from the VPC.
+    // A fresh suffix in a region where nothing is recorded (every other
+    // test of this binary records in REGION, and may do so meanwhile):
+    // everything to create, the typical figures, the critical path from
+    // the VPC.
+    let bucket = state_bucket().replace(REGION, ELSEWHERE);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws.s3
+            .config()
+            .to_builder()
+            .region(aws_sdk_s3::config::Region::new(ELSEWHERE))
+            .build(),
+    );
+    let made = s3
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(ELSEWHERE))
+                .build(),
+        )
+        .send()
+        .await;
+    // Made by an earlier run against the same emulator: as good.
+    if let Err(e) = made {
+        let e = e.into_service_error();
+        assert!(e.is_bucket_already_owned_by_you(), "{e:?}");
+    }
+    // Nothing recorded there (an earlier run against the same emulator
+    // recorded what follows).
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("durations.json")
+        .send()
+        .await
+        .unwrap();
     let fresh = Stack::new(&moto(MOTO), &long_suffix("est"));
-    let out = fresh.run("plan", &["--json"]);
+    let plan = |json: bool| {
+        let mut args = vec!["--region", ELSEWHERE];
+        if json {
+            args.push("--json");
+        }
+        fresh.run("plan", &args)
+    };
+    let out = plan(true);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let est = &doc["estimate"];
@@ -51,24 +94,23 @@ async fn plan_estimates_from_recorded_runs_and_down_says_how_long() {
         .as_str()
         .unwrap()
         .contains("CloudFront"));
-    let text = stdout(&fresh.run("plan", &[]));
+    let text = stdout(&plan(false));
     assert!(
         text.contains("up: about ") && text.contains("critical path vpc → "),
         "{text}"
     );
 
-    // Once this account has 3 runs of a kind, their median is the figure.
-    let mut taught = recorded_durations(&aws).await;
-    taught["kinds"]["vpc-origin"]["ready"] = serde_json::json!([40.0, 44.0, 42.0]);
-    aws.s3
-        .put_object()
-        .bucket(state_bucket())
+    // Once this account has 3 runs of a kind there, their median is the
+    // figure.
+    let taught = serde_json::json!({"version": 1, "kinds": {"vpc-origin": {"ready": [40.0, 44.0, 42.0]}}});
+    s3.put_object()
+        .bucket(&bucket)
         .key("durations.json")
         .body(serde_json::to_vec(&taught).unwrap().into())
         .send()
         .await
         .unwrap();
-    let doc: Value = serde_json::from_str(&stdout(&fresh.run("plan", &["--json"]))).unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&plan(true))).unwrap();
     let origin = doc["estimate"]["steps"]
         .as_array()
         .unwrap()
